@@ -1,0 +1,57 @@
+/** The one interface every place a job runs implements (DESIGN 7): attached, local, remote. */
+
+export type JobState = 'created' | 'running' | 'exited' | 'failed' | 'stopped' | 'unknown';
+
+export interface JobStatus {
+  readonly runId: string;
+  readonly state: JobState;
+  /** Present once the job has ended. */
+  readonly exitCode?: number;
+  readonly startedAt?: Date;
+  readonly finishedAt?: Date;
+}
+
+export interface JobLogs {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface JobResult {
+  readonly runId: string;
+  readonly exitCode: number;
+  readonly state: JobState;
+}
+
+export type LogStream = 'stdout' | 'stderr';
+
+export interface FollowLogsOptions {
+  /** Called once per complete line, in order, for as long as the job runs. */
+  readonly onLine: (line: string, stream: LogStream) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface ExecuteOptions {
+  /** Wait for the job to end before returning (default: true for attached and local, false for remote). */
+  readonly wait?: boolean;
+}
+
+/** A handle on one run of a job, wherever it runs. */
+export interface JobRun {
+  readonly id: string;
+  status(): Promise<JobStatus>;
+  getLogs(): Promise<JobLogs>;
+  followLogs(options: FollowLogsOptions): Promise<void>;
+  wait(): Promise<JobResult>;
+  stop(): Promise<void>;
+}
+
+/** A place a job can run. `execute()` starts a run; the other calls act on a run by id (default: the last one). */
+export interface JobExecutor {
+  execute(options?: ExecuteOptions): Promise<JobRun>;
+  run(runId?: string): Promise<JobRun>;
+  status(runId?: string): Promise<JobStatus>;
+  getLogs(runId?: string): Promise<JobLogs>;
+  followLogs(options: FollowLogsOptions & { readonly runId?: string }): Promise<void>;
+  wait(runId?: string): Promise<JobResult>;
+  stop(runId?: string): Promise<void>;
+}
