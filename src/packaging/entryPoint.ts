@@ -1,0 +1,63 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { resolveClassesFrom } from './classRegistry.js';
+import { ResourceNotFoundError } from './errors.js';
+import { resourceFiles, type PackageManifest } from './manifest.js';
+import { deserialize } from './serialization/index.js';
+import type { SerializedDocument } from './serialization/types.js';
+
+export interface LoadResourceOptions {
+  /**
+   * Bind the resource's classes to this source root (the caller's current source) instead of the
+   * package's namespaced bundle: the reverse of Training Grounds' `load_file_in_local_tg`.
+   */
+  readonly rebindTo?: string;
+}
+
+/** An installed package: its identity and the resources it carries, loaded on demand. */
+export class EntryPoint {
+  readonly moduleName: string;
+  readonly moduleVersion: string;
+  readonly uid: string;
+  /** Folder holding the resource files. */
+  readonly resourcesLocation: string;
+  readonly resources: readonly string[];
+
+  constructor(
+    /** The package's install folder, `<installRoot>/<uid>`. */
+    readonly dir: string,
+    readonly manifest: PackageManifest,
+  ) {
+    this.moduleName = manifest.name;
+    this.moduleVersion = manifest.version;
+    this.uid = manifest.uid;
+    this.resourcesLocation = path.join(dir, 'resources');
+    this.resources = manifest.resources;
+  }
+
+  /**
+   * Rebuilds a resource. Its classes come from this package's own bundle (so they are distinct from
+   * any other version's), or from `rebindTo`; only classes named in the resource and exported by a
+   * module the package lists are ever touched, and no constructor runs.
+   */
+  async loadResource(name: string, options: LoadResourceOptions = {}): Promise<unknown> {
+    if (!this.resources.includes(name)) {
+      throw new ResourceNotFoundError(
+        `package ${this.uid} has no resource '${name}'; it has: ${this.resources.join(', ')}`,
+      );
+    }
+    const files = resourceFiles(name);
+    const [documentText, blobs] = await Promise.all([
+      readFile(path.join(this.dir, files.document), 'utf8'),
+      readFile(path.join(this.dir, files.blobs)),
+    ]);
+    const document = JSON.parse(documentText) as SerializedDocument;
+    const rebindTo = options.rebindTo === undefined ? undefined : path.resolve(options.rebindTo);
+    const resolveClass = await resolveClassesFrom(document.classes ?? [], (modulePath) => {
+      const bundled = this.manifest.modules[modulePath];
+      if (bundled === undefined) return undefined;
+      return rebindTo === undefined ? path.join(this.dir, bundled) : path.join(rebindTo, modulePath);
+    });
+    return deserialize({ document, blobs }, { resolveClass });
+  }
+}

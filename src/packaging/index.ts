@@ -1,0 +1,13 @@
+export { PackagingTask, type PackagingTaskFields } from './packagingTask.js';
+export { makePackage, type MakePackageOptions, type PackageInfo, type PackagingStage } from './makePackage.js';
+export {
+  installPackage,
+  installPackageAndGetLoader,
+  loadInstalledPackage,
+  type InstallPackageOptions,
+  type InstalledPackage,
+} from './installPackage.js';
+export { EntryPoint, type LoadResourceOptions } from './entryPoint.js';
+export type { PackageManifest } from './manifest.js';
+export type { ExternalDependency, ExternalDependencies } from './dependencies.js';
+export * from './errors.js';

@@ -1,0 +1,110 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ferryVersion, nodeRange } from '../version.js';
+import { writeDeterministicTarGz, type ArchiveEntry } from './archive.js';
+import { BUNDLE_FOLDER, bundleSourceModules } from './bundle.js';
+import { identifyExportedClasses } from './classRegistry.js';
+import { resolveExternalDependencies } from './dependencies.js';
+import {
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  MANIFEST_FORMAT_VERSION,
+  contentHash,
+  makeUid,
+  renderManifest,
+  resourceFiles,
+  sha256,
+  type PackageManifest,
+} from './manifest.js';
+import type { PackagingTask } from './packagingTask.js';
+import { serialize } from './serialization/index.js';
+import { listSourceModules } from './sourceModules.js';
+
+export type PackagingStage = 'listing' | 'bundling' | 'serializing' | 'writing';
+
+export interface MakePackageOptions {
+  /** Folder the `.tar.gz` is written to. */
+  readonly outputDir: string;
+  /** Told when each stage of packaging starts. */
+  readonly onProgress?: (stage: PackagingStage, detail: string) => void;
+}
+
+export interface PackageInfo {
+  /** The package file, `<outputDir>/<uid>.tar.gz`. */
+  readonly path: string;
+  readonly uid: string;
+  readonly name: string;
+  readonly version: string;
+  readonly manifest: PackageManifest;
+  /** Size of the package file in bytes. */
+  readonly size: number;
+}
+
+/**
+ * Bundles the task's source root under a UID namespace, serializes its payload beside it and writes
+ * a deterministic `.tar.gz` carrying a manifest with the SHA-256 of every file.
+ */
+export async function makePackage(
+  task: PackagingTask,
+  options: MakePackageOptions,
+): Promise<PackageInfo> {
+  const progress = options.onProgress ?? (() => undefined);
+
+  progress('listing', task.sourceRoot);
+  const modules = await listSourceModules(task.sourceRoot, task.exclude);
+
+  progress('bundling', `${modules.length} modules`);
+  const bundle = await bundleSourceModules(task.sourceRoot, modules);
+  const dependencies = await resolveExternalDependencies(
+    bundle.externalImports,
+    task.sourceRoot,
+    task.projectRoot,
+  );
+
+  progress('serializing', Object.keys(task.payload).join(', '));
+  const identifyClass = await identifyExportedClasses(task.sourceRoot, bundle.exportsByModule);
+  const resources = Object.keys(task.payload).sort();
+  const resourceEntries = resources.flatMap((resource): ArchiveEntry[] => {
+    const { document, blobs } = serialize(task.payload[resource], {
+      identifyClass,
+      rootName: resource,
+    });
+    const files = resourceFiles(resource);
+    return [
+      { path: files.document, contents: Buffer.from(JSON.stringify(document)) },
+      { path: files.blobs, contents: blobs },
+    ];
+  });
+
+  const entries: ArchiveEntry[] = [
+    ...bundle.files.map((file) => ({
+      path: `${BUNDLE_FOLDER}/${file.path}`,
+      contents: file.contents,
+    })),
+    ...resourceEntries,
+  ].sort((a, b) => (a.path < b.path ? -1 : 1));
+  const files = Object.fromEntries(entries.map((e) => [e.path, sha256(e.contents)]));
+  const uid = makeUid(task.name, task.version, contentHash(task.name, task.version, dependencies, files));
+  const manifest: PackageManifest = {
+    format: MANIFEST_FORMAT,
+    formatVersion: MANIFEST_FORMAT_VERSION,
+    name: task.name,
+    version: task.version,
+    uid,
+    ferryVersion,
+    node: nodeRange,
+    modules: Object.fromEntries(
+      modules.map((m) => [m.modulePath, `${BUNDLE_FOLDER}/${m.bundlePath}`]),
+    ),
+    resources,
+    dependencies,
+    files,
+  };
+
+  const packagePath = path.join(path.resolve(options.outputDir), `${uid}.tar.gz`);
+  progress('writing', packagePath);
+  const manifestEntry = { path: MANIFEST_FILE, contents: Buffer.from(renderManifest(manifest)) };
+  await writeDeterministicTarGz(packagePath, [manifestEntry, ...entries]);
+  const { size } = await stat(packagePath);
+  return { path: packagePath, uid, name: task.name, version: task.version, manifest, size };
+}

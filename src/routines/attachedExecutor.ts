@@ -1,0 +1,213 @@
+import path from 'node:path';
+import { installPackageAndGetLoader, makePackage, type PackagingTask } from '../packaging/index.js';
+import { RunNotFoundError, StopNotSupportedError } from './errors.js';
+import { assertJob, type Job } from './job.js';
+import type {
+  ExecuteOptions,
+  FollowLogsOptions,
+  JobExecutor,
+  JobLogs,
+  JobResult,
+  JobRun,
+  JobState,
+  JobStatus,
+  LogStream,
+} from './jobExecutor.js';
+import { LineSplitter } from './lineSplitter.js';
+import { captureOutput } from './outputCapture.js';
+import { newRunId } from './runId.js';
+
+export interface AttachedExecuteOptions extends ExecuteOptions {
+  /**
+   * Check deliverability without Docker: package the job, install the package, load the job back
+   * from the package's own namespaced source and run that copy instead of the original.
+   */
+  readonly viaPackage?: boolean;
+}
+
+export interface AttachedExecutorSettings {
+  readonly job: Job;
+  /** Builds the packaging task for `viaPackage` runs. */
+  readonly packagingTask: () => PackagingTask;
+  /** Where `viaPackage` runs write packages and install them (default `.ferry`). */
+  readonly workDir: string;
+}
+
+/** Exit codes an attached run reports, matching what the container entry point exits with. */
+export const ATTACHED_EXIT = { completed: 0, failed: 1, stopped: 143 } as const;
+
+/** Runs the job in this process, to debug it (Training Grounds' `routine.attached`). */
+export class AttachedExecutor implements JobExecutor {
+  private readonly runs = new Map<string, AttachedRun>();
+  private lastRunId: string | undefined;
+
+  constructor(private readonly settings: AttachedExecutorSettings) {}
+
+  async execute(options: AttachedExecuteOptions = {}): Promise<JobRun> {
+    const job = options.viaPackage ? await this.loadThroughPackage() : this.settings.job;
+    const run = new AttachedRun(newRunId(), job);
+    this.runs.set(run.id, run);
+    this.lastRunId = run.id;
+    run.start();
+    if (options.wait ?? true) await run.wait();
+    return run;
+  }
+
+  async run(runId?: string): Promise<JobRun> {
+    const id = runId ?? this.lastRunId;
+    const run = id === undefined ? undefined : this.runs.get(id);
+    if (run === undefined) {
+      throw new RunNotFoundError(
+        id === undefined
+          ? 'no job has been executed attached yet; call execute() first'
+          : `no attached run '${id}' in this process; attached runs live only in the process that started them`,
+      );
+    }
+    return run;
+  }
+
+  async status(runId?: string): Promise<JobStatus> {
+    return (await this.run(runId)).status();
+  }
+
+  async getLogs(runId?: string): Promise<JobLogs> {
+    return (await this.run(runId)).getLogs();
+  }
+
+  async followLogs(options: FollowLogsOptions & { readonly runId?: string }): Promise<void> {
+    return (await this.run(options.runId)).followLogs(options);
+  }
+
+  async wait(runId?: string): Promise<JobResult> {
+    return (await this.run(runId)).wait();
+  }
+
+  async stop(runId?: string): Promise<void> {
+    return (await this.run(runId)).stop();
+  }
+
+  private async loadThroughPackage(): Promise<Job> {
+    const task = this.settings.packagingTask();
+    const info = await makePackage(task, {
+      outputDir: path.join(this.settings.workDir, 'packages'),
+    });
+    const entryPoint = await installPackageAndGetLoader(info.path, {
+      installRoot: path.join(this.settings.workDir, 'installed'),
+    });
+    const job = await entryPoint.loadResource('job');
+    assertJob(job, `${info.uid}: resource 'job'`);
+    return job;
+  }
+}
+
+interface LineListener {
+  (line: string, stream: LogStream): void;
+}
+
+class AttachedRun implements JobRun {
+  private state: JobState = 'created';
+  private exitCode: number | undefined;
+  private startedAt: Date | undefined;
+  private finishedAt: Date | undefined;
+  private readonly output: Record<LogStream, string> = { stdout: '', stderr: '' };
+  private readonly lines: Array<{ line: string; stream: LogStream }> = [];
+  private readonly lineListeners = new Set<LineListener>();
+  private finished: Promise<JobResult> | undefined;
+  private stopRequested = false;
+
+  constructor(
+    readonly id: string,
+    private readonly job: Job,
+  ) {}
+
+  start(): void {
+    this.state = 'running';
+    this.startedAt = new Date();
+    const splitters = {
+      stdout: new LineSplitter((line) => this.emitLine(line, 'stdout')),
+      stderr: new LineSplitter((line) => this.emitLine(line, 'stderr')),
+    };
+    const release = captureOutput((chunk, stream) => {
+      this.output[stream] += chunk;
+      splitters[stream].push(chunk);
+    });
+    this.finished = (async () => {
+      try {
+        await this.job.run();
+        this.end(
+          this.stopRequested ? 'stopped' : 'exited',
+          this.stopRequested ? ATTACHED_EXIT.stopped : ATTACHED_EXIT.completed,
+        );
+      } catch (error) {
+        process.stderr.write(
+          `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+        );
+        this.end(
+          this.stopRequested ? 'stopped' : 'failed',
+          this.stopRequested ? ATTACHED_EXIT.stopped : ATTACHED_EXIT.failed,
+        );
+      } finally {
+        release();
+        splitters.stdout.flush();
+        splitters.stderr.flush();
+      }
+      return { runId: this.id, exitCode: this.exitCode ?? ATTACHED_EXIT.failed, state: this.state };
+    })();
+  }
+
+  async status(): Promise<JobStatus> {
+    return {
+      runId: this.id,
+      state: this.state,
+      ...(this.exitCode === undefined ? {} : { exitCode: this.exitCode }),
+      ...(this.startedAt === undefined ? {} : { startedAt: this.startedAt }),
+      ...(this.finishedAt === undefined ? {} : { finishedAt: this.finishedAt }),
+    };
+  }
+
+  async getLogs(): Promise<JobLogs> {
+    return { stdout: this.output.stdout, stderr: this.output.stderr };
+  }
+
+  async followLogs(options: FollowLogsOptions): Promise<void> {
+    for (const { line, stream } of this.lines) options.onLine(line, stream);
+    if (this.finished === undefined || this.finishedAt !== undefined) return;
+    this.lineListeners.add(options.onLine);
+    const aborted = new Promise<void>((resolve) =>
+      options.signal?.addEventListener('abort', () => resolve(), { once: true }),
+    );
+    try {
+      await Promise.race([this.finished, aborted]);
+    } finally {
+      this.lineListeners.delete(options.onLine);
+    }
+  }
+
+  async wait(): Promise<JobResult> {
+    if (this.finished === undefined) throw new RunNotFoundError(`run ${this.id} was never started`);
+    return this.finished;
+  }
+
+  async stop(): Promise<void> {
+    if (this.finishedAt !== undefined) return;
+    if (typeof this.job.stop !== 'function') {
+      throw new StopNotSupportedError(
+        `run ${this.id}: an attached job runs in this process and can only stop itself; give its class a stop() method, or run it with routine.local`,
+      );
+    }
+    this.stopRequested = true;
+    await this.job.stop();
+    await this.wait();
+  }
+
+  private emitLine(line: string, stream: LogStream): void {
+    this.lines.push({ line, stream });
+    for (const listener of this.lineListeners) listener(line, stream);
+  }
+
+  private end(state: JobState, exitCode: number): void {
+    this.state = state;
+    this.exitCode = exitCode;
+    this.finishedAt = new Date();
+  }
+}

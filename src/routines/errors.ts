@@ -1,0 +1,7 @@
+import { FerryError } from '../errors.js';
+
+/** No run with the given id is known to this executor. */
+export class RunNotFoundError extends FerryError {}
+
+/** The job cannot be stopped the way it was asked to. */
+export class StopNotSupportedError extends FerryError {}
