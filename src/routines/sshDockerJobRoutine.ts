@@ -1,0 +1,62 @@
+import path from 'node:path';
+import { PackagingTask } from '../packaging/index.js';
+import { AttachedExecutor } from './attachedExecutor.js';
+import { assertJob, type Job } from './job.js';
+
+export interface JobRoutineFields {
+  /** The configured job object: an instance of a class with a `run()` method. */
+  readonly job: Job;
+  /** Package and image name, e.g. `titanic-featurization`. */
+  readonly name: string;
+  /** Semver version of the job, e.g. `1.0.0`. */
+  readonly version: string;
+  /** The folder the job's classes are exported from. */
+  readonly sourceRoot: string;
+  /** Globs of modules under the source root to leave out (default: tests and declarations). */
+  readonly exclude?: readonly string[];
+  /** Folder holding the project's package.json and lockfile (default: nearest above the source root). */
+  readonly projectRoot?: string;
+  /** Where packages, installs and build state go (default: `.ferry` in the working directory). */
+  readonly workDir?: string;
+}
+
+/**
+ * Delivers one job to where it must run (Training Grounds' SSHDockerJobRoutine): `attached` in this
+ * process. Each place is an executor with the same interface.
+ */
+export class SSHDockerJobRoutine {
+  readonly job: Job;
+  readonly name: string;
+  readonly version: string;
+  readonly workDir: string;
+  readonly attached: AttachedExecutor;
+  private readonly fields: JobRoutineFields;
+
+  constructor(fields: JobRoutineFields) {
+    assertJob(fields.job);
+    this.fields = fields;
+    this.job = fields.job;
+    this.name = fields.name;
+    this.version = fields.version;
+    this.workDir = path.resolve(fields.workDir ?? '.ferry');
+    // Validate name, version and source root now, so a mistake surfaces before any executor runs.
+    this.packagingTask();
+    this.attached = new AttachedExecutor({
+      job: this.job,
+      packagingTask: () => this.packagingTask(),
+      workDir: this.workDir,
+    });
+  }
+
+  /** The packaging task for the job as it is configured now. */
+  packagingTask(): PackagingTask {
+    return new PackagingTask({
+      name: this.fields.name,
+      version: this.fields.version,
+      payload: { job: this.fields.job },
+      sourceRoot: this.fields.sourceRoot,
+      ...(this.fields.exclude === undefined ? {} : { exclude: this.fields.exclude }),
+      ...(this.fields.projectRoot === undefined ? {} : { projectRoot: this.fields.projectRoot }),
+    });
+  }
+}
