@@ -1,0 +1,79 @@
+import { FerryError } from '../errors.js';
+
+/** A ContaineringTask field is missing or malformed. */
+export class InvalidContaineringTaskError extends FerryError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`ContaineringTask.${field}: ${message}`);
+  }
+}
+
+/** A template could not be rendered: it uses a variable Ferry does not define, or is not valid Handlebars. */
+export class TemplateRenderError extends FerryError {
+  constructor(
+    /** Which template: a file path, or a name such as `Dockerfile template (task.dockerfileTemplate)`. */
+    readonly template: string,
+    /** The variable the template asked for and did not get, when that is the cause. */
+    readonly variable: string | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${template}: ${message}`, options);
+  }
+}
+
+/** `npm install` of the dependencies the bundle left external failed on the host. */
+export class DependencyInstallError extends FerryError {
+  constructor(
+    message: string,
+    /** What npm printed. */
+    readonly output: string,
+    options?: { cause?: unknown },
+  ) {
+    super(output.trim() === '' ? message : `${message}\n${indent(output.trim())}`, options);
+  }
+}
+
+/** The Docker engine refused or failed a build; carries the step that failed and what it printed. */
+export class ImageBuildError extends FerryError {
+  constructor(
+    /** The failing step as Docker names it, e.g. `Step 5/8 : COPY missing /app/`, when known. */
+    readonly step: string | undefined,
+    /** Docker's error message. */
+    readonly detail: string,
+    /** What the failing step printed before it failed. */
+    readonly output: string,
+  ) {
+    const where =
+      step === undefined ? 'the image build failed' : `the image build failed at ${step}`;
+    const printed = output.trim() === '' ? '' : `\nstep output:\n${indent(output.trim())}`;
+    super(`${where}: ${detail.trim()}${printed}`);
+  }
+}
+
+/** No Docker engine answers where Ferry looked for one. */
+export class DockerUnavailableError extends FerryError {}
+
+/** GPUs were asked for, and the engine cannot give them. */
+export class GpuUnavailableError extends FerryError {
+  constructor(detail?: string, options?: { cause?: unknown }) {
+    super(
+      'GPUs were requested (DockerOptions.gpus) but the Docker engine has no NVIDIA runtime: ' +
+        'install the NVIDIA Container Toolkit on the host (and restart dockerd), or run without gpus' +
+        (detail === undefined ? '' : ` (engine said: ${detail})`),
+      options,
+    );
+  }
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => `  ${line}`)
+    .join('\n');
+}
+
+/** The build context could not be assembled: an unsafe or duplicate path, or a file that changed while it was sent. */
+export class BuildContextError extends FerryError {}

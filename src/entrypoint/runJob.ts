@@ -1,0 +1,103 @@
+/**
+ * The core of the container's entry point, free of process globals so it can be tested in-process:
+ * given a loaded package, it runs the job it carries and says how the run ended as an exit code.
+ */
+
+/** What the entry point needs of a loaded package (the packaging `EntryPoint` satisfies it). */
+export interface LoadedJobPackage {
+  readonly moduleName: string;
+  readonly moduleVersion: string;
+  readonly uid: string;
+  readonly resources: readonly string[];
+  loadResource(name: string): Promise<unknown>;
+}
+
+/** Where the entry point writes its own lines (the job writes wherever it likes). */
+export interface EntryPointOutput {
+  info(line: string): void;
+  error(text: string): void;
+}
+
+export interface RunJobOptions {
+  /** Default: `console.log` / `console.error`. */
+  readonly output?: EntryPointOutput;
+  /** The resource holding the job. Default: `job`. */
+  readonly resourceName?: string;
+  /** Shown in the welcome line. */
+  readonly ferryVersion?: string;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_JOB_FAILED = 1;
+/** The package does not hold a runnable job: a delivery problem rather than the job's own failure. */
+export const EXIT_NOT_A_JOB = 2;
+/** 128 + SIGTERM, as a shell reports a process that SIGTERM ended. */
+export const EXIT_SIGTERM = 143;
+
+const consoleOutput: EntryPointOutput = {
+  info: (line) => console.log(line),
+  error: (text) => console.error(text),
+};
+
+/**
+ * Loads the job, logs a welcome line and `Executing job <name> version <version>`, runs `run()`
+ * (sync or async) and logs `Job completed`. A thrown error's stack goes to `output.error` and the
+ * result is a non-zero exit code; it never throws.
+ */
+export async function runJob(
+  entry: LoadedJobPackage,
+  options: RunJobOptions = {},
+): Promise<number> {
+  const output = options.output ?? consoleOutput;
+  const resourceName = options.resourceName ?? 'job';
+  output.info(
+    `Welcome to Ferry${options.ferryVersion === undefined ? '' : ` ${options.ferryVersion}`}: ` +
+      `package ${entry.moduleName} ${entry.moduleVersion} (${entry.uid}) on Node ${process.version}`,
+  );
+  if (!entry.resources.includes(resourceName)) {
+    output.error(
+      `The package holds no resource ${JSON.stringify(resourceName)} (it holds: ${entry.resources.join(', ') || 'nothing'}); ` +
+        `package the job as payload { ${resourceName}: job }`,
+    );
+    return EXIT_NOT_A_JOB;
+  }
+  let job: unknown;
+  try {
+    job = await entry.loadResource(resourceName);
+  } catch (error) {
+    output.error(`Could not load the job from the package:\n${describe(error)}`);
+    return EXIT_NOT_A_JOB;
+  }
+  const run = (job as { run?: unknown } | null)?.run;
+  if (typeof run !== 'function') {
+    output.error(
+      `The ${JSON.stringify(resourceName)} resource is ${describeValue(job)}, which has no run() method`,
+    );
+    return EXIT_NOT_A_JOB;
+  }
+  output.info(`Executing job ${entry.moduleName} version ${entry.moduleVersion}`);
+  try {
+    await run.call(job);
+  } catch (error) {
+    output.error(`Job failed: ${describe(error)}`);
+    return EXIT_JOB_FAILED;
+  }
+  output.info('Job completed');
+  return EXIT_OK;
+}
+
+/** An error's stack (which starts with its message), or what was thrown when it is not an Error. */
+export function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const stack = error.stack ?? `${error.name}: ${error.message}`;
+    return error.cause === undefined ? stack : `${stack}\nCaused by: ${describe(error.cause)}`;
+  }
+  return `a non-Error value was thrown: ${describeValue(error)}`;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
+  if (typeof value === 'string') return JSON.stringify(value);
+  return `${typeof value} ${String(value)}`;
+}

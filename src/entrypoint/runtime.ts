@@ -1,0 +1,48 @@
+/**
+ * Ferry's runtime inside a container: bundled by esbuild into one `.mjs` (its dependencies inlined)
+ * and imported by the generated entry file. It loads the installed package, runs the job with
+ * `runJob`, and turns the outcome and signals into the process's exit code.
+ */
+import { loadInstalledPackage } from '../packaging/index.js';
+import { EXIT_NOT_A_JOB, EXIT_SIGTERM, describe, runJob } from './runJob.js';
+
+export { runJob } from './runJob.js';
+
+/** Set by the esbuild bundle (`define`); `undefined` when run from source. */
+declare const FERRY_RUNTIME_VERSION: string | undefined;
+
+export interface RunEntryPointOptions {
+  /** The installed package's folder, e.g. `/app/packages/<uid>`. */
+  readonly packageDir: string;
+  /** The resource holding the job. Default: `job`. */
+  readonly resourceName?: string;
+}
+
+/**
+ * The container's main: never returns; exits 0 when the job completed, 1 when it threw (its stack on
+ * stderr), 2 when the package holds no runnable job, 143 on SIGTERM (`docker stop`) and 130 on SIGINT.
+ * Node running as PID 1 gets no default signal handling, so the handlers here are what make
+ * `docker stop` end the job promptly instead of after the kill timeout.
+ */
+export async function runEntryPoint(options: RunEntryPointOptions): Promise<never> {
+  process.setSourceMapsEnabled(true);
+  const onSignal = (signal: NodeJS.Signals, code: number) => () => {
+    console.error(`Received ${signal}: stopping the job`);
+    process.exit(code);
+  };
+  process.once('SIGTERM', onSignal('SIGTERM', EXIT_SIGTERM));
+  process.once('SIGINT', onSignal('SIGINT', 130));
+  let code: number;
+  try {
+    const entryPoint = await loadInstalledPackage(options.packageDir);
+    code = await runJob(entryPoint, {
+      ...(options.resourceName === undefined ? {} : { resourceName: options.resourceName }),
+      ferryVersion: typeof FERRY_RUNTIME_VERSION === 'undefined' ? 'dev' : FERRY_RUNTIME_VERSION,
+    });
+  } catch (error) {
+    console.error(`Could not load the package in ${options.packageDir}:\n${describe(error)}`);
+    code = EXIT_NOT_A_JOB;
+  }
+  // Exit even when the job left timers or sockets open: the run is over.
+  process.exit(code);
+}

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_DOCKERFILE_TEMPLATE,
+  DEFAULT_ENTRY_FILE_TEMPLATE,
+  loadDefaultTemplate,
+  renderTemplate,
+} from '../../src/containering/templates.js';
+import { TemplateRenderError } from '../../src/containering/errors.js';
+
+describe('renderTemplate', () => {
+  it('renders variables without HTML escaping, and json as a JS literal', () => {
+    const out = renderTemplate(
+      { name: 't', source: 'FROM {{image}}\nconst x = {{json path}};' },
+      { image: 'a/b:1 & <c>', path: "/app/it's" },
+    );
+    expect(out).toBe(`FROM a/b:1 & <c>\nconst x = "/app/it's";`);
+  });
+
+  it('names the missing variable, where it is, and the template', () => {
+    const render = () =>
+      renderTemplate({ name: 'my/Dockerfile.hbs', source: 'FROM x\nCOPY {{nope}} /app' }, { a: 1 });
+    expect(render).toThrow(TemplateRenderError);
+    try {
+      render();
+    } catch (error) {
+      expect(error).toBeInstanceOf(TemplateRenderError);
+      const e = error as TemplateRenderError;
+      expect(e.variable).toBe('nope');
+      expect(e.template).toBe('my/Dockerfile.hbs');
+      expect(e.message).toContain('my/Dockerfile.hbs');
+      expect(e.message).toContain('"nope" (line 2, column 8)');
+      expect(e.message).toContain('the variables are: a');
+    }
+  });
+
+  it('reports a syntax error as an invalid template', () => {
+    expect(() => renderTemplate({ name: 'bad', source: '{{#each}}' }, {})).toThrow(
+      /bad: not a valid Handlebars template/,
+    );
+  });
+
+  it('renders the default templates with the variables Ferry gives them', async () => {
+    const vars = {
+      name: 'job',
+      version: '1.0.0',
+      uid: 'job-1.0.0-abc',
+      ferryVersion: '0.1.0',
+      appDir: '/app',
+      packageDir: '/app/package',
+      baseImage: 'node:20-bookworm-slim',
+      entryFileName: 'entry.mjs',
+      hasDependencies: false,
+      dependenciesPath: 'node_modules',
+      runtimePath: 'runtime',
+      sourcePath: 'source',
+      payloadPath: 'payload',
+      runtimeModule: '/app/ferry/runtime.mjs',
+    };
+    const dockerfile = renderTemplate(await loadDefaultTemplate(DEFAULT_DOCKERFILE_TEMPLATE), vars);
+    expect(dockerfile).toContain('FROM node:20-bookworm-slim');
+    expect(dockerfile).not.toContain('node_modules');
+    expect(dockerfile).not.toMatch(/^RUN /m);
+    expect(dockerfile).toContain('ENTRYPOINT ["node", "/app/entry.mjs"]');
+    const withDeps = renderTemplate(await loadDefaultTemplate(DEFAULT_DOCKERFILE_TEMPLATE), {
+      ...vars,
+      hasDependencies: true,
+    });
+    expect(withDeps).toContain('COPY node_modules /app/node_modules');
+    const entry = renderTemplate(await loadDefaultTemplate(DEFAULT_ENTRY_FILE_TEMPLATE), vars);
+    expect(entry).toContain(`import { runEntryPoint } from "/app/ferry/runtime.mjs";`);
+    expect(entry).toContain(`runEntryPoint({ packageDir: "/app/package" })`);
+  });
+});
