@@ -1,0 +1,162 @@
+/**
+ * The document's nodes seen as a graph: which nodes each one refers to, whether a hook's state leads back to
+ * its own instance (which cannot be rebuilt: the instance must exist before the state that contains it), and
+ * the depth-first walk that rebuilds nodes. All iterative, so a graph 100,000 levels deep needs no deep stack.
+ */
+import { type DocNode, type DocProp, type DocValue, refOf } from './format.js';
+
+/** Indices of the nodes a node refers to, in document order. */
+export function childrenOf(node: DocNode): number[] {
+  const children: number[] = [];
+  const add = (value: DocValue): void => {
+    const ref = refOf(value);
+    if (ref !== undefined) {
+      children.push(ref);
+    }
+  };
+  const addProps = (props: readonly DocProp[] | undefined): void => {
+    props?.forEach(([, value]) => add(value));
+  };
+  switch (node.type) {
+    case 'object':
+    case 'null-prototype':
+    case 'instance':
+      addProps(node.props);
+      break;
+    case 'hook':
+      add(node.state);
+      break;
+    case 'array':
+      node.items?.forEach(add);
+      node.entries?.forEach(([, value]) => add(value));
+      addProps(node.props);
+      break;
+    case 'map':
+      node.entries.forEach(([key, value]) => {
+        add(key);
+        add(value);
+      });
+      addProps(node.props);
+      break;
+    case 'set':
+      node.values.forEach(add);
+      addProps(node.props);
+      break;
+    case 'date':
+      addProps(node.props);
+      break;
+    case 'regexp':
+      add(node.lastIndex);
+      addProps(node.props);
+      break;
+    case 'boxed':
+      add(node.value);
+      break;
+    case 'binary':
+      break;
+  }
+  return children;
+}
+
+/**
+ * The lowest-numbered hook node that can reach itself through its state (so lies on a cycle), or `undefined`.
+ * Tarjan's strongly connected components, with an explicit stack.
+ */
+export function findHookOnCycle(
+  nodes: readonly DocNode[],
+  children: readonly (readonly number[])[],
+): number | undefined {
+  if (!nodes.some((node) => node.type === 'hook')) {
+    return undefined;
+  }
+  const count = nodes.length;
+  const order = new Int32Array(count).fill(-1);
+  const low = new Int32Array(count);
+  const onStack = new Uint8Array(count);
+  const componentStack: number[] = [];
+  let next = 0;
+  let found: number | undefined;
+
+  const isHook = (index: number): boolean => nodes[index]?.type === 'hook';
+  const closeComponent = (rootIndex: number): void => {
+    const members: number[] = [];
+    let member: number | undefined;
+    do {
+      member = componentStack.pop();
+      if (member === undefined) break;
+      onStack[member] = 0;
+      members.push(member);
+    } while (member !== rootIndex);
+    const single = members.length === 1;
+    for (const index of members) {
+      const onCycle = !single || (children[index] ?? []).includes(index);
+      if (onCycle && isHook(index) && (found === undefined || index < found)) {
+        found = index;
+      }
+    }
+  };
+
+  for (let start = 0; start < count; start += 1) {
+    if (order[start] !== -1) continue;
+    const frames: { index: number; child: number }[] = [{ index: start, child: 0 }];
+    order[start] = low[start] = next++;
+    componentStack.push(start);
+    onStack[start] = 1;
+    while (frames.length > 0) {
+      const frame = frames[frames.length - 1] as { index: number; child: number };
+      const kids = children[frame.index] ?? [];
+      if (frame.child < kids.length) {
+        const kid = kids[frame.child++] as number;
+        if (order[kid] === -1) {
+          order[kid] = low[kid] = next++;
+          componentStack.push(kid);
+          onStack[kid] = 1;
+          frames.push({ index: kid, child: 0 });
+        } else if (onStack[kid] === 1) {
+          low[frame.index] = Math.min(low[frame.index] as number, order[kid] as number);
+        }
+        continue;
+      }
+      frames.pop();
+      const parent = frames[frames.length - 1];
+      if (parent !== undefined) {
+        low[parent.index] = Math.min(low[parent.index] as number, low[frame.index] as number);
+      }
+      if (low[frame.index] === order[frame.index]) {
+        closeComponent(frame.index);
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * Depth-first walk from `root`: `enter` when a node is first reached, `leave` once everything it refers to
+ * has been left (or is still being walked, i.e. on a cycle). Nodes not reachable from the root are skipped.
+ */
+export function walkDepthFirst(
+  root: number,
+  children: readonly (readonly number[])[],
+  enter: (index: number) => void,
+  leave: (index: number) => void,
+): void {
+  const visited = new Uint8Array(children.length);
+  const frames: { index: number; child: number }[] = [{ index: root, child: 0 }];
+  visited[root] = 1;
+  enter(root);
+  while (frames.length > 0) {
+    const frame = frames[frames.length - 1] as { index: number; child: number };
+    const kids = children[frame.index] ?? [];
+    if (frame.child < kids.length) {
+      const kid = kids[frame.child++] as number;
+      if (visited[kid] === 0) {
+        visited[kid] = 1;
+        enter(kid);
+        frames.push({ index: kid, child: 0 });
+      }
+      continue;
+    }
+    frames.pop();
+    leave(frame.index);
+  }
+}

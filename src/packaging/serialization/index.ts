@@ -1,0 +1,24 @@
+/**
+ * Ferry's serializer: a job's object graph to a JSON-safe document plus side-car bytes, and back (DESIGN 1, 3, 4).
+ */
+export { serialize, type SerializeOptions } from './serialize.js';
+export { deserialize, type DeserializeOptions } from './deserialize.js';
+export {
+  ferrySerialize,
+  ferryDeserialize,
+  type FerrySerializable,
+  type FerryDeserializable,
+} from './hooks.js';
+export {
+  NotSerializableError,
+  PayloadFormatError,
+  UnknownClassError,
+  type NotSerializableCode,
+} from './errors.js';
+export type {
+  ClassReference,
+  ClassIdentifier,
+  ClassResolver,
+  SerializedPayload,
+  SerializedDocument,
+} from './types.js';
