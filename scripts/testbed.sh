@@ -111,7 +111,7 @@ pid_of() {
   local f=$1 pattern=$2 pid
   [[ -s $f ]] || return 1
   pid=$(tr -dc '0-9' <"$f")
-  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
+  alive "$pid" || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern" || return 1
   echo "$pid"
 }
@@ -129,6 +129,7 @@ wait_until() {
       exit 1
     fi
     if [[ -n $pid ]] && ! alive "$pid"; then
+      sleep 0.5 # let its last words reach the log
       log "$what exited while starting; last lines of $logfile:"
       tail -n 30 "$logfile" >&2 || true
       exit 1
@@ -137,8 +138,43 @@ wait_until() {
   done
 }
 
-# alive PID: the process exists and is not a zombie.
-alive() { [[ -r /proc/$1/cmdline && -n $(tr -d '\0' <"/proc/$1/cmdline" 2>/dev/null) ]]; }
+# alive PID: the process exists and is not a zombie (state Z/X in /proc/PID/stat, read without
+# touching the process's memory, unlike /proc/PID/cmdline).
+alive() {
+  local stat
+  [[ -n $1 ]] && stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != [ZX] ]]
+}
+
+# clear_stale_pidfile PIDFILE WHAT: dockerd refuses to start while its pid file names any process in
+# /proc, and a killed daemon can linger there as a zombie (PID 1 here is not a quick reaper).
+clear_stale_pidfile() {
+  local f=$1 what=$2 pid
+  [[ -e $f ]] || return 0
+  pid=$(tr -dc '0-9' <"$f" 2>/dev/null || true)
+  if [[ -n $pid ]] && alive "$pid"; then
+    die "$what: $f names running process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline")) but its socket does not answer; stop it first"
+  fi
+  log "$what: removing stale pid file $f${pid:+ (pid $pid is gone)}"
+  rm -f "$f"
+}
+
+# clear_stale_containerd EXEC_ROOT WHAT: a dockerd killed with SIGKILL leaves its managed containerd's
+# pid file behind (and the containerd itself usually dies with it, lingering as a zombie). The next
+# dockerd then "reuses" that pid and times out waiting for a socket that never comes.
+clear_stale_containerd() {
+  local dir="$1/containerd" what=$2 pid
+  [[ -e $dir/containerd.pid ]] || return 0
+  pid=$(tr -dc '0-9' <"$dir/containerd.pid" 2>/dev/null || true)
+  if [[ -n $pid ]] && alive "$pid"; then
+    [[ -S $dir/containerd.sock ]] && return 0 # a live orphan with its socket: dockerd reconnects
+    log "$what: killing leftover containerd (pid $pid) that has no socket"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  log "$what: removing stale containerd pid file $dir/containerd.pid"
+  rm -f "$dir/containerd.pid"
+}
 
 # stop_pid PIDFILE PATTERN NAME [TIMEOUT]: SIGTERM, wait, then SIGKILL.
 stop_pid() {
@@ -224,6 +260,8 @@ ensure_local_engine() {
     log "local engine: dockerd started earlier (pid $pid) is not answering yet; waiting"
   else
     rm -f "$LOCAL_PIDFILE"
+    clear_stale_pidfile /var/run/docker.pid "local engine"
+    clear_stale_containerd /var/run/docker "local engine"
     [[ -e $LOCAL_SOCK ]] && { log "local engine: removing stale socket $LOCAL_SOCK"; rm -f "$LOCAL_SOCK"; }
     log "local engine: starting dockerd (log: $logfile)"
     start_bg "$LOCAL_PIDFILE" "$logfile" dockerd --host "unix://$LOCAL_SOCK"
@@ -255,7 +293,8 @@ ensure_remote_engine() {
   if pid=$(pid_of "$REMOTE_PIDFILE" "$REMOTE_SOCK"); then
     log "remote engine: dockerd started earlier (pid $pid) is not answering yet; waiting"
   else
-    rm -f "$REMOTE_PIDFILE"
+    clear_stale_pidfile "$REMOTE_PIDFILE" "remote engine"
+    clear_stale_containerd "$REMOTE_EXEC_ROOT" "remote engine"
     [[ -e $REMOTE_SOCK ]] && { log "remote engine: removing stale socket $REMOTE_SOCK"; rm -f "$REMOTE_SOCK"; }
     mkdir -p "$REMOTE_DATA_ROOT" "$REMOTE_EXEC_ROOT"
     write_if_changed "$REMOTE_DAEMON_JSON" "{ \"deprecated-key-path\": \"$REMOTE_KEY_JSON\" }" || true
