@@ -77,3 +77,15 @@ function indent(text: string): string {
 
 /** The build context could not be assembled: an unsafe or duplicate path, or a file that changed while it was sent. */
 export class BuildContextError extends FerryError {}
+
+/** The Docker engine refused or failed an operation (other than a build, which is `ImageBuildError`). */
+export class DockerEngineError extends FerryError {
+  constructor(
+    message: string,
+    /** The HTTP status the engine answered with, when it answered. */
+    readonly statusCode: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -25,6 +25,12 @@ export interface RunJobOptions {
   readonly resourceName?: string;
   /** Shown in the welcome line. */
   readonly ferryVersion?: string;
+  /**
+   * Aborted to stop the job (the runtime aborts it on SIGTERM). The job's `stop()` is called when it
+   * has one and the run is awaited; without `stop()` the run is abandoned. Either way the result is
+   * `EXIT_SIGTERM`.
+   */
+  readonly stopSignal?: AbortSignal;
 }
 
 export const EXIT_OK = 0;
@@ -76,11 +82,37 @@ export async function runJob(
     return EXIT_NOT_A_JOB;
   }
   output.info(`Executing job ${entry.moduleName} version ${entry.moduleVersion}`);
+  const stop = (job as { stop?: unknown }).stop;
+  let stopRequested = false;
+  const abandoned = new Promise<void>((resolve) => {
+    const onStop = (): void => {
+      stopRequested = true;
+      if (typeof stop !== 'function') {
+        output.info('Stopping: the job has no stop() method, so its run is abandoned');
+        resolve();
+        return;
+      }
+      output.info('Stopping: asking the job to stop()');
+      Promise.resolve()
+        .then(() => stop.call(job))
+        .catch((error: unknown) => output.error(`The job's stop() failed: ${describe(error)}`));
+    };
+    if (options.stopSignal?.aborted === true) onStop();
+    else options.stopSignal?.addEventListener('abort', onStop, { once: true });
+  });
   try {
-    await run.call(job);
+    await Promise.race([Promise.resolve().then(() => run.call(job)), abandoned]);
   } catch (error) {
+    if (stopRequested) {
+      output.error(`Job stopped: ${describe(error)}`);
+      return EXIT_SIGTERM;
+    }
     output.error(`Job failed: ${describe(error)}`);
     return EXIT_JOB_FAILED;
+  }
+  if (stopRequested) {
+    output.info('Job stopped');
+    return EXIT_SIGTERM;
   }
   output.info('Job completed');
   return EXIT_OK;

@@ -3,7 +3,7 @@
  * and imported by the generated entry file. It loads the installed package, runs the job with
  * `runJob`, and turns the outcome and signals into the process's exit code.
  */
-import { loadInstalledPackage } from '../packaging/index.js';
+import { loadInstalledPackage } from '../packaging/installPackage.js';
 import { EXIT_NOT_A_JOB, EXIT_SIGTERM, describe, runJob } from './runJob.js';
 
 export { runJob } from './runJob.js';
@@ -16,28 +16,39 @@ export interface RunEntryPointOptions {
   readonly packageDir: string;
   /** The resource holding the job. Default: `job`. */
   readonly resourceName?: string;
+  /** How long a job with a `stop()` method gets to end after SIGTERM. Default: 8 s (`docker stop` waits 10). */
+  readonly stopGraceMs?: number;
 }
 
 /**
  * The container's main: never returns; exits 0 when the job completed, 1 when it threw (its stack on
- * stderr), 2 when the package holds no runnable job, 143 on SIGTERM (`docker stop`) and 130 on SIGINT.
+ * stderr), 2 when the package holds no runnable job, 143 on SIGTERM (`docker stop`: the job's `stop()`
+ * is called when it has one) and 130 on SIGINT.
  * Node running as PID 1 gets no default signal handling, so the handlers here are what make
  * `docker stop` end the job promptly instead of after the kill timeout.
  */
 export async function runEntryPoint(options: RunEntryPointOptions): Promise<never> {
   process.setSourceMapsEnabled(true);
-  const onSignal = (signal: NodeJS.Signals, code: number) => () => {
-    console.error(`Received ${signal}: stopping the job`);
-    process.exit(code);
-  };
-  process.once('SIGTERM', onSignal('SIGTERM', EXIT_SIGTERM));
-  process.once('SIGINT', onSignal('SIGINT', 130));
+  const stopping = new AbortController();
+  process.once('SIGTERM', () => {
+    console.error('Received SIGTERM: stopping the job');
+    stopping.abort();
+    setTimeout(() => {
+      console.error('The job did not stop in time; exiting');
+      process.exit(EXIT_SIGTERM);
+    }, options.stopGraceMs ?? 8000).unref();
+  });
+  process.once('SIGINT', () => {
+    console.error('Received SIGINT: exiting');
+    process.exit(130);
+  });
   let code: number;
   try {
     const entryPoint = await loadInstalledPackage(options.packageDir);
     code = await runJob(entryPoint, {
       ...(options.resourceName === undefined ? {} : { resourceName: options.resourceName }),
       ferryVersion: typeof FERRY_RUNTIME_VERSION === 'undefined' ? 'dev' : FERRY_RUNTIME_VERSION,
+      stopSignal: stopping.signal,
     });
   } catch (error) {
     console.error(`Could not load the package in ${options.packageDir}:\n${describe(error)}`);

@@ -91,3 +91,39 @@ describe('runJob', () => {
     expect(out.error[1]).toContain('holds no resource "job"');
   });
 });
+
+describe('runJob when asked to stop', () => {
+  it('calls the job’s stop() and exits 143 once the run ends', async () => {
+    class Job {
+      private release: (() => void) | undefined;
+      stopped = false;
+      run() {
+        return new Promise<void>((resolve) => (this.release = resolve));
+      }
+      stop() {
+        this.stopped = true;
+        this.release?.();
+      }
+    }
+    const job = new Job();
+    const controller = new AbortController();
+    const out = capture();
+    const result = runJob(fakePackage(job), { output: out.output, stopSignal: controller.signal });
+    await new Promise((r) => setTimeout(r, 10));
+    controller.abort();
+    expect(await result).toBe(143);
+    expect(job.stopped).toBe(true);
+    expect(out.info).toContain('Job stopped');
+    expect(out.info).not.toContain('Job completed');
+  });
+
+  it('abandons a job without stop() and exits 143', async () => {
+    const job = { run: () => new Promise(() => undefined) };
+    const controller = new AbortController();
+    const out = capture();
+    const result = runJob(fakePackage(job), { output: out.output, stopSignal: controller.signal });
+    controller.abort();
+    expect(await result).toBe(143);
+    expect(out.info.join('\n')).toContain('no stop() method');
+  });
+});

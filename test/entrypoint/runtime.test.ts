@@ -1,0 +1,128 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleRuntime, RUNTIME_MODULE_PATH } from '../../src/containering/runtimeBundle.js';
+import {
+  DEFAULT_ENTRY_FILE_TEMPLATE,
+  loadDefaultTemplate,
+  renderTemplate,
+} from '../../src/containering/templates.js';
+import { installPackage, makePackage, PackagingTask } from '../../src/packaging/index.js';
+import { FailingJob } from '../fixtures/containering/jobs/failingJob.js';
+import { ProbeJob } from '../fixtures/containering/jobs/probeJob.js';
+
+// The container runtime, run with the host's node: the bundled runtime.mjs and a rendered entry file
+// in a folder laid out like the image's /app, without Docker.
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const sourceRoot = path.join(repo, 'test/fixtures/containering/jobs');
+let app: string;
+
+beforeAll(async () => {
+  app = await mkdtemp(path.join(os.tmpdir(), 'ferry-runtime-test-'));
+  const runtime = await bundleRuntime();
+  await mkdir(path.join(app, path.dirname(RUNTIME_MODULE_PATH)), { recursive: true });
+  await writeFile(path.join(app, RUNTIME_MODULE_PATH), runtime.code);
+  await writeFile(path.join(app, 'package.json'), '{"type":"module"}\n');
+});
+afterAll(async () => {
+  await rm(app, { recursive: true, force: true });
+});
+
+async function install(name: string, job: unknown): Promise<string> {
+  const task = new PackagingTask({ name, version: '1.0.0', payload: { job }, sourceRoot });
+  const info = await makePackage(task, { outputDir: path.join(app, 'archives') });
+  const installed = await installPackage(info.path, {
+    installRoot: path.join(app, 'packages'),
+    nodeModules: path.join(repo, 'node_modules'),
+  });
+  const entry = renderTemplate(await loadDefaultTemplate(DEFAULT_ENTRY_FILE_TEMPLATE), {
+    name,
+    version: '1.0.0',
+    uid: installed.manifest.uid,
+    ferryVersion: 'test',
+    appDir: app,
+    packageDir: installed.dir,
+    runtimeModule: path.join(app, RUNTIME_MODULE_PATH),
+  });
+  const entryFile = path.join(app, `${name}.mjs`);
+  await writeFile(entryFile, entry);
+  return entryFile;
+}
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runNode(
+  entryFile: string,
+  onStdout?: (text: string, child: ReturnType<typeof spawn>) => void,
+): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [entryFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      onStdout?.(stdout, child);
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('container runtime (bundled entry point)', () => {
+  it('is one small self-contained module', async () => {
+    const { code } = await bundleRuntime();
+    const text = Buffer.from(code).toString('utf8');
+    expect(code.byteLength).toBeLessThan(200_000);
+    expect(text).toContain('runEntryPoint');
+    expect(text).not.toMatch(/from ['"](?!node:)[^'"./][^'"]*['"]/);
+  });
+
+  it('runs the job and logs around it', async () => {
+    const entry = await install('probe', new ProbeJob({ message: 'hello from the runtime' }));
+    const outcome = await runNode(entry);
+    expect(outcome.stderr).toBe('probe: done\n');
+    expect(outcome.code).toBe(0);
+    const lines = outcome.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(
+      /^Welcome to Ferry \S+: package probe 1\.0\.0 \(probe-1\.0\.0-[0-9a-f]+\)/,
+    );
+    expect(lines.slice(1)).toEqual([
+      'Executing job probe version 1.0.0',
+      'probe: hello from the runtime',
+      'probe: semver 1.2.3 from npm',
+      'Job completed',
+    ]);
+  });
+
+  it('prints the stack of a failing job, mapped to its TypeScript source, and exits 1', async () => {
+    const entry = await install('failing', new FailingJob('no data'));
+    const outcome = await runNode(entry);
+    expect(outcome.code).toBe(1);
+    expect(outcome.stdout).not.toContain('Job completed');
+    expect(outcome.stderr).toContain('Job failed: Error: FailingJob refused to run: no data');
+    expect(outcome.stderr).toMatch(/at FailingJob\.validate .*failingJob\.ts:\d+:\d+/);
+  });
+
+  it('stops the job on SIGTERM through its stop() and exits 143', async () => {
+    const entry = await install('sleepy', new ProbeJob({ message: 'sleepy', runForMs: 60_000 }));
+    let signalled = false;
+    const outcome = await runNode(entry, (stdout, child) => {
+      if (!signalled && stdout.includes('tick 1')) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
+    });
+    expect(outcome.code).toBe(143);
+    expect(outcome.stderr).toContain('Received SIGTERM');
+    expect(outcome.stderr).toContain('probe: stopped early');
+    expect(outcome.stdout).toContain('Job stopped');
+  });
+});
