@@ -147,16 +147,16 @@ alive() {
   [[ ${stat%% *} != [ZX] ]]
 }
 
-# clear_stale_pidfile PIDFILE WHAT: dockerd refuses to start while its pid file names any process in
-# /proc, and a killed daemon can linger there as a zombie (PID 1 here is not a quick reaper).
+# clear_stale_pidfile PIDFILE WHAT: called once the file is known not to name the daemon. dockerd
+# refuses to start while its pid file names any process in /proc (a reused pid, or the killed
+# daemon lingering as a zombie: PID 1 here is not a quick reaper).
 clear_stale_pidfile() {
   local f=$1 what=$2 pid
   [[ -e $f ]] || return 0
   pid=$(tr -dc '0-9' <"$f" 2>/dev/null || true)
-  if [[ -n $pid ]] && alive "$pid"; then
-    die "$what: $f names running process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline")) but its socket does not answer; stop it first"
-  fi
-  log "$what: removing stale pid file $f${pid:+ (pid $pid is gone)}"
+  local why="empty"
+  if [[ -n $pid ]]; then alive "$pid" && why="pid $pid is another process" || why="pid $pid is gone"; fi
+  log "$what: removing stale pid file $f ($why)"
   rm -f "$f"
 }
 
@@ -203,6 +203,8 @@ stop_pid() {
 start_bg() {
   local pidfile=$1 logfile=$2
   shift 2
+  # Keep logs bounded: one generation of at most ~20 MB is kept aside.
+  if [[ -f $logfile ]] && (($(stat -c %s "$logfile") > 20 * 1024 * 1024)); then mv -f "$logfile" "$logfile.1"; fi
   printf '\n===== %s: %s\n' "$(date -Is)" "$*" >>"$logfile"
   setsid "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
   STARTED_PID=$!
@@ -256,8 +258,8 @@ ensure_local_engine() {
     return
   fi
   local logfile="$LOG_DIR/local-dockerd.log" pid
-  if pid=$(pid_of "$LOCAL_PIDFILE" dockerd); then
-    log "local engine: dockerd started earlier (pid $pid) is not answering yet; waiting"
+  if pid=$(pid_of "$LOCAL_PIDFILE" dockerd) || pid=$(pid_of /var/run/docker.pid dockerd); then
+    log "local engine: a dockerd (pid $pid) is running but not answering yet; waiting"
   else
     rm -f "$LOCAL_PIDFILE"
     clear_stale_pidfile /var/run/docker.pid "local engine"
