@@ -118,12 +118,8 @@ function explain(step: string | undefined, detail: string): string {
     const image = step.replace(/^Step 1\/\d+ : FROM /i, '').trim();
     return `${detail.trim()} (the base image ${image} is not on this engine and could not be pulled: pull or load it first; here, scripts/testbed.sh up builds it)`;
   }
-  if (
-    /\/bin\/sh|no such file or directory/.test(detail) &&
-    step !== undefined &&
-    / : RUN /i.test(step)
-  ) {
-    return `${detail.trim()} (Ferry's default base image has no shell: RUN steps cannot work on it)`;
+  if (step !== undefined && / : RUN /i.test(step) && /"\/bin\/sh": stat/.test(detail)) {
+    return `${detail.trim()} (the base image has no /bin/sh, so RUN steps cannot work on it; Ferry's own Dockerfile needs none)`;
   }
   return detail;
 }
