@@ -14,7 +14,7 @@ export async function identifyExportedClasses(
   sourceRoot: string,
   exportsByModule: ReadonlyMap<string, readonly string[]>,
 ): Promise<ClassIdentifier> {
-  const identities = new Map<Function, ClassReference>();
+  const identities = new Map<unknown, ClassReference>();
   for (const [modulePath, exportNames] of [...exportsByModule].sort(([a], [b]) =>
     a < b ? -1 : 1,
   )) {

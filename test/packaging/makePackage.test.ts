@@ -146,7 +146,7 @@ describe('makePackage and installPackageAndGetLoader', () => {
     const definitions = await Promise.all(
       bundled.map(
         async (f) =>
-          (await readFile(path.join(dir, f), 'utf8')).match(/class Step\b/g)?.length ?? 0,
+          (await readFile(path.join(dir, f), 'utf8')).match(/var Step = class\b/g)?.length ?? 0,
       ),
     );
     expect(definitions.reduce((a, b) => a + b, 0)).toBe(1);
