@@ -55,9 +55,12 @@ export async function bundleSourceModules(
       logLevel: 'silent',
     });
   } catch (error) {
-    throw new BundleError(`esbuild could not bundle ${sourceRoot}: ${describeBuildFailure(error)}`, {
-      cause: error,
-    });
+    throw new BundleError(
+      `esbuild could not bundle ${sourceRoot}: ${describeBuildFailure(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
   const outdir = path.join(sourceRoot, '.ferry-bundle');
   const files = result.outputFiles

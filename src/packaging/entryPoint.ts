@@ -56,7 +56,9 @@ export class EntryPoint {
     const resolveClass = await resolveClassesFrom(document.classes ?? [], (modulePath) => {
       const bundled = this.manifest.modules[modulePath];
       if (bundled === undefined) return undefined;
-      return rebindTo === undefined ? path.join(this.dir, bundled) : path.join(rebindTo, modulePath);
+      return rebindTo === undefined
+        ? path.join(this.dir, bundled)
+        : path.join(rebindTo, modulePath);
     });
     return deserialize({ document, blobs }, { resolveClass });
   }

@@ -1,5 +1,10 @@
 export { PackagingTask, type PackagingTaskFields } from './packagingTask.js';
-export { makePackage, type MakePackageOptions, type PackageInfo, type PackagingStage } from './makePackage.js';
+export {
+  makePackage,
+  type MakePackageOptions,
+  type PackageInfo,
+  type PackagingStage,
+} from './makePackage.js';
 export {
   installPackage,
   installPackageAndGetLoader,

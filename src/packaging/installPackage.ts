@@ -98,7 +98,10 @@ async function verifyInstalledFiles(
   for (const [file, expected] of Object.entries(manifest.files)) {
     const contents = await readFile(path.join(dir, file)).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') {
-        throw new PackageIntegrityError(reportAs, `'${file}' is listed in the manifest but missing`);
+        throw new PackageIntegrityError(
+          reportAs,
+          `'${file}' is listed in the manifest but missing`,
+        );
       }
       throw error;
     });
@@ -127,7 +130,10 @@ async function readManifest(dir: string, reportAs: string): Promise<PackageManif
   const text = await readFile(path.join(dir, MANIFEST_FILE), 'utf8').catch(
     (error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') {
-        throw new PackageIntegrityError(reportAs, `no ${MANIFEST_FILE}; this is not a Ferry package`);
+        throw new PackageIntegrityError(
+          reportAs,
+          `no ${MANIFEST_FILE}; this is not a Ferry package`,
+        );
       }
       throw error;
     },

@@ -84,7 +84,11 @@ export async function makePackage(
     ...resourceEntries,
   ].sort((a, b) => (a.path < b.path ? -1 : 1));
   const files = Object.fromEntries(entries.map((e) => [e.path, sha256(e.contents)]));
-  const uid = makeUid(task.name, task.version, contentHash(task.name, task.version, dependencies, files));
+  const uid = makeUid(
+    task.name,
+    task.version,
+    contentHash(task.name, task.version, dependencies, files),
+  );
   const manifest: PackageManifest = {
     format: MANIFEST_FORMAT,
     formatVersion: MANIFEST_FORMAT_VERSION,

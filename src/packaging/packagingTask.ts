@@ -41,7 +41,8 @@ export class PackagingTask {
     this.payload = validatePayload(fields.payload);
     this.sourceRoot = validateSourceRoot(fields.sourceRoot);
     this.exclude = fields.exclude ?? DEFAULT_EXCLUDES;
-    this.projectRoot = fields.projectRoot === undefined ? undefined : path.resolve(fields.projectRoot);
+    this.projectRoot =
+      fields.projectRoot === undefined ? undefined : path.resolve(fields.projectRoot);
   }
 }
 
@@ -75,7 +76,10 @@ function validatePayload(payload: unknown): Readonly<Record<string, unknown>> {
   }
   const names = Object.keys(payload);
   if (names.length === 0) {
-    throw new InvalidPackagingTaskError('payload', 'is empty; give at least one object, e.g. { job }');
+    throw new InvalidPackagingTaskError(
+      'payload',
+      'is empty; give at least one object, e.g. { job }',
+    );
   }
   for (const name of names) {
     if (!RESOURCE_NAME.test(name)) {

@@ -51,7 +51,10 @@ async function walk(
 }
 
 /** Maps module paths to bundle outputs; two sources that would bundle to one output are an error. */
-export function withBundlePaths(sourceRoot: string, modulePaths: readonly string[]): SourceModule[] {
+export function withBundlePaths(
+  sourceRoot: string,
+  modulePaths: readonly string[],
+): SourceModule[] {
   const byBundlePath = new Map<string, string>();
   return modulePaths.map((modulePath) => {
     const bundlePath = `${modulePath.slice(0, -path.extname(modulePath).length)}.js`;
