@@ -8,7 +8,9 @@ let restore: (() => void) | undefined;
 /** Set while a patched console method runs, so its write to the stream is not seen twice. */
 let insideConsole = false;
 
-const CONSOLE_STREAMS: Readonly<Record<string, LogStream>> = {
+type ConsoleMethod = 'log' | 'info' | 'debug' | 'warn' | 'error';
+
+const CONSOLE_STREAMS: Readonly<Record<ConsoleMethod, LogStream>> = {
   log: 'stdout',
   info: 'stdout',
   debug: 'stdout',
@@ -40,8 +42,8 @@ function emit(text: string, stream: LogStream): void {
 
 function patchOutput(): () => void {
   const restoreStreams = (['stdout', 'stderr'] as const).map(patchStream);
-  const restoreConsole = Object.entries(CONSOLE_STREAMS).map(([method, stream]) =>
-    patchConsole(method as keyof typeof CONSOLE_STREAMS & keyof Console, stream),
+  const restoreConsole = (Object.keys(CONSOLE_STREAMS) as ConsoleMethod[]).map((method) =>
+    patchConsole(method, CONSOLE_STREAMS[method]),
   );
   return () => {
     for (const undo of [...restoreStreams, ...restoreConsole]) undo();

@@ -1,6 +1,10 @@
 import path from 'node:path';
+import type Dockerode from 'dockerode';
+import type { ContaineringProgress, ContaineringTaskFields } from '../containering/index.js';
 import { PackagingTask } from '../packaging/index.js';
 import { AttachedExecutor } from './attachedExecutor.js';
+import { DockerOptions } from './dockerOptions.js';
+import { LocalDockerExecutor } from './localDockerExecutor.js';
 import { assertJob, type Job } from './job.js';
 
 export interface JobRoutineFields {
@@ -18,18 +22,29 @@ export interface JobRoutineFields {
   readonly projectRoot?: string;
   /** Where packages, installs and build state go (default: `.ferry` in the working directory). */
   readonly workDir?: string;
+  /** How the job's container runs, locally and remotely: environment, mounts, limits, GPUs. */
+  readonly options?: DockerOptions;
+  /** Image settings besides the packaging task: image name, base image, templates, labels. */
+  readonly containering?: Partial<Omit<ContaineringTaskFields, 'packagingTask'>>;
+  /** The local Docker engine (default: `DOCKER_HOST`, else the local socket). */
+  readonly docker?: Dockerode;
+  /** Told how packaging and image builds go. */
+  readonly onProgress?: (progress: ContaineringProgress) => void;
 }
 
 /**
  * Delivers one job to where it must run (Training Grounds' SSHDockerJobRoutine): `attached` in this
- * process. Each place is an executor with the same interface.
+ * process, `local` in a container on the local Docker engine. Each place is an executor with the
+ * same interface.
  */
 export class SSHDockerJobRoutine {
   readonly job: Job;
   readonly name: string;
   readonly version: string;
   readonly workDir: string;
+  readonly options: DockerOptions;
   readonly attached: AttachedExecutor;
+  readonly local: LocalDockerExecutor;
   private readonly fields: JobRoutineFields;
 
   constructor(fields: JobRoutineFields) {
@@ -45,6 +60,15 @@ export class SSHDockerJobRoutine {
       job: this.job,
       packagingTask: () => this.packagingTask(),
       workDir: this.workDir,
+    });
+    this.options = fields.options ?? new DockerOptions();
+    this.local = new LocalDockerExecutor({
+      packagingTask: () => this.packagingTask(),
+      options: this.options,
+      workDir: path.join(this.workDir, 'builds'),
+      ...(fields.containering === undefined ? {} : { containering: fields.containering }),
+      ...(fields.docker === undefined ? {} : { docker: fields.docker }),
+      ...(fields.onProgress === undefined ? {} : { onProgress: fields.onProgress }),
     });
   }
 
