@@ -1,11 +1,19 @@
 import { materializeBinary } from './blobs.js';
 import { PayloadFormatError, UnknownClassError } from './errors.js';
-import type { DocNode, DocProp, DocValue } from './format.js';
+import {
+  type ArrayNode,
+  type DocNode,
+  type DocProps,
+  type DocValue,
+  propKeys,
+  propValue,
+} from './format.js';
 import { childrenOf, findHookOnCycle, walkDepthFirst } from './graph.js';
 import { ferryDeserialize } from './hooks.js';
 import { addMapEntry, addSetValue } from './intrinsics.js';
 import { type ParsedDocument, parseDocument } from './parseDocument.js';
 import type { ClassReference, ClassResolver, SerializedPayload } from './types.js';
+import type { AnyClass } from './valueKinds.js';
 
 export interface DeserializeOptions {
   /** Returns the class a reference from the document's class table names; throws when there is none. */
@@ -40,7 +48,7 @@ export function deserialize(payload: SerializedPayload, options: DeserializeOpti
 /** A class the resolver returned, with the prototype instances get. */
 interface ResolvedClass {
   readonly reference: ClassReference;
-  readonly constructor: Function;
+  readonly constructor: AnyClass;
   readonly prototype: object;
 }
 
@@ -75,6 +83,8 @@ class GraphDecoder {
   /** Rebuilt values by node index; a node has one as soon as it is entered (hooks: once left). */
   readonly #values: unknown[];
   readonly #ready: Uint8Array;
+  /** Object.prototype and Array.prototype hold no setter or read-only property (checked once per load). */
+  readonly #ordinaryPrototypes = prototypesAreOrdinary();
 
   constructor(document: ParsedDocument, classes: readonly ResolvedClass[], blobs: Uint8Array) {
     this.#document = document;
@@ -87,8 +97,7 @@ class GraphDecoder {
   decodeRoot(): unknown {
     const { root, nodes } = this.#document;
     if (typeof root === 'object' && root !== null && root[0] === 'ref') {
-      const children = nodes.map(childrenOf);
-      const hook = findHookOnCycle(nodes, children);
+      const hook = findHookOnCycle(nodes);
       if (hook !== undefined) {
         throw new PayloadFormatError(
           'the state of a hook node leads back to the node itself',
@@ -97,7 +106,8 @@ class GraphDecoder {
       }
       walkDepthFirst(
         root[1],
-        children,
+        nodes.length,
+        (index) => childrenOf(this.#node(index)),
         (index) => this.#enter(index),
         (index) => this.#leave(index),
       );
@@ -179,12 +189,7 @@ class GraphDecoder {
         this.#ready[index] = 1;
         return;
       case 'array':
-        node.items?.forEach((item, position) =>
-          defineData(target, position, this.#value(item, where)),
-        );
-        node.entries?.forEach(([position, item]) =>
-          defineData(target, position, this.#value(item, where)),
-        );
+        this.#fillArray(target as unknown[], node, where);
         break;
       case 'map':
         node.entries.forEach(([key, value]) =>
@@ -207,13 +212,51 @@ class GraphDecoder {
         break;
     }
     if ('props' in node && node.props !== undefined) {
-      this.#defineProps(target, node.props, where);
+      this.#defineProps(target, node.props, where, this.#assignable(node));
     }
   }
 
-  #defineProps(target: object, props: readonly DocProp[], where: string): void {
-    for (const [key, value] of props) {
-      defineData(target, key, this.#value(value, `${where}.props`));
+  /**
+   * Whether plain assignment defines own data properties on this node's object exactly as
+   * `Object.defineProperty` would (it is much faster): true for objects made here from `{}`, `[]` or
+   * `Object.create(null)`, whose prototype chain holds no setter or read-only property; never for instances,
+   * whose prototypes are user code.
+   */
+  #assignable(node: DocNode): boolean {
+    switch (node.type) {
+      case 'null-prototype':
+        return true;
+      case 'object':
+        return this.#ordinaryPrototypes;
+      case 'array':
+        return node.class === undefined && this.#ordinaryPrototypes;
+      default:
+        return false;
+    }
+  }
+
+  #fillArray(target: unknown[], node: ArrayNode, where: string): void {
+    const assign = this.#assignable(node);
+    const place = (position: number, item: DocValue): void => {
+      const value = this.#value(item, where);
+      if (assign) {
+        target[position] = value;
+      } else {
+        defineData(target, position, value);
+      }
+    };
+    node.items?.forEach((item, position) => place(position, item));
+    node.entries?.forEach(([position, item]) => place(position, item));
+  }
+
+  #defineProps(target: object, props: DocProps, where: string, assign: boolean): void {
+    for (const key of propKeys(props)) {
+      const value = this.#value(propValue(props, key) as DocValue, `${where}.props`);
+      if (assign && key !== '__proto__') {
+        (target as Record<string, unknown>)[key] = value;
+      } else {
+        defineData(target, key, value);
+      }
     }
   }
 
@@ -257,6 +300,23 @@ class GraphDecoder {
   #class(index: number): ResolvedClass {
     return this.#classes[index] as ResolvedClass;
   }
+}
+
+/**
+ * True unless someone has put an accessor (other than the built-in `__proto__`) or a read-only property on
+ * Object.prototype or Array.prototype, which would make `target[key] = value` run code or fail.
+ */
+function prototypesAreOrdinary(): boolean {
+  for (const prototype of [Object.prototype, Array.prototype]) {
+    for (const key of Object.getOwnPropertyNames(prototype)) {
+      const descriptor = Object.getOwnPropertyDescriptor(prototype, key);
+      const ordinary = descriptor !== undefined && descriptor.writable === true;
+      if (!ordinary && !(prototype === Object.prototype && key === '__proto__')) {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 /** Defines an own data property: no setter on the prototype chain runs, and `__proto__` stays a key. */

@@ -14,8 +14,8 @@
  * `['bigint', '<decimal>']`, `['ref', <node index>]`. Shared references and cycles are refs to one node.
  *
  * Nodes are records `{ type, … }`; `class` (an index into `classes`) appears on `instance` and `hook` nodes,
- * and on built-in kinds whose prototype is a subclass's (`class Registry extends Map`). `props` lists own
- * enumerable string-keyed data properties as `[key, Value]` pairs in their original order. Binary values
+ * and on built-in kinds whose prototype is a subclass's (`class Registry extends Map`). `props` holds own
+ * enumerable string-keyed data properties as `{ key: Value }` in their original order. Binary values
  * name a range of the side-car bytes: `offset` is a multiple of 8.
  */
 import type { SerializedDocument } from './types.js';
@@ -37,7 +37,39 @@ export type DocValue =
   | readonly ['bigint', string]
   | readonly ['ref', number];
 
-export type DocProp = readonly [key: string, value: DocValue];
+/**
+ * Own enumerable data properties, key to value, in their original order. JSON keeps the order: a JSON object,
+ * like the original, lists integer-like keys first in increasing order and the others in insertion order.
+ * A `__proto__` key is an own data property of the record (as `JSON.parse` makes it): use the helpers below,
+ * which never read or write it through the `Object.prototype.__proto__` accessor.
+ */
+export type DocProps = Readonly<Record<string, DocValue>>;
+
+/** Adds an entry to a props record being built; `__proto__` is defined, not assigned. */
+export function putProp(props: Record<string, DocValue>, key: string, value: DocValue): void {
+  if (key === '__proto__') {
+    Object.defineProperty(props, key, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  } else {
+    props[key] = value;
+  }
+}
+
+/** The keys of a props record, own ones only, in order. */
+export function propKeys(props: object): string[] {
+  return Object.keys(props);
+}
+
+/** The value of an own entry of a props record (for `__proto__`, the own data property, not the prototype). */
+export function propValue(props: object, key: string): unknown {
+  return key === '__proto__'
+    ? Object.getOwnPropertyDescriptor(props, key)?.value
+    : (props as Record<string, unknown>)[key];
+}
 
 /** Names of the views binary values are rebuilt as. */
 export const TYPED_ARRAY_NAMES = [
@@ -62,21 +94,21 @@ interface WithClass {
 }
 interface WithProps {
   /** Own enumerable data properties, omitted when there are none. */
-  readonly props?: readonly DocProp[];
+  readonly props?: DocProps;
 }
 
 export interface ObjectNode {
   readonly type: 'object';
-  readonly props: readonly DocProp[];
+  readonly props: DocProps;
 }
 export interface NullPrototypeNode {
   readonly type: 'null-prototype';
-  readonly props: readonly DocProp[];
+  readonly props: DocProps;
 }
 export interface InstanceNode {
   readonly type: 'instance';
   readonly class: number;
-  readonly props: readonly DocProp[];
+  readonly props: DocProps;
 }
 export interface HookNode {
   readonly type: 'hook';

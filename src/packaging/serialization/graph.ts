@@ -3,7 +3,14 @@
  * its own instance (which cannot be rebuilt: the instance must exist before the state that contains it), and
  * the depth-first walk that rebuilds nodes. All iterative, so a graph 100,000 levels deep needs no deep stack.
  */
-import { type DocNode, type DocProp, type DocValue, refOf } from './format.js';
+import {
+  type DocNode,
+  type DocProps,
+  type DocValue,
+  propKeys,
+  propValue,
+  refOf,
+} from './format.js';
 
 /** Indices of the nodes a node refers to, in document order. */
 export function childrenOf(node: DocNode): number[] {
@@ -14,8 +21,12 @@ export function childrenOf(node: DocNode): number[] {
       children.push(ref);
     }
   };
-  const addProps = (props: readonly DocProp[] | undefined): void => {
-    props?.forEach(([, value]) => add(value));
+  const addProps = (props: DocProps | undefined): void => {
+    if (props !== undefined) {
+      for (const key of propKeys(props)) {
+        add(propValue(props, key) as DocValue);
+      }
+    }
   };
   switch (node.type) {
     case 'object':
@@ -60,12 +71,9 @@ export function childrenOf(node: DocNode): number[] {
 
 /**
  * The lowest-numbered hook node that can reach itself through its state (so lies on a cycle), or `undefined`.
- * Tarjan's strongly connected components, with an explicit stack.
+ * Tarjan's strongly connected components, with an explicit stack; skipped when there is no hook node at all.
  */
-export function findHookOnCycle(
-  nodes: readonly DocNode[],
-  children: readonly (readonly number[])[],
-): number | undefined {
+export function findHookOnCycle(nodes: readonly DocNode[]): number | undefined {
   if (!nodes.some((node) => node.type === 'hook')) {
     return undefined;
   }
@@ -77,8 +85,7 @@ export function findHookOnCycle(
   let next = 0;
   let found: number | undefined;
 
-  const isHook = (index: number): boolean => nodes[index]?.type === 'hook';
-  const closeComponent = (rootIndex: number): void => {
+  const closeComponent = (rootIndex: number, rootKids: readonly number[]): void => {
     const members: number[] = [];
     let member: number | undefined;
     do {
@@ -87,10 +94,9 @@ export function findHookOnCycle(
       onStack[member] = 0;
       members.push(member);
     } while (member !== rootIndex);
-    const single = members.length === 1;
-    for (const index of members) {
-      const onCycle = !single || (children[index] ?? []).includes(index);
-      if (onCycle && isHook(index) && (found === undefined || index < found)) {
+    const onCycle = members.length > 1 || rootKids.includes(rootIndex);
+    for (const index of onCycle ? members : []) {
+      if (nodes[index]?.type === 'hook' && (found === undefined || index < found)) {
         found = index;
       }
     }
@@ -98,20 +104,24 @@ export function findHookOnCycle(
 
   for (let start = 0; start < count; start += 1) {
     if (order[start] !== -1) continue;
-    const frames: { index: number; child: number }[] = [{ index: start, child: 0 }];
-    order[start] = low[start] = next++;
-    componentStack.push(start);
-    onStack[start] = 1;
+    const frames: { index: number; kids: readonly number[]; next: number }[] = [];
+    const open = (index: number): void => {
+      order[index] = low[index] = next++;
+      componentStack.push(index);
+      onStack[index] = 1;
+      frames.push({ index, kids: childrenOf(nodes[index] as DocNode), next: 0 });
+    };
+    open(start);
     while (frames.length > 0) {
-      const frame = frames[frames.length - 1] as { index: number; child: number };
-      const kids = children[frame.index] ?? [];
-      if (frame.child < kids.length) {
-        const kid = kids[frame.child++] as number;
+      const frame = frames[frames.length - 1] as {
+        index: number;
+        kids: readonly number[];
+        next: number;
+      };
+      if (frame.next < frame.kids.length) {
+        const kid = frame.kids[frame.next++] as number;
         if (order[kid] === -1) {
-          order[kid] = low[kid] = next++;
-          componentStack.push(kid);
-          onStack[kid] = 1;
-          frames.push({ index: kid, child: 0 });
+          open(kid);
         } else if (onStack[kid] === 1) {
           low[frame.index] = Math.min(low[frame.index] as number, order[kid] as number);
         }
@@ -123,7 +133,7 @@ export function findHookOnCycle(
         low[parent.index] = Math.min(low[parent.index] as number, low[frame.index] as number);
       }
       if (low[frame.index] === order[frame.index]) {
-        closeComponent(frame.index);
+        closeComponent(frame.index, frame.kids);
       }
     }
   }
@@ -133,30 +143,41 @@ export function findHookOnCycle(
 /**
  * Depth-first walk from `root`: `enter` when a node is first reached, `leave` once everything it refers to
  * has been left (or is still being walked, i.e. on a cycle). Nodes not reachable from the root are skipped.
+ * `childrenOf` is asked once per node, when it is entered.
  */
 export function walkDepthFirst(
   root: number,
-  children: readonly (readonly number[])[],
+  nodeCount: number,
+  childrenOf: (index: number) => readonly number[],
   enter: (index: number) => void,
   leave: (index: number) => void,
 ): void {
-  const visited = new Uint8Array(children.length);
-  const frames: { index: number; child: number }[] = [{ index: root, child: 0 }];
+  const visited = new Uint8Array(nodeCount);
+  const stackNodes: number[] = [root];
+  const stackKids: (readonly number[])[] = [];
+  const stackNext: number[] = [0];
   visited[root] = 1;
   enter(root);
-  while (frames.length > 0) {
-    const frame = frames[frames.length - 1] as { index: number; child: number };
-    const kids = children[frame.index] ?? [];
-    if (frame.child < kids.length) {
-      const kid = kids[frame.child++] as number;
+  stackKids.push(childrenOf(root));
+  while (stackNodes.length > 0) {
+    const top = stackNodes.length - 1;
+    const kids = stackKids[top] as readonly number[];
+    const next = stackNext[top] as number;
+    if (next < kids.length) {
+      stackNext[top] = next + 1;
+      const kid = kids[next] as number;
       if (visited[kid] === 0) {
         visited[kid] = 1;
         enter(kid);
-        frames.push({ index: kid, child: 0 });
+        stackNodes.push(kid);
+        stackKids.push(childrenOf(kid));
+        stackNext.push(0);
       }
       continue;
     }
-    frames.pop();
-    leave(frame.index);
+    const finished = stackNodes.pop() as number;
+    stackKids.pop();
+    stackNext.pop();
+    leave(finished);
   }
 }

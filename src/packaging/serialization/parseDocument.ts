@@ -11,7 +11,10 @@ import {
   type BinaryViewName,
   type ByteOrder,
   type DocNode,
-  type DocProp,
+  type DocProps,
+  propKeys,
+  propValue,
+  putProp,
   type DocValue,
   FORMAT,
   FORMAT_VERSION,
@@ -106,85 +109,139 @@ function parseReference(raw: unknown, where: string): ClassReference {
 
 function parseNode(raw: unknown, where: string, context: Context): DocNode {
   const node = record(raw, where);
-  const value = (field: string): DocValue => parseValue(node[field], `${where}.${field}`, context);
-  const props = (forbidden: (key: string) => boolean): readonly DocProp[] =>
-    parseProps(node.props, `${where}.props`, context, forbidden);
-  const optionalProps = (forbidden: (key: string) => boolean): { props?: readonly DocProp[] } =>
-    node.props === undefined ? {} : { props: props(forbidden) };
-  const classIndex = (): number => integer(node.class, `${where}.class`, 0, context.classCount - 1);
-  const optionalClass = (): { class?: number } =>
-    node.class === undefined ? {} : { class: classIndex() };
-  const noKey = (): boolean => false;
-
   switch (node.type) {
     case 'object':
     case 'null-prototype':
-      return { type: node.type, props: props(noKey) };
+      return { type: node.type, props: parseProps(node.props, where, context, noForbiddenKey) };
     case 'instance':
-      return { type: 'instance', class: classIndex(), props: props(noKey) };
+      return {
+        type: 'instance',
+        class: parseClassIndex(node, where, context),
+        props: parseProps(node.props, where, context, noForbiddenKey),
+      };
     case 'hook':
-      return { type: 'hook', class: classIndex(), state: value('state') };
+      return {
+        type: 'hook',
+        class: parseClassIndex(node, where, context),
+        state: parseValue(node.state, `${where}.state`, context),
+      };
     case 'array':
-      return {
-        ...parseArrayElements(node, where, context),
-        ...optionalClass(),
-        ...optionalProps(isArrayOwnKey),
-      };
+      return withExtras(
+        parseArrayElements(node, where, context),
+        node,
+        where,
+        context,
+        isArrayOwnKey,
+      );
     case 'map':
-      return {
-        type: 'map',
-        entries: list(node.entries, `${where}.entries`).map((entry) => {
-          const pair = list(entry, `${where}.entries`);
-          if (pair.length !== 2) {
-            throw new PayloadFormatError('a map entry is a [key, value] pair', `${where}.entries`);
-          }
-          return [
-            parseValue(pair[0], `${where}.entries`, context),
-            parseValue(pair[1], `${where}.entries`, context),
-          ] as const;
-        }),
-        ...optionalClass(),
-        ...optionalProps(noKey),
-      };
+      return withExtras(
+        { type: 'map', entries: parseMapEntries(node.entries, `${where}.entries`, context) },
+        node,
+        where,
+        context,
+        noForbiddenKey,
+      );
     case 'set':
-      return {
-        type: 'set',
-        values: list(node.values, `${where}.values`).map((item) =>
-          parseValue(item, `${where}.values`, context),
-        ),
-        ...optionalClass(),
-        ...optionalProps(noKey),
-      };
+      return withExtras(
+        { type: 'set', values: parseValues(node.values, `${where}.values`, context) },
+        node,
+        where,
+        context,
+        noForbiddenKey,
+      );
     case 'date':
-      return {
-        type: 'date',
-        time: parseTime(node.time, `${where}.time`),
-        ...optionalClass(),
-        ...optionalProps(noKey),
-      };
+      return withExtras(
+        { type: 'date', time: parseTime(node.time, `${where}.time`) },
+        node,
+        where,
+        context,
+        noForbiddenKey,
+      );
     case 'regexp':
-      return {
-        type: 'regexp',
-        source: string(node.source, `${where}.source`),
-        flags: parseFlags(node.flags, `${where}.flags`),
-        lastIndex: value('lastIndex'),
-        ...optionalClass(),
-        ...optionalProps((key) => key === 'lastIndex'),
-      };
+      return withExtras(
+        {
+          type: 'regexp',
+          source: string(node.source, `${where}.source`),
+          flags: parseFlags(node.flags, `${where}.flags`),
+          lastIndex: parseValue(node.lastIndex, `${where}.lastIndex`, context),
+        },
+        node,
+        where,
+        context,
+        (key) => key === 'lastIndex',
+      );
     case 'boxed':
-      return {
-        type: 'boxed',
-        value: parseBoxedValue(node.value, `${where}.value`, context),
-        ...optionalClass(),
-      };
+      return withClass(
+        { type: 'boxed', value: parseBoxedValue(node.value, `${where}.value`, context) },
+        node,
+        where,
+        context,
+      );
     case 'binary':
-      return { ...parseBinary(node, where, context.binary), ...optionalClass() };
+      return withClass(parseBinary(node, where, context.binary), node, where, context);
     default:
       throw new PayloadFormatError(
         `unknown node type ${JSON.stringify(node.type)}`,
         `${where}.type`,
       );
   }
+}
+
+function noForbiddenKey(): boolean {
+  return false;
+}
+
+function parseClassIndex(node: Raw, where: string, context: Context): number {
+  return integer(node.class, `${where}.class`, 0, context.classCount - 1);
+}
+
+/** Adds the optional `class` of a built-in node. */
+function withClass<Node extends DocNode>(
+  parsed: Node,
+  node: Raw,
+  where: string,
+  context: Context,
+): Node {
+  return node.class === undefined
+    ? parsed
+    : { ...parsed, class: parseClassIndex(node, where, context) };
+}
+
+/** Adds the optional `class` and `props` of a built-in node. */
+function withExtras<Node extends DocNode>(
+  parsed: Node,
+  node: Raw,
+  where: string,
+  context: Context,
+  forbidden: (key: string) => boolean,
+): Node {
+  const classed = withClass(parsed, node, where, context);
+  return node.props === undefined
+    ? classed
+    : { ...classed, props: parseProps(node.props, where, context, forbidden) };
+}
+
+function parseValues(raw: unknown, where: string, context: Context): DocValue[] {
+  const items = list(raw, where);
+  const values = new Array<DocValue>(items.length);
+  for (let index = 0; index < items.length; index += 1) {
+    values[index] = parseValue(items[index], where, context);
+  }
+  return values;
+}
+
+function parseMapEntries(
+  raw: unknown,
+  where: string,
+  context: Context,
+): (readonly [DocValue, DocValue])[] {
+  return list(raw, where).map((entry) => {
+    const pair = list(entry, where);
+    if (pair.length !== 2) {
+      throw new PayloadFormatError('a map entry is a [key, value] pair', where);
+    }
+    return [parseValue(pair[0], where, context), parseValue(pair[1], where, context)] as const;
+  });
 }
 
 function parseArrayElements(
@@ -259,26 +316,20 @@ function parseBinary(
 
 function parseProps(
   raw: unknown,
-  where: string,
+  nodeWhere: string,
   context: Context,
   forbidden: (key: string) => boolean,
-): readonly DocProp[] {
-  const seen = new Set<string>();
-  return list(raw, where).map((entry) => {
-    const pair = list(entry, where);
-    const key = pair[0];
-    if (pair.length !== 2 || typeof key !== 'string') {
-      throw new PayloadFormatError('a property is a [string key, value] pair', where);
+): DocProps {
+  const where = `${nodeWhere}.props`;
+  const source = record(raw, where);
+  const props: Record<string, DocValue> = {};
+  for (const key of propKeys(source)) {
+    if (forbidden(key)) {
+      throw new PayloadFormatError(`property ${JSON.stringify(key)} is not allowed here`, where);
     }
-    if (seen.has(key) || forbidden(key)) {
-      throw new PayloadFormatError(
-        `property ${JSON.stringify(key)} is ${seen.has(key) ? 'repeated' : 'not allowed here'}`,
-        where,
-      );
-    }
-    seen.add(key);
-    return [key, parseValue(pair[1], where, context)] as const;
-  });
+    putProp(props, key, parseValue(propValue(source, key), where, context));
+  }
+  return props;
 }
 
 function parseValue(raw: unknown, where: string, context: Context): DocValue {

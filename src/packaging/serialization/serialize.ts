@@ -9,15 +9,17 @@ import {
   type MapNode,
   type RegExpNode,
   type SetNode,
-  type DocProp,
+  type DocProps,
   type DocValue,
   FORMAT,
   FORMAT_VERSION,
   type GraphDocument,
   PLATFORM_BYTE_ORDER,
   arrayIndexOf,
+  propKeys,
+  putProp,
 } from './format.js';
-import { childrenOf, findHookOnCycle } from './graph.js';
+import { findHookOnCycle } from './graph.js';
 import {
   arrayBufferBytes,
   dateTime,
@@ -30,6 +32,7 @@ import {
 import { type GraphPath, childPath, type PathStep, renderPath, rootPath } from './paths.js';
 import type { ClassIdentifier, ClassReference, SerializedPayload } from './types.js';
 import {
+  type AnyClass,
   type BuiltInKind,
   classifyObject,
   nameOf,
@@ -61,6 +64,16 @@ export function serialize(value: unknown, options: SerializeOptions): Serialized
   return encoder.finish(root);
 }
 
+/** Marks a missing (or non-enumerable) property; never a value of the graph. */
+const ABSENT: unique symbol = Symbol('absent');
+
+/** Arrays up to this length are scanned index by index; longer ones through their keys (they must be sparse). */
+const INDEX_SCAN_LIMIT = 2 ** 24;
+
+type ArrayElements =
+  | { readonly items: DocValue[]; readonly entries?: undefined; readonly count: number }
+  | { readonly items?: undefined; readonly entries: [number, DocValue][]; readonly count: number };
+
 type BuiltInNode = ArrayNode | MapNode | SetNode | DateNode | RegExpNode | BoxedNode | BinaryNode;
 
 /** An object met in the graph and numbered, waiting to be written as a node. */
@@ -79,6 +92,8 @@ class GraphEncoder {
   /** Objects by node index; written breadth-first, so numbering follows first occurrence. */
   readonly #pending: PendingObject[] = [];
   readonly #nodes: DocNode[] = [];
+  /** One `['ref', id]` per node, shared by every reference to it. */
+  readonly #refs: DocValue[] = [];
   readonly #classes = new ClassTable();
   readonly #blobs = new BlobWriter();
 
@@ -122,7 +137,7 @@ class GraphEncoder {
   #reference(value: object, path: GraphPath): DocValue {
     const known = this.#ids.get(value);
     if (known !== undefined) {
-      return ['ref', known];
+      return this.#refs[known] as DocValue;
     }
     const kind = classifyObject(value);
     if (kind.kind === 'refused') {
@@ -132,7 +147,9 @@ class GraphEncoder {
     const id = this.#pending.length;
     this.#ids.set(value, id);
     this.#pending.push({ value, kind, classIndex, path });
-    return ['ref', id];
+    const ref: DocValue = ['ref', id];
+    this.#refs.push(ref);
+    return ref;
   }
 
   #classIndexFor(kind: EncodableKind, path: GraphPath): number | undefined {
@@ -175,7 +192,7 @@ class GraphEncoder {
   }
 
   #refuseHookCycles(): void {
-    const hook = findHookOnCycle(this.#nodes, this.#nodes.map(childrenOf));
+    const hook = findHookOnCycle(this.#nodes);
     if (hook === undefined) {
       return;
     }
@@ -269,24 +286,66 @@ class GraphEncoder {
 
   #writeArray(array: unknown[], path: GraphPath): ArrayNode {
     const length = array.length;
-    const entries: [number, DocValue][] = [];
-    const props: DocProp[] = [];
-    for (const key of Reflect.ownKeys(array)) {
-      const index = typeof key === 'string' ? arrayIndexOf(key) : undefined;
-      if (index === undefined) {
-        this.#addProp(props, array, key, path);
+    const elements =
+      length <= INDEX_SCAN_LIMIT
+        ? this.#elementsByIndex(array, path)
+        : this.#elementsByKey(array, path);
+    const node: ArrayNode =
+      elements.entries === undefined
+        ? { type: 'array', length, items: elements.items }
+        : { type: 'array', length, entries: elements.entries };
+    return withProps(node, this.#namedArrayProps(array, elements.count, path));
+  }
+
+  /** Elements of a not-too-long array, index by index: cheap for dense arrays, the usual case. */
+  #elementsByIndex(array: unknown[], path: GraphPath): ArrayElements {
+    const items: DocValue[] = [];
+    let entries: [number, DocValue][] | undefined;
+    for (let index = 0; index < array.length; index += 1) {
+      const value = this.#ownData(array, index, path, 'index', index);
+      if (value === ABSENT) {
+        entries ??= items.map((item, position): [number, DocValue] => [position, item]);
         continue;
       }
-      const value = this.#dataValue(array, key, path, 'index', index);
-      if (value.present) {
-        entries.push([index, this.#child(value.value, path, 'index', undefined, index)]);
+      const encoded = this.#child(value, path, 'index', undefined, index);
+      if (entries === undefined) {
+        items.push(encoded);
+      } else {
+        entries.push([index, encoded]);
       }
     }
-    const node =
-      entries.length === length
-        ? { type: 'array' as const, length, items: entries.map(([, value]) => value) }
-        : { type: 'array' as const, length, entries };
-    return withProps(node, props);
+    return entries === undefined
+      ? { items, count: items.length }
+      : { entries, count: entries.length };
+  }
+
+  /** Elements of a very long (so surely sparse) array, from its keys, which list indices first, ascending. */
+  #elementsByKey(array: unknown[], path: GraphPath): ArrayElements {
+    const entries: [number, DocValue][] = [];
+    for (const key of Object.keys(array)) {
+      const index = arrayIndexOf(key);
+      if (index === undefined) {
+        break;
+      }
+      const value = this.#ownData(array, key, path, 'index', index);
+      if (value !== ABSENT) {
+        entries.push([index, this.#child(value, path, 'index', undefined, index)]);
+      }
+    }
+    return entries.length === array.length
+      ? { items: entries.map(([, value]) => value), count: entries.length }
+      : { entries, count: entries.length };
+  }
+
+  /** Own enumerable properties of an array that are not elements (`Object.keys` lists the elements first). */
+  #namedArrayProps(array: unknown[], elementCount: number, path: GraphPath): DocProps {
+    this.#refuseSymbolKeys(array, path);
+    const keys = Object.keys(array);
+    let first = elementCount;
+    while (first < keys.length && arrayIndexOf(keys[first] as string) !== undefined) {
+      first += 1;
+    }
+    return this.#dataProps(array, keys.slice(first), path);
   }
 
   #mapEntries(map: Map<unknown, unknown>, path: GraphPath): [DocValue, DocValue][] {
@@ -310,41 +369,46 @@ class GraphEncoder {
   }
 
   /** Own enumerable data properties, in order. */
-  #props(value: object, path: GraphPath): DocProp[] {
-    const props: DocProp[] = [];
-    for (const key of Reflect.ownKeys(value)) {
-      this.#addProp(props, value, key, path);
+  #props(value: object, path: GraphPath): DocProps {
+    this.#refuseSymbolKeys(value, path);
+    return this.#dataProps(value, Object.keys(value), path);
+  }
+
+  #dataProps(owner: object, keys: readonly string[], path: GraphPath): DocProps {
+    const props: Record<string, DocValue> = {};
+    for (const key of keys) {
+      const value = this.#ownData(owner, key, path, 'property', 0);
+      if (value !== ABSENT) {
+        putProp(props, key, this.#child(value, path, 'property', key, 0));
+      }
     }
     return props;
   }
 
-  #addProp(props: DocProp[], owner: object, key: string | symbol, parent: GraphPath): void {
-    const property = this.#dataValue(owner, key, parent, 'property', 0);
-    if (!property.present) {
-      return;
+  #refuseSymbolKeys(owner: object, parent: GraphPath): void {
+    for (const key of Object.getOwnPropertySymbols(owner)) {
+      if (Object.getOwnPropertyDescriptor(owner, key)?.enumerable === true) {
+        throw new NotSerializableError(
+          renderPath(childPath(parent, 'property', key, 0)),
+          'symbol-key',
+          `a property keyed by the symbol ${key.toString()} cannot be delivered; use a string key, or make the ` +
+            'property non-enumerable if it need not travel',
+        );
+      }
     }
-    if (typeof key === 'symbol') {
-      throw new NotSerializableError(
-        renderPath(childPath(parent, 'property', key, 0)),
-        'symbol-key',
-        `a property keyed by the symbol ${key.toString()} cannot be delivered; use a string key, or make the ` +
-          'property non-enumerable if it need not travel',
-      );
-    }
-    props.push([key, this.#child(property.value, parent, 'property', key, 0)]);
   }
 
-  /** An own enumerable data property's value, read from its descriptor (so no getter runs). */
-  #dataValue(
+  /** An own enumerable data property's value, read from its descriptor (so no getter runs), or ABSENT. */
+  #ownData(
     owner: object,
-    key: string | symbol,
+    key: string | number,
     parent: GraphPath,
     step: 'property' | 'index',
     index: number,
-  ): { present: false } | { present: true; value: unknown } {
+  ): unknown {
     const descriptor = Object.getOwnPropertyDescriptor(owner, key);
     if (descriptor === undefined || descriptor.enumerable !== true) {
-      return { present: false };
+      return ABSENT;
     }
     if (descriptor.get !== undefined || descriptor.set !== undefined) {
       throw new NotSerializableError(
@@ -354,17 +418,17 @@ class GraphEncoder {
           'in a method',
       );
     }
-    return { present: true, value: descriptor.value as unknown };
+    return descriptor.value as unknown;
   }
 }
 
 /** Class references by first occurrence; one entry per distinct reference. */
 class ClassTable {
   readonly references: ClassReference[] = [];
-  readonly #byConstructor = new Map<Function, number | undefined>();
+  readonly #byConstructor = new Map<AnyClass, number | undefined>();
   readonly #byKey = new Map<string, number>();
 
-  indexOf(constructor: Function, identifyClass: ClassIdentifier): number | undefined {
+  indexOf(constructor: AnyClass, identifyClass: ClassIdentifier): number | undefined {
     if (this.#byConstructor.has(constructor)) {
       return this.#byConstructor.get(constructor);
     }
@@ -387,7 +451,7 @@ class ClassTable {
   }
 }
 
-function callHook(value: object, hook: Function, path: GraphPath, constructor: Function): unknown {
+function callHook(value: object, hook: AnyClass, path: GraphPath, constructor: AnyClass): unknown {
   try {
     return Reflect.apply(hook, value, []) as unknown;
   } catch (error) {
@@ -408,8 +472,12 @@ function encodeNumber(value: number): DocValue {
   return value;
 }
 
-function withProps<Node extends DocNode>(node: Node, props: readonly DocProp[]): Node {
-  return props.length === 0 ? node : { ...node, props };
+function withProps<Node extends DocNode>(node: Node, props: DocProps): Node {
+  return isEmpty(props) ? node : { ...node, props };
+}
+
+function isEmpty(props: DocProps): boolean {
+  return propKeys(props).length === 0;
 }
 
 /** Built-in nodes carry the class of the user subclass their value was an instance of. */

@@ -7,9 +7,11 @@ export interface ClassReference {
 }
 
 /** Finds where a constructor is exported, or `undefined` when it is not exported from the source root. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- a class of any constructor signature
 export type ClassIdentifier = (constructor: Function) => ClassReference | undefined;
 
 /** Returns the constructor a reference names; throws when the package does not define it. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- a class of any constructor signature
 export type ClassResolver = (reference: ClassReference) => Function;
 
 /** A serialized object graph: a JSON-safe document plus the side-car bytes of its binary values. */

@@ -12,6 +12,13 @@ import type { BinaryViewName } from './format.js';
 import { ferryDeserialize, ferrySerialize } from './hooks.js';
 import { typedArrayName } from './intrinsics.js';
 
+/**
+ * A class (or, where a value is refused, any function) of whatever constructor signature. Such values are only
+ * compared, named and handed to `identifyClass`/`[ferryDeserialize]`, never called as constructors.
+ */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- see above: the signature is unknowable
+export type AnyClass = Function;
+
 export type BoxedKind = 'number' | 'string' | 'boolean' | 'bigint';
 
 /** Built-in kinds with internal state, which a user class may extend (`class Registry extends Map`). */
@@ -27,9 +34,9 @@ export type BuiltInKind =
 export type ObjectKind =
   | { readonly kind: 'plain' }
   | { readonly kind: 'null-prototype' }
-  | { readonly kind: 'instance'; readonly constructor: Function }
-  | { readonly kind: 'hook'; readonly constructor: Function; readonly hook: Function }
-  | (BuiltInKind & { readonly subclass: Function | undefined })
+  | { readonly kind: 'instance'; readonly constructor: AnyClass }
+  | { readonly kind: 'hook'; readonly constructor: AnyClass; readonly hook: AnyClass }
+  | (BuiltInKind & { readonly subclass: AnyClass | undefined })
   | { readonly kind: 'refused'; readonly code: NotSerializableCode; readonly reason: string };
 
 /** Why a function or symbol value cannot be delivered. */
@@ -37,10 +44,10 @@ export function refusePrimitive(value: unknown): ObjectKind & { kind: 'refused' 
   if (typeof value === 'symbol') {
     return refused('symbol', 'symbol values cannot be delivered; use a string instead');
   }
-  return isClass(value as Function)
+  return isClass(value as AnyClass)
     ? refused(
         'class-value',
-        `the class ${nameOf(value as Function)} itself cannot be delivered, only data and instances; ` +
+        `the class ${nameOf(value as AnyClass)} itself cannot be delivered, only data and instances; ` +
           'store an instance, or the name of the class as a string and pick the class in run()',
       )
     : refused(
@@ -48,6 +55,9 @@ export function refusePrimitive(value: unknown): ObjectKind & { kind: 'refused' 
         'function values cannot be delivered; keep functions in class methods and store only data in fields',
       );
 }
+
+const PLAIN: ObjectKind = { kind: 'plain' };
+const NULL_PROTOTYPE: ObjectKind = { kind: 'null-prototype' };
 
 /** Classifies an object; never throws for odd objects, it returns a refusal with a reason instead. */
 export function classifyObject(value: object): ObjectKind {
@@ -78,10 +88,10 @@ export function classifyObject(value: object): ObjectKind {
     return constructor === undefined ? foreignPrototype() : { ...builtIn, subclass: constructor };
   }
   if (prototype === null) {
-    return { kind: 'null-prototype' };
+    return NULL_PROTOTYPE;
   }
   if (prototype === Object.prototype) {
-    return { kind: 'plain' };
+    return PLAIN;
   }
   if (constructor === undefined) {
     return foreignPrototype();
@@ -97,12 +107,12 @@ export function classifyObject(value: object): ObjectKind {
 }
 
 /** A readable name for a class in messages. */
-export function nameOf(constructor: Function): string {
+export function nameOf(constructor: AnyClass): string {
   const name = Object.getOwnPropertyDescriptor(constructor, 'name')?.value as unknown;
   return typeof name === 'string' && name !== '' ? name : '<anonymous class>';
 }
 
-function classifyHook(constructor: Function, hook: Function): ObjectKind {
+function classifyHook(constructor: AnyClass, hook: AnyClass): ObjectKind {
   const rebuild: unknown = (constructor as unknown as Record<symbol, unknown>)[ferryDeserialize];
   if (typeof rebuild !== 'function') {
     return refused(
@@ -221,7 +231,7 @@ function binaryPrototype(view: BinaryViewName): object {
 }
 
 /** The class whose `prototype` this is, read from the own `constructor` data property, if it agrees. */
-function constructorOf(prototype: object): Function | undefined {
+function constructorOf(prototype: object): AnyClass | undefined {
   const constructor: unknown = Object.getOwnPropertyDescriptor(prototype, 'constructor')?.value;
   if (typeof constructor !== 'function') {
     return undefined;
@@ -238,7 +248,7 @@ function foreignPrototype(): ObjectKind {
   );
 }
 
-function isClass(fn: Function): boolean {
+function isClass(fn: AnyClass): boolean {
   return Function.prototype.toString.call(fn).startsWith('class');
 }
 
