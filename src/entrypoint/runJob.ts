@@ -31,6 +31,8 @@ export interface RunJobOptions {
    * `EXIT_SIGTERM`.
    */
   readonly stopSignal?: AbortSignal;
+  /** What `run()` receives as its argument (the run's parameters). Default: `{}`. */
+  readonly parameters?: unknown;
 }
 
 export const EXIT_OK = 0;
@@ -101,7 +103,10 @@ export async function runJob(
     else options.stopSignal?.addEventListener('abort', onStop, { once: true });
   });
   try {
-    await Promise.race([Promise.resolve().then(() => run.call(job)), abandoned]);
+    await Promise.race([
+      Promise.resolve().then(() => run.call(job, options.parameters ?? {})),
+      abandoned,
+    ]);
   } catch (error) {
     if (stopRequested) {
       output.error(`Job stopped: ${describe(error)}`);

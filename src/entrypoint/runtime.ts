@@ -4,6 +4,7 @@
  * `runJob`, and turns the outcome and signals into the process's exit code.
  */
 import { loadInstalledPackage } from '../packaging/installPackage.js';
+import { PARAMETERS_ENV, decodeParameters } from '../parameters/index.js';
 import { EXIT_NOT_A_JOB, EXIT_SIGTERM, describe, runJob } from './runJob.js';
 
 export { runJob } from './runJob.js';
@@ -43,12 +44,21 @@ export async function runEntryPoint(options: RunEntryPointOptions): Promise<neve
     process.exit(130);
   });
   let code: number;
+  let parameters: unknown;
+  try {
+    // The run's parameters (JSON in FERRY_PARAMETERS), given to the job's run().
+    parameters = decodeParameters(process.env[PARAMETERS_ENV]);
+  } catch (error) {
+    console.error(describe(error));
+    process.exit(EXIT_NOT_A_JOB);
+  }
   try {
     const entryPoint = await loadInstalledPackage(options.packageDir);
     code = await runJob(entryPoint, {
       ...(options.resourceName === undefined ? {} : { resourceName: options.resourceName }),
       ferryVersion: typeof FERRY_RUNTIME_VERSION === 'undefined' ? 'dev' : FERRY_RUNTIME_VERSION,
       stopSignal: stopping.signal,
+      parameters,
     });
   } catch (error) {
     console.error(`Could not load the package in ${options.packageDir}:\n${describe(error)}`);

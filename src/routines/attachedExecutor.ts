@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { installPackageAndGetLoader, makePackage, type PackagingTask } from '../packaging/index.js';
+import { checkParameters, type JobParameters } from '../parameters/index.js';
 import { RunNotFoundError, StopNotSupportedError } from './errors.js';
 import { assertJob, type Job } from './job.js';
 import type {
@@ -45,7 +46,8 @@ export class AttachedExecutor implements JobExecutor {
 
   async execute(options: AttachedExecuteOptions = {}): Promise<JobRun> {
     const job = options.viaPackage ? await this.loadThroughPackage() : this.settings.job;
-    const run = new AttachedRun(newRunId(), job);
+    const parameters = checkParameters(options.parameters ?? {});
+    const run = new AttachedRun(options.runId ?? newRunId(), job, parameters);
     this.runs.set(run.id, run);
     this.lastRunId = run.id;
     run.start();
@@ -118,6 +120,7 @@ class AttachedRun implements JobRun {
   constructor(
     readonly id: string,
     private readonly job: Job,
+    private readonly parameters: JobParameters = {},
   ) {}
 
   start(): void {
@@ -133,7 +136,7 @@ class AttachedRun implements JobRun {
     });
     this.finished = (async () => {
       try {
-        await this.job.run();
+        await this.job.run(this.parameters);
         this.end(
           this.stopRequested ? 'stopped' : 'exited',
           this.stopRequested ? ATTACHED_EXIT.stopped : ATTACHED_EXIT.completed,

@@ -1,8 +1,10 @@
 import { FerryError } from '../errors.js';
+import type { JobParameters } from '../parameters/index.js';
 
 /** What Ferry delivers: an object whose class has a `run()` method (sync or async). */
 export interface Job {
-  run(): unknown;
+  /** Runs the job; receives the run's parameters (`{}` when none were given). */
+  run(parameters?: JobParameters): unknown;
   /** Optional: asked to end a running job early (on `stop()` or SIGTERM). */
   stop?(): unknown;
 }

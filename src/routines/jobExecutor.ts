@@ -1,4 +1,5 @@
 /** The one interface every place a job runs implements (DESIGN 7): attached, local, remote. */
+import type { JobParameters } from '../parameters/index.js';
 
 export type JobState = 'created' | 'running' | 'exited' | 'failed' | 'stopped' | 'unknown';
 
@@ -33,6 +34,15 @@ export interface FollowLogsOptions {
 export interface ExecuteOptions {
   /** Wait for the job to end before returning (default: true for attached and local, false for remote). */
   readonly wait?: boolean;
+  /**
+   * What the job's `run()` receives as its argument: JSON values given at run time, without
+   * rebuilding the image (in a container they travel as `FERRY_PARAMETERS`). Default: `{}`.
+   */
+  readonly parameters?: JobParameters;
+  /** The run's id. Default: a new one (`newRunId()`). */
+  readonly runId?: string;
+  /** Extra labels for the run's container (Docker executors); Ferry's own run labels always win. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** A handle on one run of a job, wherever it runs. */

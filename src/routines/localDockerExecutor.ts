@@ -8,6 +8,7 @@ import {
   type ImageInfo,
 } from '../containering/makeContainer.js';
 import type { PackagingTask } from '../packaging/index.js';
+import { parametersEnvironment } from '../parameters/index.js';
 import { DockerJobRun } from './docker/dockerJobRun.js';
 import { RUN_LABELS, containerName, labelFilter, runLabels } from './docker/labels.js';
 import { startContainer } from './docker/startContainer.js';
@@ -88,20 +89,26 @@ export class LocalDockerExecutor implements JobExecutor {
 
   async execute(options: ExecuteOptions = {}): Promise<JobRun> {
     // Read the variables first: a missing one fails before anything is built.
-    const env = resolveEnvironment(this.options, this.fields.env ?? process.env);
+    const env = [
+      ...resolveEnvironment(this.options, this.fields.env ?? process.env),
+      parametersEnvironment(options.parameters ?? {}),
+    ];
     const hostConfig = toHostConfig(this.options);
     const image = await this.build();
     const manifest = image.packageInfo.manifest;
-    const runId = newRunId();
+    const runId = options.runId ?? newRunId();
     const containerId = await startContainer(this.docker, {
       image: image.reference,
       name: containerName(manifest.name, runId),
-      labels: runLabels({
-        name: manifest.name,
-        version: manifest.version,
-        uid: manifest.uid,
-        runId,
-      }),
+      labels: {
+        ...options.labels,
+        ...runLabels({
+          name: manifest.name,
+          version: manifest.version,
+          uid: manifest.uid,
+          runId,
+        }),
+      },
       env,
       hostConfig,
     });

@@ -1,0 +1,145 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { FerryError } from '../errors.js';
+import { assertJob, InvalidJobError, type Job } from '../routines/job.js';
+import { ConfigError, ConfigNotFoundError, UnknownTargetError } from './errors.js';
+import { CONFIG_FILE_NAME, type FerryConfig, type TargetConfig } from './schema.js';
+import { validateConfig } from './validate.js';
+
+export interface LoadConfigOptions {
+  /** The config file. Default: `ferry.config.json` in `cwd` or the nearest folder above it. */
+  readonly file?: string;
+  /** Where to start looking. Default: `process.cwd()`. */
+  readonly cwd?: string;
+}
+
+/** The nearest `ferry.config.json` at or above `from`, or undefined. */
+export function findConfigFile(from: string = process.cwd()): string | undefined {
+  let dir = path.resolve(from);
+  for (;;) {
+    const candidate = path.join(dir, CONFIG_FILE_NAME);
+    if (existsSync(candidate)) return candidate;
+    const parent = path.dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+/**
+ * Reads and validates the project's config: the CLI and code read the same file.
+ * Throws `ConfigNotFoundError` when there is none, `ConfigError` naming each bad key.
+ */
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<FerryConfig> {
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  const file = options.file === undefined ? findConfigFile(cwd) : path.resolve(cwd, options.file);
+  if (file === undefined) {
+    throw new ConfigNotFoundError(
+      `no ${CONFIG_FILE_NAME} in ${cwd} or any folder above it; create one with \`ferry init\`, or pass --config <file>`,
+    );
+  }
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ConfigNotFoundError(`${file}: no such file`);
+    throw new ConfigError(file, [
+      { key: '', message: `cannot read it (${code ?? String(error)})` },
+    ]);
+  }
+  return parseConfig(text, file);
+}
+
+/** Validates config text (JSON) as if read from `file`. */
+export function parseConfig(text: string, file: string): FerryConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(file, [
+      { key: '', message: `not valid JSON: ${describeJsonError(text, error as Error)}` },
+    ]);
+  }
+  return validateConfig(raw, file);
+}
+
+function describeJsonError(text: string, error: Error): string {
+  const position = /position (\d+)/.exec(error.message);
+  if (position === null) return error.message;
+  const offset = Number(position[1]);
+  const before = text.slice(0, offset).split('\n');
+  return `${error.message.replace(/ in JSON at position \d+.*$/, '')} at line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1}`;
+}
+
+/** The target with this name (default: the config's default target). */
+export function getTarget(config: FerryConfig, name?: string): TargetConfig {
+  const wanted = name ?? config.defaults.target;
+  const target = config.targets[wanted];
+  if (target === undefined) {
+    throw new UnknownTargetError(
+      `no target named ${JSON.stringify(wanted)} in ${config.file}; targets: ${Object.keys(config.targets).join(', ')}`,
+    );
+  }
+  return target;
+}
+
+/** The job module could not be imported, or its export is not a job or a function making one. */
+export class JobLoadError extends FerryError {}
+
+/**
+ * Imports `job.module` and returns the job: the export itself when it is a job, else what calling
+ * it (sync or async, no arguments) returns. The module is TypeScript or JavaScript; TypeScript
+ * needs a TypeScript-aware loader in this process (the `ferry` command registers tsx).
+ */
+export async function loadJob(config: FerryConfig): Promise<Job> {
+  const { module, export: exportName } = config.job;
+  const where = `job.module ${path.relative(config.root, module) || module}`;
+  if (!existsSync(module)) {
+    throw new ConfigError(config.file, [
+      { key: 'job.module', message: `${module} does not exist` },
+    ]);
+  }
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = (await import(pathToFileURL(module).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new JobLoadError(
+      `${where}: importing it failed: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+  if (!(exportName in namespace)) {
+    const names = Object.keys(namespace).filter((n) => n !== '__esModule');
+    throw new JobLoadError(
+      `${where} has no export ${JSON.stringify(exportName)} (it exports: ${names.join(', ') || 'nothing'}); set job.export`,
+    );
+  }
+  let value = namespace[exportName];
+  if (
+    typeof value === 'function' &&
+    typeof (value as { prototype?: { run?: unknown } }).prototype?.run !== 'function'
+  ) {
+    try {
+      value = await (value as () => unknown)();
+    } catch (error) {
+      if (error instanceof FerryError) throw error;
+      throw new JobLoadError(
+        `${where}: ${exportName}() threw: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
+  } else if (typeof value === 'function') {
+    throw new JobLoadError(
+      `${where}: ${exportName} is a class; export an instance of it, or a function that creates one`,
+    );
+  }
+  try {
+    assertJob(value, `${where}#${exportName}`);
+  } catch (error) {
+    if (error instanceof InvalidJobError) throw new JobLoadError(error.message, { cause: error });
+    throw error;
+  }
+  return value;
+}
