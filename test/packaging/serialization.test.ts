@@ -25,6 +25,7 @@ import {
   Featurizer,
   Guarded,
   HalfHooked,
+  KeyRing,
   Outsider,
   Pipeline,
   Registry,
@@ -32,6 +33,7 @@ import {
   SelfReferencingHook,
   setterCalls,
   Vault,
+  Vector,
 } from './fixtures/serialization-classes.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -405,6 +407,14 @@ describe('binary values', () => {
     expect([...loaded.doubles]).toEqual([1.25, 2.5, 3.75]);
   });
 
+  it('a user subclass of a typed array keeps its class', () => {
+    const vector = Vector.from([3, 4]) as Vector;
+    const loaded = roundTrip({ vector });
+    expect(loaded.vector).toBeInstanceOf(Vector);
+    expect(loaded.vector).toBeInstanceOf(Float64Array);
+    expect(loaded.vector.norm()).toBe(5);
+  });
+
   it('a small Buffer cut from the shared pool carries only its own bytes', () => {
     const small = Buffer.from('abc');
     expect(small.buffer.byteLength).toBeGreaterThan(3);
@@ -547,6 +557,15 @@ describe('the ferrySerialize hook', () => {
     expect(loaded.options.get('step')).toBeInstanceOf(Step);
   });
 
+  it('rebuilds hooks nested in the state of other hooks first, sharing instances', () => {
+    const shared = new Vault('one', 'a');
+    const ring = new KeyRing([shared, new Vault('two', 'b'), shared]);
+    const loaded = roundTrip({ ring, shared });
+    expect(loaded.ring).toBeInstanceOf(KeyRing);
+    expect(loaded.ring.secrets()).toEqual(['one', 'two', 'one']);
+    expect(loaded.shared.reveal()).toBe('one');
+  });
+
   it('refuses a class without the static [ferryDeserialize]', () => {
     const error = refusal({ half: new HalfHooked() });
     expect(error.path).toBe('job.half');
@@ -571,7 +590,7 @@ describe('the ferrySerialize hook', () => {
     expect(error.path).toBe('job.model.hooked');
     expect(error.code).toBe('hook-cycle');
     expect(error.message).toMatch(
-      /^job\.model\.hooked: the state \[ferrySerialize\]\(\) of class SelfReferencingHook/,
+      /^job\.model\.hooked: the state that \[ferrySerialize\]\(\) of class SelfReferencingHook/,
     );
   });
 });

@@ -26,11 +26,13 @@ export interface DeserializeOptions {
  * Runs no code it was not given (DESIGN 3): the document is checked in full first (a malformed, truncated or
  * tampered one throws {@link PayloadFormatError}); `resolveClass` is called once for each entry of the
  * document's class table and for nothing else (its failure throws {@link UnknownClassError}); instances are
- * made with `Object.create(Class.prototype)`, never by calling a constructor; properties are defined, not
- * assigned, so a `__proto__` key is plain data and no setter runs. The only user code called is the static
- * `[ferryDeserialize](state)` of classes that serialized themselves through the hook.
+ * made with `Object.create(Class.prototype)`, never by calling a constructor; properties are defined with
+ * `Object.defineProperty` (plain assignment is used only on objects made here from `{}` or `[]`, and only
+ * while Object.prototype and Array.prototype hold no setters), so a `__proto__` key is plain data and no
+ * setter runs. The only user code called is the static `[ferryDeserialize](state)` of classes that
+ * serialized themselves through the hook, once their state is fully rebuilt.
  *
- * Binary values are copied out of `payload.blobs` into memory of their own.
+ * Binary values are copied out of `payload.blobs` into memory of their own (one copy, no per-element work).
  */
 export function deserialize(payload: SerializedPayload, options: DeserializeOptions): unknown {
   const blobs: unknown = payload.blobs;

@@ -34,6 +34,7 @@ import type { ClassIdentifier, ClassReference, SerializedPayload } from './types
 import {
   type AnyClass,
   type BuiltInKind,
+  type HookMethod,
   classifyObject,
   nameOf,
   type ObjectKind,
@@ -201,7 +202,7 @@ class GraphEncoder {
     throw new NotSerializableError(
       renderPath(pending.path),
       'hook-cycle',
-      `the state [ferrySerialize]() of class ${name} returns leads back to the instance itself, which cannot be ` +
+      `the state that [ferrySerialize]() of class ${name} returns leads back to the instance itself, which cannot be ` +
         'rebuilt (the instance does not exist until its state does); leave the back-reference out of the state ' +
         'and restore it in [ferryDeserialize]',
     );
@@ -451,7 +452,12 @@ class ClassTable {
   }
 }
 
-function callHook(value: object, hook: AnyClass, path: GraphPath, constructor: AnyClass): unknown {
+function callHook(
+  value: object,
+  hook: HookMethod,
+  path: GraphPath,
+  constructor: AnyClass,
+): unknown {
   try {
     return Reflect.apply(hook, value, []) as unknown;
   } catch (error) {

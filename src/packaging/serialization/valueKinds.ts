@@ -1,9 +1,8 @@
 /**
  * What kind of object a value is, as far as the serializer is concerned. Brand checks (`util.types`) decide the
  * built-in kinds, so a subclass or a spoofed `Symbol.toStringTag` cannot pass for one; the prototype decides
- * between plain objects, null-prototype objects and class instances. Pure: reads prototypes and own property
- * descriptors only, never calls user code (except a getter on a class's `constructor` or `prototype`, which
- * classes do not have).
+ * between plain objects, null-prototype objects and class instances. Reads prototypes, own property
+ * descriptors and the `[ferrySerialize]` method of a class; calls nothing of the value's own.
  */
 import { EventEmitter } from 'node:events';
 import { types } from 'node:util';
@@ -18,6 +17,9 @@ import { typedArrayName } from './intrinsics.js';
  */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- see above: the signature is unknowable
 export type AnyClass = Function;
+
+/** A class's `[ferrySerialize]()` method. */
+export type HookMethod = (this: object) => unknown;
 
 export type BoxedKind = 'number' | 'string' | 'boolean' | 'bigint';
 
@@ -35,7 +37,7 @@ export type ObjectKind =
   | { readonly kind: 'plain' }
   | { readonly kind: 'null-prototype' }
   | { readonly kind: 'instance'; readonly constructor: AnyClass }
-  | { readonly kind: 'hook'; readonly constructor: AnyClass; readonly hook: AnyClass }
+  | { readonly kind: 'hook'; readonly constructor: AnyClass; readonly hook: HookMethod }
   | (BuiltInKind & { readonly subclass: AnyClass | undefined })
   | { readonly kind: 'refused'; readonly code: NotSerializableCode; readonly reason: string };
 
@@ -77,7 +79,7 @@ export function classifyObject(value: object): ObjectKind {
   if (constructor !== undefined && prototype !== null) {
     const hook = (prototype as Record<symbol, unknown>)[ferrySerialize];
     if (typeof hook === 'function') {
-      return classifyHook(constructor, hook);
+      return classifyHook(constructor, hook as HookMethod);
     }
   }
   const builtIn = builtInKind(value);
@@ -112,7 +114,7 @@ export function nameOf(constructor: AnyClass): string {
   return typeof name === 'string' && name !== '' ? name : '<anonymous class>';
 }
 
-function classifyHook(constructor: AnyClass, hook: AnyClass): ObjectKind {
+function classifyHook(constructor: AnyClass, hook: HookMethod): ObjectKind {
   const rebuild: unknown = (constructor as unknown as Record<symbol, unknown>)[ferryDeserialize];
   if (typeof rebuild !== 'function') {
     return refused(
