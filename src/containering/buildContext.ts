@@ -33,21 +33,23 @@ export interface BuildContextInput {
   readonly manifest: PackageManifest;
   /** The installed (verified, extracted) package folder on the host. */
   readonly packageDir: string;
-  readonly dependencies: CachedDependencies | undefined;
-  readonly runtime: { readonly code: Uint8Array; readonly ferryVersion: string };
+  /** The image to build on: the base image plus the dependencies (see `dependenciesContext`). */
+  readonly dependenciesImage: string;
   readonly baseImage: string;
+  readonly runtime: { readonly code: Uint8Array; readonly ferryVersion: string };
   readonly entryFileName: string;
   readonly dockerfileTemplate: TemplateSource;
   readonly entryFileTemplate: TemplateSource;
 }
 
 export interface BuildContext {
-  /** Sorted, with every parent folder: ready for `contextTarStream`. */
+  /** Everything but the Dockerfile, sorted, with every parent folder. */
   readonly entries: readonly ContextEntry[];
-  /** Digest of everything in the context (see `contextDigest`). */
-  readonly digest: string;
+  /** The rendered Dockerfile, before Ferry's LABEL instruction is appended. */
   readonly dockerfile: string;
   readonly entryFile: string;
+  /** Digest of the entries and the rendered Dockerfile (see `contextDigest`). */
+  readonly digest: string;
 }
 
 /** The variables the Dockerfile template gets. */
@@ -55,9 +57,8 @@ export function dockerfileVariables(input: BuildContextInput): Record<string, un
   return {
     ...commonVariables(input),
     baseImage: input.baseImage,
+    dependenciesImage: input.dependenciesImage,
     entryFileName: input.entryFileName,
-    hasDependencies: input.dependencies !== undefined,
-    dependenciesPath: CONTEXT_PATHS.dependencies,
     runtimePath: CONTEXT_PATHS.runtime,
     sourcePath: CONTEXT_PATHS.source,
     payloadPath: CONTEXT_PATHS.payload,
@@ -84,15 +85,13 @@ function commonVariables(input: BuildContextInput): Record<string, unknown> {
 }
 
 /**
- * Renders the templates and lists everything the image is built from. Nothing is read but folder
- * listings: file bytes are read when the tar is streamed, and hashes come from the package manifest
- * and the dependency cache.
+ * Renders the templates and lists what the job image is built from. Nothing is read but folder
+ * listings: file bytes are read when the tar is streamed, and hashes come from the package manifest.
  */
 export async function assembleBuildContext(input: BuildContextInput): Promise<BuildContext> {
   const dockerfile = renderTemplate(input.dockerfileTemplate, dockerfileVariables(input));
   const entryFile = renderTemplate(input.entryFileTemplate, entryFileVariables(input));
-  const entries: ContextEntry[] = [
-    fileFromBytes('Dockerfile', dockerfile),
+  const entries = normalizeEntries([
     fileFromBytes(input.entryFileName, entryFile),
     fileFromBytes(`${CONTEXT_PATHS.runtime}/${RUNTIME_MODULE_PATH}`, input.runtime.code),
     // Bundled modules are ESM `.js` files: this makes every `.js` under /app a module.
@@ -100,11 +99,66 @@ export async function assembleBuildContext(input: BuildContextInput): Promise<Bu
       `${CONTEXT_PATHS.runtime}/package.json`,
       `${JSON.stringify({ name: 'ferry-job', private: true, type: 'module' }, null, 2)}\n`,
     ),
-    ...(input.dependencies?.entries ?? []),
     ...(await packageEntries(input.packageDir, input.manifest)),
-  ];
-  const normalized = normalizeEntries(entries);
-  return { entries: normalized, digest: contextDigest(normalized), dockerfile, entryFile };
+  ]);
+  return {
+    entries,
+    dockerfile,
+    entryFile,
+    digest: contextDigest(normalizeEntries([...entries, fileFromBytes('Dockerfile', dockerfile)])),
+  };
+}
+
+/** The entries to send: the context with the Dockerfile, to which one LABEL instruction is appended. */
+export function withDockerfile(
+  entries: readonly ContextEntry[],
+  dockerfile: string,
+  labels: Readonly<Record<string, string>>,
+): ContextEntry[] {
+  return normalizeEntries([
+    ...entries,
+    fileFromBytes('Dockerfile', appendLabels(dockerfile, labels)),
+  ]);
+}
+
+/** The Dockerfile with one `LABEL` instruction carrying `labels` (one step, rather than one per label). */
+export function appendLabels(dockerfile: string, labels: Readonly<Record<string, string>>): string {
+  const keys = Object.keys(labels).sort();
+  if (keys.length === 0) return dockerfile;
+  const pairs = keys.map((key) => {
+    const value = labels[key] ?? '';
+    if (/[\r\n]/.test(key) || /[\r\n]/.test(value)) {
+      throw new BuildContextError(`label ${JSON.stringify(key)}: labels cannot hold line breaks`);
+    }
+    return `${JSON.stringify(key)}=${JSON.stringify(value)}`;
+  });
+  const body = dockerfile.endsWith('\n') ? dockerfile : `${dockerfile}\n`;
+  return `${body}LABEL ${pairs.join(' \\\n      ')}\n`;
+}
+
+/** Variables of the dependencies Dockerfile template. */
+export function dependenciesVariables(
+  baseImage: string,
+  dependencies: Readonly<Record<string, { version: string }>>,
+): Record<string, unknown> {
+  return {
+    baseImage,
+    appDir: APP_DIR,
+    dependenciesPath: CONTEXT_PATHS.dependencies,
+    dependencyList: Object.keys(dependencies)
+      .sort()
+      .map((name) => `${name}@${dependencies[name]?.version}`)
+      .join(', '),
+  };
+}
+
+/** What the dependencies image is built from: `node_modules` from Ferry's cache. */
+export function dependenciesContext(
+  cached: CachedDependencies,
+  dockerfile: string,
+): { entries: ContextEntry[]; digest: string } {
+  const entries = normalizeEntries([...cached.entries, fileFromBytes('Dockerfile', dockerfile)]);
+  return { entries, digest: contextDigest(entries) };
 }
 
 async function packageEntries(dir: string, manifest: PackageManifest): Promise<ContextEntry[]> {
@@ -123,12 +177,13 @@ async function packageEntries(dir: string, manifest: PackageManifest): Promise<C
         out.push({ type: 'directory', path: `${layer}/${rel}` });
         await walk(rel);
       } else if (info.isFile()) {
-        const sha256 = rel === 'ferry-manifest.json' ? undefined : manifest.files[rel];
+        // installPackage verified every listed file against the manifest; only the manifest itself is unlisted.
+        const listed = manifest.files[rel];
         out.push({
           type: 'file',
           path: `${layer}/${rel}`,
           size: info.size,
-          sha256: sha256 ?? (await hashOf(abs)),
+          sha256: listed ?? sha256(await readFile(abs)),
           source: { file: abs },
         });
       } else {
@@ -140,8 +195,4 @@ async function packageEntries(dir: string, manifest: PackageManifest): Promise<C
   };
   await walk('');
   return out;
-}
-
-async function hashOf(file: string): Promise<string> {
-  return sha256(await readFile(file));
 }

@@ -13,7 +13,8 @@ export interface BuildOutputLine {
 export interface RunBuildOptions {
   /** `name:tag` the image gets. */
   readonly reference: string;
-  readonly labels: Readonly<Record<string, string>>;
+  /** Labels set through the API: each becomes a build step of its own, so prefer a LABEL line. */
+  readonly labels?: Readonly<Record<string, string>>;
   readonly onOutput?: (output: BuildOutputLine) => void;
 }
 
@@ -30,7 +31,7 @@ export async function runImageBuild(
   try {
     response = await docker.buildImage(context, {
       t: options.reference,
-      labels: { ...options.labels },
+      ...(options.labels === undefined ? {} : { labels: { ...options.labels } }),
       dockerfile: 'Dockerfile',
       rm: true,
       forcerm: true,

@@ -3,17 +3,30 @@ import os from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { installPackage, makePackage, type PackageInfo } from '../packaging/index.js';
-import { assembleBuildContext } from './buildContext.js';
+import {
+  assembleBuildContext,
+  dependenciesContext,
+  dependenciesVariables,
+  withDockerfile,
+} from './buildContext.js';
 import type { ContaineringTask } from './containeringTask.js';
 import { contextTarStream, sha256 } from './contextTar.js';
-import { ensureDependencies } from './dependencies.js';
-import { defaultDocker, ensureDockerAvailable, toDockerUnavailable } from './dockerEngine.js';
+import { ensureDependencies, type CachedDependencies } from './dependencies.js';
+import {
+  defaultDocker,
+  engineStatus,
+  ensureDockerAvailable,
+  toDockerUnavailable,
+} from './dockerEngine.js';
+import { ImageBuildError } from './errors.js';
 import { runImageBuild } from './imageBuild.js';
 import { bundleRuntime } from './runtimeBundle.js';
 import {
+  DEFAULT_DEPENDENCIES_DOCKERFILE_TEMPLATE,
   DEFAULT_DOCKERFILE_TEMPLATE,
   DEFAULT_ENTRY_FILE_TEMPLATE,
   loadDefaultTemplate,
+  renderTemplate,
   type TemplateSource,
 } from './templates.js';
 
@@ -24,7 +37,12 @@ export const LABELS = {
   uid: 'ferry.uid',
   contentDigest: 'ferry.content-digest',
   ferryVersion: 'ferry.ferry-version',
+  dependenciesDigest: 'ferry.dependencies-digest',
+  dependencies: 'ferry.dependencies',
 } as const;
+
+/** Repository of the images holding a base image plus a job's npm dependencies, tagged by digest. */
+export const DEPENDENCIES_IMAGE_NAME = 'ferry/dependencies';
 
 export interface ImageInfo {
   readonly imageName: string;
@@ -112,12 +130,23 @@ export async function makeContainer(
       onProgress: (message) => progress({ stage: 'dependencies', message }),
     });
 
+    const dependenciesImage =
+      dependencies === undefined
+        ? task.baseImage
+        : await ensureDependenciesImage(
+            docker,
+            task.baseImage,
+            dependencies,
+            installed.manifest.dependencies,
+            progress,
+          );
+
     const context = await assembleBuildContext({
       manifest: installed.manifest,
       packageDir: installed.dir,
-      dependencies,
-      runtime: await bundleRuntime(),
+      dependenciesImage,
       baseImage: task.baseImage,
+      runtime: await bundleRuntime(),
       entryFileName: task.entryFileName,
       dockerfileTemplate: await templateOf(
         task.dockerfileTemplate,
@@ -142,25 +171,32 @@ export async function makeContainer(
       JSON.stringify({ context: context.digest, labels: sortedRecord(baseLabels) }),
     );
     const labels = { ...baseLabels, [LABELS.contentDigest]: contentDigest };
-    const imageTag = task.imageTag ?? defaultTag(installed.manifest.version, contentDigest);
+    // Every image is tagged with its content tag, which names exactly one content: looking that tag
+    // up (and checking its digest label) is how an image already built is found. Labels alone would
+    // not do: images built FROM a Ferry image inherit them.
+    const contentTag = defaultTag(installed.manifest.version, contentDigest);
+    const imageTag = task.imageTag ?? contentTag;
     const reference = `${task.imageName}:${imageTag}`;
     const bytes = context.entries.reduce((sum, e) => sum + (e.type === 'file' ? e.size : 0), 0);
     progress({
       stage: 'context',
-      message: `Build context ${contentDigest.slice(0, 12)}: ${context.entries.length} entries, ${bytes} bytes`,
+      message: `Build context ${contentDigest.slice(0, 12)} on ${dependenciesImage}: ${context.entries.length} entries, ${bytes} bytes`,
     });
 
-    const existing = await findImageByDigest(docker, contentDigest);
+    const existing = await findByTag(
+      docker,
+      `${task.imageName}:${contentTag}`,
+      LABELS.contentDigest,
+      contentDigest,
+    );
     if (existing !== undefined) {
-      if (!existing.RepoTags?.includes(reference)) {
-        await docker.getImage(existing.Id).tag({ repo: task.imageName, tag: imageTag });
-      }
-      progress({ stage: 'cached', message: `${reference} is already built (${existing.Id})` });
+      await tagImage(docker, existing, task.imageName, imageTag);
+      progress({ stage: 'cached', message: `${reference} is already built (${existing})` });
       return {
         imageName: task.imageName,
         imageTag,
         reference,
-        imageId: existing.Id,
+        imageId: existing,
         contentDigest,
         labels,
         packageInfo,
@@ -168,22 +204,19 @@ export async function makeContainer(
       };
     }
 
-    await runImageBuild(docker, contextTarStream(context.entries), {
-      reference,
-      labels,
-      onOutput: ({ step, line }) =>
-        progress(
-          step === undefined
-            ? { stage: 'build', message: line }
-            : { stage: 'build', message: line, step },
-        ),
-    });
-    const inspected = await docker.getImage(reference).inspect();
+    const imageId = await buildTagged(
+      docker,
+      withDockerfile(context.entries, context.dockerfile, labels),
+      `${task.imageName}:${contentTag}`,
+      (line, step) =>
+        progress({ stage: 'build', message: line, ...(step === undefined ? {} : { step }) }),
+    );
+    await tagImage(docker, imageId, task.imageName, imageTag);
     return {
       imageName: task.imageName,
       imageTag,
       reference,
-      imageId: inspected.Id,
+      imageId,
       contentDigest,
       labels,
       packageInfo,
@@ -204,15 +237,106 @@ async function templateOf(
     : { name: `ContaineringTask.${field}`, source };
 }
 
-async function findImageByDigest(
+/**
+ * The image holding the base image plus `/app/node_modules` for this dependency list, built once (and
+ * found again by its digest label): jobs then send only their own files as build context, however
+ * large their dependencies are.
+ */
+async function ensureDependenciesImage(
   docker: Dockerode,
-  digest: string,
-): Promise<Dockerode.ImageInfo | undefined> {
+  baseImage: string,
+  cached: CachedDependencies,
+  dependencies: Readonly<Record<string, { version: string }>>,
+  progress: (progress: ContaineringProgress) => void,
+): Promise<string> {
+  const baseId = await baseImageId(docker, baseImage);
+  const template = await loadDefaultTemplate(DEFAULT_DEPENDENCIES_DOCKERFILE_TEMPLATE);
+  const dockerfile = renderTemplate(template, dependenciesVariables(baseImage, dependencies));
+  const context = dependenciesContext(cached, dockerfile);
+  const digest = sha256(JSON.stringify({ baseId, context: context.digest }));
+  const tag = digest.slice(0, 16);
+  const reference = `${DEPENDENCIES_IMAGE_NAME}:${tag}`;
+  if ((await findByTag(docker, reference, LABELS.dependenciesDigest, digest)) !== undefined) {
+    return reference;
+  }
+  const labels = {
+    [LABELS.dependenciesDigest]: digest,
+    [LABELS.dependencies]: String(dependenciesVariables(baseImage, dependencies).dependencyList),
+  };
+  progress({
+    stage: 'dependencies',
+    message: `Building ${reference} (${baseImage} + node_modules)`,
+  });
+  await buildTagged(
+    docker,
+    withDockerfile(
+      context.entries.filter((e) => e.path !== 'Dockerfile'),
+      dockerfile,
+      labels,
+    ),
+    reference,
+    (line, step) =>
+      progress({ stage: 'dependencies', message: line, ...(step === undefined ? {} : { step }) }),
+  );
+  return reference;
+}
+
+async function baseImageId(docker: Dockerode, baseImage: string): Promise<string> {
   try {
-    const images = await docker.listImages({
-      filters: JSON.stringify({ label: [`${LABELS.contentDigest}=${digest}`] }),
-    });
-    return images[0];
+    return (await docker.getImage(baseImage).inspect()).Id;
+  } catch (error) {
+    if (engineStatus(error) === 404) {
+      throw new ImageBuildError(
+        `FROM ${baseImage}`,
+        `the base image ${baseImage} is not on this engine: pull or load it first (here, scripts/testbed.sh up builds it)`,
+        '',
+      );
+    }
+    throw toDockerUnavailable(docker, error);
+  }
+}
+
+async function buildTagged(
+  docker: Dockerode,
+  entries: Parameters<typeof contextTarStream>[0],
+  reference: string,
+  onOutput: (line: string, step: string | undefined) => void,
+): Promise<string> {
+  await runImageBuild(docker, contextTarStream(entries), {
+    reference,
+    onOutput: ({ step, line }) => onOutput(line, step),
+  });
+  try {
+    return (await docker.getImage(reference).inspect()).Id;
+  } catch (error) {
+    throw toDockerUnavailable(docker, error);
+  }
+}
+
+/** The id of the image tagged `reference` when its `label` has `value`; else undefined. */
+async function findByTag(
+  docker: Dockerode,
+  reference: string,
+  label: string,
+  value: string,
+): Promise<string | undefined> {
+  try {
+    const image = await docker.getImage(reference).inspect();
+    return image.Config.Labels?.[label] === value ? image.Id : undefined;
+  } catch (error) {
+    if (engineStatus(error) === 404) return undefined;
+    throw toDockerUnavailable(docker, error);
+  }
+}
+
+async function tagImage(
+  docker: Dockerode,
+  imageId: string,
+  repo: string,
+  tag: string,
+): Promise<void> {
+  try {
+    await docker.getImage(imageId).tag({ repo, tag });
   } catch (error) {
     throw toDockerUnavailable(docker, error);
   }

@@ -7,6 +7,8 @@ import { TemplateRenderError } from './errors.js';
 export const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
 export const DEFAULT_DOCKERFILE_TEMPLATE = 'Dockerfile.hbs';
 export const DEFAULT_ENTRY_FILE_TEMPLATE = 'entry.mjs.hbs';
+/** The Dockerfile of the image holding a base image plus a job's npm dependencies (not per task). */
+export const DEFAULT_DEPENDENCIES_DOCKERFILE_TEMPLATE = 'Dockerfile.dependencies.hbs';
 
 /** A template's source and a name for it in errors (a path or where it came from). */
 export interface TemplateSource {

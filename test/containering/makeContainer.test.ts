@@ -99,16 +99,16 @@ describe.skipIf(!testbed)('makeContainer on the local engine', () => {
     expect(again.contentDigest).toBe(first.contentDigest);
   });
 
-  it('shares every layer but the payload and entry file between jobs that differ in payload', async () => {
+  it('shares every layer but the payload between jobs that differ in payload', async () => {
     const a = await build(task('payload A'));
     const b = await build(task('payload B'));
     expect(b.imageId).not.toBe(a.imageId);
     const layersA = (await docker.getImage(a.imageId).inspect()).RootFS.Layers ?? [];
     const layersB = (await docker.getImage(b.imageId).inspect()).RootFS.Layers ?? [];
-    // base, node_modules, runtime, source | payload, entry file
+    // base, node_modules, runtime, entry file, source | payload
     expect(layersA).toHaveLength(layersB.length);
-    expect(layersB.slice(0, -2)).toEqual(layersA.slice(0, -2));
-    expect(layersB.at(-2)).not.toBe(layersA.at(-2));
+    expect(layersB.slice(0, -1)).toEqual(layersA.slice(0, -1));
+    expect(layersB.at(-1)).not.toBe(layersA.at(-1));
     const base = (await docker.getImage(testbed!.baseImage).inspect()).RootFS.Layers ?? [];
     expect(layersA.slice(0, base.length)).toEqual(base);
     expect(layersA.length - base.length).toBe(5);
@@ -116,7 +116,7 @@ describe.skipIf(!testbed)('makeContainer on the local engine', () => {
 
   it('names the missing variable of a broken template before building', async () => {
     const broken = task('broken', {
-      dockerfileTemplate: 'FROM {{baseImage}}\nCOPY {{sourcePth}} /app\n',
+      dockerfileTemplate: 'FROM {{dependenciesImage}}\nCOPY {{sourcePth}} /app\n',
     });
     const failure = build(broken);
     await expect(failure).rejects.toBeInstanceOf(TemplateRenderError);
@@ -136,7 +136,7 @@ describe.skipIf(!testbed)('makeContainer on the local engine', () => {
     );
     expect(error).toBeInstanceOf(ImageBuildError);
     const buildError = error as ImageBuildError;
-    expect(buildError.step).toMatch(/^Step 3\/\d+ : COPY no-such-file \/app\/$/);
+    expect(buildError.step).toBe('Step 3/4 : COPY no-such-file /app/');
     expect(buildError.message).toContain('no-such-file');
 
     const run = task('run step', {
@@ -147,7 +147,7 @@ describe.skipIf(!testbed)('makeContainer on the local engine', () => {
       (e: unknown) => e,
     );
     expect(runError).toBeInstanceOf(ImageBuildError);
-    expect((runError as ImageBuildError).step).toMatch(/^Step 2\/\d+ : RUN echo hello$/);
+    expect((runError as ImageBuildError).step).toBe('Step 2/3 : RUN echo hello');
     expect((runError as ImageBuildError).message).toContain('the base image has no /bin/sh');
   });
 
@@ -157,9 +157,7 @@ describe.skipIf(!testbed)('makeContainer on the local engine', () => {
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(ImageBuildError);
-    expect((error as ImageBuildError).step).toMatch(
-      /^Step 1\/\d+ : FROM ferry-test\/no-such-base:1/,
-    );
+    expect((error as ImageBuildError).step).toBe('FROM ferry-test/no-such-base:1');
     expect((error as Error).message).toContain(
       'the base image ferry-test/no-such-base:1 is not on this engine',
     );

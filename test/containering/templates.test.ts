@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { appendLabels } from '../../src/containering/buildContext.js';
 import {
+  DEFAULT_DEPENDENCIES_DOCKERFILE_TEMPLATE,
   DEFAULT_DOCKERFILE_TEMPLATE,
   DEFAULT_ENTRY_FILE_TEMPLATE,
   loadDefaultTemplate,
@@ -48,26 +50,49 @@ describe('renderTemplate', () => {
       appDir: '/app',
       packageDir: '/app/package',
       baseImage: 'node:20-bookworm-slim',
+      dependenciesImage: 'ferry/dependencies:0123',
       entryFileName: 'entry.mjs',
-      hasDependencies: false,
-      dependenciesPath: 'node_modules',
       runtimePath: 'runtime',
       sourcePath: 'source',
       payloadPath: 'payload',
       runtimeModule: '/app/ferry/runtime.mjs',
     };
     const dockerfile = renderTemplate(await loadDefaultTemplate(DEFAULT_DOCKERFILE_TEMPLATE), vars);
-    expect(dockerfile).toContain('FROM node:20-bookworm-slim');
-    expect(dockerfile).not.toContain('node_modules');
+    expect(dockerfile).toContain('FROM ferry/dependencies:0123\n');
     expect(dockerfile).not.toMatch(/^RUN /m);
     expect(dockerfile).toContain('ENTRYPOINT ["node", "/app/entry.mjs"]');
-    const withDeps = renderTemplate(await loadDefaultTemplate(DEFAULT_DOCKERFILE_TEMPLATE), {
-      ...vars,
-      hasDependencies: true,
-    });
-    expect(withDeps).toContain('COPY node_modules /app/node_modules');
+    const steps = dockerfile.split('\n').filter((l) => /^COPY /.test(l));
+    expect(steps).toEqual([
+      'COPY runtime /app/',
+      'COPY entry.mjs /app/entry.mjs',
+      'COPY source /app/package/',
+      'COPY payload /app/package/',
+    ]);
+    const dependencies = renderTemplate(
+      await loadDefaultTemplate(DEFAULT_DEPENDENCIES_DOCKERFILE_TEMPLATE),
+      {
+        baseImage: 'node:20-bookworm-slim',
+        appDir: '/app',
+        dependenciesPath: 'node_modules',
+        dependencyList: 'semver@7.8.6',
+      },
+    );
+    expect(dependencies).toContain('FROM node:20-bookworm-slim\n');
+    expect(dependencies).toContain('COPY node_modules /app/node_modules');
     const entry = renderTemplate(await loadDefaultTemplate(DEFAULT_ENTRY_FILE_TEMPLATE), vars);
     expect(entry).toContain(`import { runEntryPoint } from "/app/ferry/runtime.mjs";`);
     expect(entry).toContain(`runEntryPoint({ packageDir: "/app/package" })`);
+    // The entry file comes before the source layer: it must not change with the payload.
+    expect(entry).not.toContain(vars.uid);
+  });
+});
+
+describe('appendLabels', () => {
+  it('adds one LABEL instruction, sorted and quoted', () => {
+    expect(appendLabels('FROM x', { 'b.k': 'two words', 'a.k': 'say "hi"' })).toBe(
+      'FROM x\nLABEL "a.k"="say \\"hi\\"" \\\n      "b.k"="two words"\n',
+    );
+    expect(appendLabels('FROM x\n', {})).toBe('FROM x\n');
+    expect(() => appendLabels('FROM x', { k: 'a\nb' })).toThrow(/line breaks/);
   });
 });
