@@ -1,0 +1,242 @@
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import Dockerode from 'dockerode';
+import type { SFTPWrapper, Stats } from 'ssh2';
+import {
+  RemoteDockerPermissionError,
+  RemoteDockerUnavailableError,
+  SshDisconnectedError,
+  SshError,
+} from './errors.js';
+import type { SshConnection } from './sshConnection.js';
+
+/** Where Docker listens on a Linux host unless told otherwise. */
+export const DEFAULT_REMOTE_DOCKER_SOCKET = '/var/run/docker.sock';
+
+/**
+ * An `http.Agent` whose every connection is a fresh SSH channel to a Unix socket on the remote host
+ * (OpenSSH direct-streamlocal). HTTP goes through it unchanged: no remote shell, no command line.
+ */
+export class SshUnixSocketAgent extends http.Agent {
+  constructor(
+    readonly connection: SshConnection,
+    readonly socketPath: string,
+  ) {
+    super({ keepAlive: false });
+  }
+
+  override createConnection(
+    _options: unknown,
+    callback?: (error: Error | null, socket: Duplex) => void,
+  ): Duplex | undefined {
+    this.connection.openUnixSocket(this.socketPath).then(
+      (channel) => callback?.(null, asSocket(channel)),
+      (error: unknown) =>
+        callback?.(error instanceof Error ? error : new Error(String(error)), undefined as never),
+    );
+    return undefined;
+  }
+}
+
+/** What `http` calls on a socket, which an SSH channel does not have. */
+function asSocket(channel: Duplex): Duplex {
+  const socket = channel as Duplex & Record<string, unknown>;
+  const noop = (): Duplex => channel;
+  socket.setKeepAlive = noop;
+  socket.setNoDelay = noop;
+  socket.setTimeout = noop;
+  socket.ref = noop;
+  socket.unref = noop;
+  socket.destroySoon = () => channel.destroy();
+  return channel;
+}
+
+export interface RemoteDockerOptions {
+  /** The Docker socket on the remote host. Default: `/var/run/docker.sock`. */
+  readonly socketPath?: string;
+  /** Docker API version to speak, e.g. `v1.41`. Default: the engine's own. */
+  readonly apiVersion?: string;
+}
+
+/** A dockerode client for the Docker engine on the other end of an SSH connection. */
+export function remoteDocker(
+  connection: SshConnection,
+  options: RemoteDockerOptions = {},
+): Dockerode {
+  const socketPath = options.socketPath ?? DEFAULT_REMOTE_DOCKER_SOCKET;
+  return new Dockerode({
+    // A host (not a socketPath) so that docker-modem makes plain HTTP requests through our agent.
+    host: 'remote-docker',
+    port: 80,
+    protocol: 'http',
+    agent: new SshUnixSocketAgent(connection, socketPath),
+    ...(options.apiVersion === undefined ? {} : { version: options.apiVersion }),
+  } as Dockerode.DockerOptions);
+}
+
+/**
+ * Pings the remote engine. When it does not answer, finds out why (without a shell: SFTP looks at
+ * the socket, `/etc/passwd` and `/etc/group`) and throws `RemoteDockerUnavailableError` or
+ * `RemoteDockerPermissionError`.
+ */
+export async function ensureRemoteDocker(
+  connection: SshConnection,
+  docker: Dockerode,
+  socketPath: string = DEFAULT_REMOTE_DOCKER_SOCKET,
+): Promise<void> {
+  try {
+    await docker.ping();
+  } catch (error) {
+    throw await diagnoseRemoteDocker(connection, socketPath, error);
+  }
+}
+
+/** Turns a failure to talk to the remote engine into the error that says why. */
+export async function diagnoseRemoteDocker(
+  connection: SshConnection,
+  socketPath: string,
+  error: unknown,
+): Promise<Error> {
+  if (error instanceof SshDisconnectedError) return error;
+  const reason = (error as { reason?: unknown } | null)?.reason;
+  const message = error instanceof Error ? error.message : String(error);
+  if (reason === 1) {
+    return new RemoteDockerUnavailableError(
+      connection.target,
+      socketPath,
+      `the SSH server refuses to forward to Unix sockets (${message}); set "AllowStreamLocalForwarding yes" in its sshd_config`,
+      { cause: error },
+    );
+  }
+  if (reason !== 2 && !/Channel open failure/.test(message)) {
+    return new RemoteDockerUnavailableError(connection.target, socketPath, message, {
+      cause: error,
+    });
+  }
+  let facts: SocketFacts;
+  try {
+    facts = await socketFacts(connection, socketPath);
+  } catch (diagnosis) {
+    return new RemoteDockerUnavailableError(
+      connection.target,
+      socketPath,
+      `cannot connect to it (${message}), and looking at it over SFTP failed too (${(diagnosis as Error).message})`,
+      { cause: error },
+    );
+  }
+  if (facts.kind === 'missing') {
+    return new RemoteDockerUnavailableError(
+      connection.target,
+      socketPath,
+      `there is no such socket; install Docker on the host and start it (sudo systemctl start docker), or set dockerSocketPath to where its socket is`,
+      { cause: error },
+    );
+  }
+  if (facts.kind === 'not-socket') {
+    return new RemoteDockerUnavailableError(
+      connection.target,
+      socketPath,
+      `${socketPath} is not a socket; set dockerSocketPath to the Docker engine's socket`,
+      { cause: error },
+    );
+  }
+  if (facts.kind === 'socket' && facts.allowed === false) {
+    return new RemoteDockerPermissionError(connection.target, socketPath, facts.detail, {
+      cause: error,
+    });
+  }
+  // The SSH server answers "open failed" both when nothing listens on the socket and when its
+  // configuration forbids forwarding to Unix sockets; the user may use the socket, so it is one of those.
+  return new RemoteDockerUnavailableError(
+    connection.target,
+    socketPath,
+    `the socket exists (${facts.detail}) but the SSH server could not connect to it: either dockerd is not running (sudo systemctl start docker), or sshd forbids forwarding to Unix sockets (set "AllowStreamLocalForwarding yes" in its sshd_config)`,
+    { cause: error },
+  );
+}
+
+type SocketFacts =
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'not-socket' }
+  | { readonly kind: 'socket'; readonly allowed: boolean | undefined; readonly detail: string };
+
+async function socketFacts(connection: SshConnection, socketPath: string): Promise<SocketFacts> {
+  const sftp = await connection.sftp();
+  try {
+    let stats: Stats;
+    try {
+      stats = await new Promise<Stats>((resolve, reject) =>
+        sftp.stat(socketPath, (error, result) => (error ? reject(error) : resolve(result))),
+      );
+    } catch (error) {
+      // SFTP status 2: no such file; 3: permission denied (on a folder above it).
+      const code = (error as { code?: unknown }).code;
+      if (code === 2) return { kind: 'missing' };
+      if (code === 3) {
+        return {
+          kind: 'socket',
+          allowed: false,
+          detail: 'a folder above the socket is not readable by the user',
+        };
+      }
+      throw error;
+    }
+    if (!stats.isSocket()) return { kind: 'not-socket' };
+    const mode = stats.mode & 0o777;
+    const passwd = parseColonFile(await readText(sftp, '/etc/passwd'));
+    const groups = parseColonFile(await readText(sftp, '/etc/group'));
+    const user = passwd.find((fields) => fields[0] === connection.username);
+    const ownerName =
+      passwd.find((fields) => Number(fields[2]) === stats.uid)?.[0] ?? String(stats.uid);
+    const groupName =
+      groups.find((fields) => Number(fields[2]) === stats.gid)?.[0] ?? String(stats.gid);
+    const detail = `${socketPath} is ${ownerName}:${groupName} mode ${mode.toString(8).padStart(3, '0')}`;
+    if (user === undefined) return { kind: 'socket', allowed: undefined, detail };
+    const uid = Number(user[2]);
+    const gid = Number(user[3]);
+    const memberOf = new Set(
+      groups
+        .filter(
+          (g) => Number(g[2]) === gid || (g[3] ?? '').split(',').includes(connection.username),
+        )
+        .map((g) => Number(g[2])),
+    );
+    const allowed =
+      uid === 0 ||
+      (uid === stats.uid && (mode & 0o600) === 0o600) ||
+      (memberOf.has(stats.gid) && (mode & 0o060) === 0o060) ||
+      (mode & 0o006) === 0o006;
+    if (uid === 0) return { kind: 'socket', allowed, detail };
+    const membership = memberOf.has(stats.gid)
+      ? `${connection.username} is in group ${groupName}`
+      : `${connection.username} is not in group ${groupName}`;
+    return { kind: 'socket', allowed, detail: `${detail}; ${membership}` };
+  } finally {
+    sftp.end();
+  }
+}
+
+async function readText(sftp: SFTPWrapper, file: string): Promise<string> {
+  return new Promise<string>((resolve, reject) =>
+    sftp.readFile(file, 'utf8', (error, data) =>
+      error ? reject(error) : resolve(typeof data === 'string' ? data : data.toString('utf8')),
+    ),
+  );
+}
+
+function parseColonFile(text: string): string[][] {
+  return text
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => line.split(':'));
+}
+
+/** True for an error that means the SSH connection under a request went away. */
+export function isSshDisconnect(error: unknown): boolean {
+  if (error instanceof SshDisconnectedError) return true;
+  if (error instanceof SshError) return false;
+  const message = error instanceof Error ? error.message : '';
+  return /No response from server|Not connected|socket hang up|ECONNRESET|EPIPE|channel closed/i.test(
+    message,
+  );
+}
