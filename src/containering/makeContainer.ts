@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
@@ -73,9 +73,9 @@ export interface MakeContainerOptions {
   readonly docker?: Dockerode;
   readonly onProgress?: (progress: ContaineringProgress) => void;
   /**
-   * Folder for this build's package archive (kept) and its temporary install (removed); each build
-   * uses its own sub-folder. Default: a fresh temporary folder, removed with the archive after the
-   * build, so `packageInfo.path` then no longer exists.
+   * Where the package archive is kept, as `<workDir>/packages/<uid>.tar.gz`; each build works in a
+   * sub-folder of its own, removed afterwards. Default: a temporary folder, removed with the archive
+   * after the build, so `packageInfo.path` then no longer exists.
    */
   readonly workDir?: string;
   /** Ferry's cache root (installed npm dependencies). Default: see `defaultCacheDir`. */
@@ -99,10 +99,11 @@ export async function makeContainer(
   const progress = options.onProgress ?? (() => undefined);
   await ensureDockerAvailable(docker);
 
-  const keepWork = options.workDir !== undefined;
-  const parent = options.workDir === undefined ? os.tmpdir() : path.resolve(options.workDir);
+  const keptIn = options.workDir === undefined ? undefined : path.resolve(options.workDir);
+  const parent = keptIn ?? os.tmpdir();
   await mkdir(parent, { recursive: true });
-  const work = await mkdtemp(path.join(parent, keepWork ? 'build-' : 'ferry-build-'));
+  // This build's own folder: concurrent builds never share one.
+  const work = await mkdtemp(path.join(parent, keptIn === undefined ? 'ferry-build-' : '.build-'));
   try {
     let packageInfo = options.packageInfo;
     if (packageInfo === undefined) {
@@ -115,6 +116,13 @@ export async function makeContainer(
         onProgress: (stage, detail) =>
           progress({ stage: 'packaging', message: `${stage}: ${detail}` }),
       });
+      if (keptIn !== undefined) {
+        // Named by UID, which names its content: replacing an equal file is harmless.
+        const kept = path.join(keptIn, 'packages', path.basename(packageInfo.path));
+        await mkdir(path.dirname(kept), { recursive: true });
+        await rename(packageInfo.path, kept);
+        packageInfo = { ...packageInfo, path: kept };
+      }
     }
     const installed = await installPackage(packageInfo.path, {
       installRoot: path.join(work, 'install'),
@@ -223,7 +231,7 @@ export async function makeContainer(
       built: true,
     };
   } finally {
-    await rm(keepWork ? path.join(work, 'install') : work, { recursive: true, force: true });
+    await rm(work, { recursive: true, force: true });
   }
 }
 

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { ContaineringTask, type ContaineringTaskFields } from '../containering/containeringTask.js';
 import { defaultDocker, toDockerUnavailable } from '../containering/dockerEngine.js';
@@ -33,7 +32,7 @@ export interface LocalDockerExecutorFields {
   readonly containering?: Partial<Omit<ContaineringTaskFields, 'packagingTask'>>;
   /** The engine. Default: `DOCKER_HOST`, else the local socket. */
   readonly docker?: Dockerode;
-  /** Where package archives are kept (a sub-folder per build). Default: a temporary folder per build. */
+  /** Where package archives are kept (`<workDir>/packages/<uid>.tar.gz`). Default: not kept. */
   readonly workDir?: string;
   /** Ferry's cache root (installed npm dependencies). */
   readonly cacheDir?: string;
@@ -77,9 +76,7 @@ export class LocalDockerExecutor implements JobExecutor {
     });
     const image = await makeContainer(task, {
       docker: this.docker,
-      ...(this.fields.workDir === undefined
-        ? {}
-        : { workDir: path.join(this.fields.workDir, 'builds') }),
+      ...(this.fields.workDir === undefined ? {} : { workDir: this.fields.workDir }),
       ...(this.fields.cacheDir === undefined ? {} : { cacheDir: this.fields.cacheDir }),
       ...(this.fields.onProgress === undefined ? {} : { onProgress: this.fields.onProgress }),
     });

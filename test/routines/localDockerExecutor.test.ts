@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -121,6 +121,14 @@ describe.skipIf(!testbed)('routine.local: LocalDockerExecutor on the local engin
       [RUN_LABELS.uid]: local.lastImage!.packageInfo.uid,
       [RUN_LABELS.runId]: run.id,
     });
+
+    // The package archive is kept under the work folder by UID; the build's own folder is gone.
+    const work = path.join(scratch, 'work');
+    expect(local.lastImage!.packageInfo.path).toBe(
+      path.join(work, 'packages', `${local.lastImage!.packageInfo.uid}.tar.gz`),
+    );
+    await access(local.lastImage!.packageInfo.path);
+    expect((await readdir(work)).filter((n) => n.startsWith('.build-'))).toEqual([]);
   });
 
   it('passes a propagated variable to the job and never into the image', async () => {
@@ -268,7 +276,7 @@ describe.skipIf(!testbed)('routine.local: LocalDockerExecutor on the local engin
   it('applies mounts and CPU and memory limits', async () => {
     const dataDir = path.join(scratch, 'data');
     await rm(dataDir, { recursive: true, force: true });
-    await import('node:fs/promises').then((fs) => fs.mkdir(dataDir, { recursive: true }));
+    await mkdir(dataDir, { recursive: true });
     await writeFile(path.join(dataDir, 'input.txt'), 'mounted content\n');
     const local = executor(probe({ message: 'mounts', readFile: '/data/input.txt' }), {
       mounts: [{ hostPath: dataDir, containerPath: '/data', readOnly: true }],
