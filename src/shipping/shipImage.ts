@@ -1,0 +1,115 @@
+import type Dockerode from 'dockerode';
+import { engineStatus } from '../containering/dockerEngine.js';
+import type { ShippingProgressListener } from './progress.js';
+import { shipThroughRegistry, splitReference, type RegistryAuth } from './registry.js';
+import { transferImage } from './transfer.js';
+
+export interface ShipImageOptions {
+  /** The engine the image was built on. */
+  readonly local: Dockerode;
+  /** The engine that must run it (e.g. `remoteDocker(connection)`). */
+  readonly remote: Dockerode;
+  /** Local image reference, `name:tag`. */
+  readonly image: string;
+  /**
+   * A registry (`host[:port][/path]`) to push to and pull from. Without one, the image goes over
+   * the SSH connection, and only the layers the remote does not have.
+   */
+  readonly repository?: string;
+  readonly registryAuth?: RegistryAuth;
+  /** For messages, e.g. `root@gpu-box:22`. */
+  readonly target?: string;
+  readonly onProgress?: ShippingProgressListener;
+  readonly signal?: AbortSignal;
+}
+
+export interface ShipResult {
+  /** `present`: the remote had the image already; `registry`: pushed and pulled; `transfer`: sent over SSH. */
+  readonly method: 'present' | 'registry' | 'transfer';
+  /** The reference to run on the remote engine (the local one; it is tagged there). */
+  readonly reference: string;
+  /** With a registry: where it was pushed. */
+  readonly registryReference?: string;
+  readonly imageId: string;
+  readonly layersTotal: number;
+  /** Layers sent over SSH (direct transfer only). */
+  readonly layersSent: number;
+  /** Archive bytes sent over SSH (direct transfer only). */
+  readonly bytesSent: number;
+  readonly durationMs: number;
+}
+
+/** Makes sure the remote engine has `image` (same id), shipping it the cheapest way it can. */
+export async function shipImage(options: ShipImageOptions): Promise<ShipResult> {
+  const started = Date.now();
+  const local = await options.local.getImage(options.image).inspect();
+  const layersTotal = local.RootFS.Layers?.length ?? 0;
+  const target = options.target ?? 'the remote engine';
+  const remoteCopy = await inspectOrUndefined(options.remote, local.Id);
+  if (remoteCopy !== undefined) {
+    if (!(remoteCopy.RepoTags ?? []).includes(options.image)) {
+      const { name, tag } = splitReference(options.image);
+      await options.remote.getImage(local.Id).tag({ repo: name, tag });
+    }
+    options.onProgress?.({ phase: 'done', message: `${options.image} is already on ${target}` });
+    return {
+      method: 'present',
+      reference: options.image,
+      imageId: local.Id,
+      layersTotal,
+      layersSent: 0,
+      bytesSent: 0,
+      durationMs: Date.now() - started,
+    };
+  }
+  if (options.repository !== undefined) {
+    const shipped = await shipThroughRegistry({
+      local: options.local,
+      remote: options.remote,
+      image: options.image,
+      repository: options.repository,
+      target,
+      ...(options.registryAuth === undefined ? {} : { auth: options.registryAuth }),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    });
+    return {
+      method: 'registry',
+      reference: options.image,
+      registryReference: shipped.registryReference,
+      imageId: shipped.imageId,
+      layersTotal,
+      layersSent: 0,
+      bytesSent: 0,
+      durationMs: Date.now() - started,
+    };
+  }
+  const sent = await transferImage({
+    local: options.local,
+    remote: options.remote,
+    image: options.image,
+    target,
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+  return {
+    method: 'transfer',
+    reference: options.image,
+    imageId: sent.imageId,
+    layersTotal,
+    layersSent: sent.layersSent,
+    bytesSent: sent.bytesSent,
+    durationMs: Date.now() - started,
+  };
+}
+
+async function inspectOrUndefined(
+  docker: Dockerode,
+  id: string,
+): Promise<Dockerode.ImageInspectInfo | undefined> {
+  try {
+    return await docker.getImage(id).inspect();
+  } catch (error) {
+    if (engineStatus(error) === 404) return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,223 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type Dockerode from 'dockerode';
+import { engineMessage } from '../containering/dockerEngine.js';
+import { ImageShippingError, ImageTransferInterruptedError } from './errors.js';
+import { chainIds, legacyLayerPosition, presentLayers } from './layers.js';
+import { throttled, type ShippingProgressListener } from './progress.js';
+import { TarFilter } from './tarFilter.js';
+
+/** What a direct transfer did. */
+export interface TransferResult {
+  /** `sha256:…` image id, the same on both engines. */
+  readonly imageId: string;
+  readonly layersTotal: number;
+  /** Layers whose tarballs were sent (the others the remote engine already had). */
+  readonly layersSent: number;
+  /** Bytes of the (filtered) save archive sent to the remote engine. */
+  readonly bytesSent: number;
+  /** Bytes the full `docker save` archive has (headers and padding included): what sending everything costs. */
+  readonly bytesFull: number;
+}
+
+export interface TransferImageOptions {
+  readonly local: Dockerode;
+  readonly remote: Dockerode;
+  /** Image reference (or id) on the local engine. Its tags come along. */
+  readonly image: string;
+  /** For messages: where the remote engine is, e.g. `root@gpu-box:22`. */
+  readonly target?: string;
+  readonly onProgress?: ShippingProgressListener;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Sends a local image to the remote engine through its API, leaving out the layer tarballs the
+ * remote already has: streams `docker save` from the local engine through a tar filter into
+ * `docker load` on the remote. Nothing touches the disk on either side beyond what the engines do.
+ */
+export async function transferImage(options: TransferImageOptions): Promise<TransferResult> {
+  const { local, remote, image } = options;
+  const target = options.target ?? 'the remote engine';
+  const progress = throttled(options.onProgress ?? (() => undefined));
+  const inspected = await local.getImage(image).inspect();
+  const diffIds = inspected.RootFS.Layers ?? [];
+  const chains = chainIds(diffIds);
+
+  options.onProgress?.({
+    phase: 'compare',
+    message: `Comparing the ${diffIds.length} layers of ${image} with ${target}`,
+  });
+  const known = await remoteLayerChains(remote);
+  const present = presentLayers(diffIds, known);
+  const toSend = present.filter((p) => !p).length;
+  const layers = { total: diffIds.length, toSend };
+  options.onProgress?.({
+    phase: 'transfer',
+    message: `Sending ${toSend} of ${diffIds.length} layers of ${image} to ${target}`,
+    bytesSent: 0,
+    layers,
+  });
+
+  // Layer tarballs a save archive may leave out: by legacy folder (resolved from each folder's
+  // `json`, which precedes its `layer.tar`), or by OCI blob digest (uncompressed layers' digests
+  // are their diff ids).
+  const positionOfFolder = new Map<string, number>();
+  const droppableBlobs = new Set(
+    diffIds.filter((diffId) => diffIds.every((d, i) => d !== diffId || present[i] === true)),
+  );
+  let bytesFull = 0;
+  let bytesSent = 0;
+  const filter = new TarFilter({
+    capture: (entry) => /^[0-9a-f]{64}\/json$/.test(entry.path) && entry.size < 1 << 20,
+    onCaptured: (entry, contents) => {
+      const folder = entry.path.slice(0, 64);
+      const position = legacyLayerPosition(folder, contents, chains);
+      if (position !== undefined) positionOfFolder.set(folder, position);
+    },
+    keep: (entry) => {
+      bytesFull += 512 + Math.ceil(entry.size / 512) * 512;
+      const legacy = /^([0-9a-f]{64})\/layer\.tar$/.exec(entry.path);
+      if (legacy !== null) {
+        const position = positionOfFolder.get(legacy[1] ?? '');
+        return position === undefined || present[position] !== true;
+      }
+      const blob = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(entry.path);
+      return blob === null || !droppableBlobs.has(`sha256:${blob[1]}`);
+    },
+  });
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      bytesSent += chunk.length;
+      progress({
+        phase: 'transfer',
+        message: `Sent ${formatBytes(bytesSent)} of ${image} to ${target}`,
+        bytesSent,
+        layers,
+      });
+      callback(null, chunk);
+    },
+  });
+
+  const abort = new AbortController();
+  const onAbort = (): void => abort.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const saved = (await local.getImage(image).get()) as NodeJS.ReadableStream;
+    const upload = pipeline(saved, filter, counter, { signal: abort.signal });
+    upload.catch(() => undefined);
+    let answer: NodeJS.ReadableStream;
+    try {
+      answer = await remote.loadImage(counter, {
+        quiet: true,
+        abortSignal: abort.signal,
+      } as object);
+    } catch (error) {
+      abort.abort(error);
+      throw error;
+    }
+    options.onProgress?.({
+      phase: 'load',
+      message: `${target} is loading ${image}`,
+      bytesSent,
+      layers,
+    });
+    const messages = await readJsonStream(answer);
+    await upload;
+    const failure = messages.find((m) => m.error !== undefined || m.errorDetail !== undefined);
+    if (failure !== undefined) {
+      throw new ImageShippingError(
+        `${target} could not load ${image}: ${failure.errorDetail?.message ?? failure.error ?? 'unknown error'}`,
+      );
+    }
+  } catch (error) {
+    if (error instanceof ImageShippingError) throw error;
+    const reason = engineMessage(error);
+    if (/no such file or directory/.test(reason) && /layer\.tar|blobs\/sha256/.test(reason)) {
+      // The remote lost a layer between the comparison and the load (pruned meanwhile): say so.
+      throw new ImageShippingError(
+        `${target} refused ${image}: it no longer has a layer Ferry left out (${reason}); run again`,
+        { cause: error },
+      );
+    }
+    throw new ImageTransferInterruptedError(image, target, bytesSent, reason, { cause: error });
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+
+  let loaded: Dockerode.ImageInspectInfo;
+  try {
+    loaded = await remote.getImage(inspected.Id).inspect();
+  } catch (error) {
+    throw new ImageShippingError(
+      `${target} reported a successful load, but has no image ${inspected.Id}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  options.onProgress?.({
+    phase: 'done',
+    message: `${image} is on ${target}: ${formatBytes(bytesSent)} sent (${toSend} of ${diffIds.length} layers)`,
+    bytesSent,
+    layers,
+  });
+  return {
+    imageId: loaded.Id,
+    layersTotal: diffIds.length,
+    layersSent: toSend,
+    bytesSent,
+    bytesFull,
+  };
+}
+
+/** Chain ids of every layer the images on an engine are made of. */
+export async function remoteLayerChains(docker: Dockerode, concurrency = 8): Promise<Set<string>> {
+  const images = await docker.listImages();
+  const chains = new Set<string>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < images.length) {
+      const image = images[next];
+      next += 1;
+      if (image === undefined) continue;
+      try {
+        const info = await docker.getImage(image.Id).inspect();
+        for (const chain of chainIds(info.RootFS.Layers ?? [])) chains.add(chain);
+      } catch (error) {
+        // An image removed between the listing and the inspection has no layers to offer.
+        if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, images.length) }, worker));
+  return chains;
+}
+
+interface JsonMessage {
+  readonly stream?: string;
+  readonly status?: string;
+  readonly error?: string;
+  readonly errorDetail?: { readonly message?: string };
+}
+
+async function readJsonStream(stream: NodeJS.ReadableStream): Promise<JsonMessage[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream)
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  const messages: JsonMessage[] = [];
+  for (const line of Buffer.concat(chunks).toString('utf8').split(/\r?\n/)) {
+    if (line.trim() === '') continue;
+    messages.push(
+      line.trimStart().startsWith('{') ? (JSON.parse(line) as JsonMessage) : { stream: line },
+    );
+  }
+  return messages;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+}
