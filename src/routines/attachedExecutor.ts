@@ -1,6 +1,8 @@
 import path from 'node:path';
+import { EXIT_OK, EXIT_SIGTERM, runJob } from '../entrypoint/runJob.js';
 import { installPackageAndGetLoader, makePackage, type PackagingTask } from '../packaging/index.js';
 import { checkParameters, type JobParameters } from '../parameters/index.js';
+import { ferryVersion } from '../version.js';
 import { RunNotFoundError, StopNotSupportedError } from './errors.js';
 import { assertJob, type Job } from './job.js';
 import type {
@@ -34,9 +36,6 @@ export interface AttachedExecutorSettings {
   readonly workDir: string;
 }
 
-/** Exit codes an attached run reports, matching what the container entry point exits with. */
-export const ATTACHED_EXIT = { completed: 0, failed: 1, stopped: 143 } as const;
-
 /** Runs the job in this process, to debug it (Training Grounds' `routine.attached`). */
 export class AttachedExecutor implements JobExecutor {
   private readonly runs = new Map<string, AttachedRun>();
@@ -45,9 +44,9 @@ export class AttachedExecutor implements JobExecutor {
   constructor(private readonly settings: AttachedExecutorSettings) {}
 
   async execute(options: AttachedExecuteOptions = {}): Promise<JobRun> {
-    const job = options.viaPackage ? await this.loadThroughPackage() : this.settings.job;
+    const delivered = options.viaPackage ? await this.loadThroughPackage() : this.asPackage();
     const parameters = checkParameters(options.parameters ?? {});
-    const run = new AttachedRun(options.runId ?? newRunId(), job, parameters);
+    const run = new AttachedRun(options.runId ?? newRunId(), delivered, parameters);
     this.runs.set(run.id, run);
     this.lastRunId = run.id;
     run.start();
@@ -88,7 +87,13 @@ export class AttachedExecutor implements JobExecutor {
     return (await this.run(runId)).stop();
   }
 
-  private async loadThroughPackage(): Promise<Job> {
+  /** The job object itself, seen as a package that holds it. */
+  private asPackage(): AttachedJob {
+    const { job, packagingTask } = this.settings;
+    return { job, name: packagingTask().name, version: packagingTask().version, uid: 'attached' };
+  }
+
+  private async loadThroughPackage(): Promise<AttachedJob> {
     const task = this.settings.packagingTask();
     const info = await makePackage(task, {
       outputDir: path.join(this.settings.workDir, 'packages'),
@@ -98,14 +103,26 @@ export class AttachedExecutor implements JobExecutor {
     });
     const job = await entryPoint.loadResource('job');
     assertJob(job, `${info.uid}: resource 'job'`);
-    return job;
+    return { job, name: info.name, version: info.version, uid: info.uid };
   }
+}
+
+/** A job ready to run attached, with the identity the entry point's log lines show. */
+interface AttachedJob {
+  readonly job: Job;
+  readonly name: string;
+  readonly version: string;
+  readonly uid: string;
 }
 
 interface LineListener {
   (line: string, stream: LogStream): void;
 }
 
+/**
+ * One run in this process, through the container entry point's own `runJob`, so the log lines, the
+ * exit codes (0, 1, 143) and the stop behaviour are the same as in a container.
+ */
 class AttachedRun implements JobRun {
   private state: JobState = 'created';
   private exitCode: number | undefined;
@@ -114,12 +131,12 @@ class AttachedRun implements JobRun {
   private readonly output: Record<LogStream, string> = { stdout: '', stderr: '' };
   private readonly lines: Array<{ line: string; stream: LogStream }> = [];
   private readonly lineListeners = new Set<LineListener>();
+  private readonly stopping = new AbortController();
   private finished: Promise<JobResult> | undefined;
-  private stopRequested = false;
 
   constructor(
     readonly id: string,
-    private readonly job: Job,
+    private readonly delivered: AttachedJob,
     private readonly parameters: JobParameters = {},
   ) {}
 
@@ -134,28 +151,28 @@ class AttachedRun implements JobRun {
       this.output[stream] += chunk;
       splitters[stream].push(chunk);
     });
-    this.finished = (async () => {
-      try {
-        await this.job.run(this.parameters);
-        this.end(
-          this.stopRequested ? 'stopped' : 'exited',
-          this.stopRequested ? ATTACHED_EXIT.stopped : ATTACHED_EXIT.completed,
-        );
-      } catch (error) {
-        process.stderr.write(
-          `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-        );
-        this.end(
-          this.stopRequested ? 'stopped' : 'failed',
-          this.stopRequested ? ATTACHED_EXIT.stopped : ATTACHED_EXIT.failed,
-        );
-      } finally {
+    const { job, name, version, uid } = this.delivered;
+    this.finished = runJob(
+      {
+        moduleName: name,
+        moduleVersion: version,
+        uid,
+        resources: ['job'],
+        loadResource: async () => job,
+      },
+      { parameters: this.parameters, stopSignal: this.stopping.signal, ferryVersion },
+    )
+      .then((exitCode) => {
+        this.state = stateOf(exitCode);
+        this.exitCode = exitCode;
+        this.finishedAt = new Date();
+        return { runId: this.id, exitCode, state: this.state };
+      })
+      .finally(() => {
         release();
         splitters.stdout.flush();
         splitters.stderr.flush();
-      }
-      return { runId: this.id, exitCode: this.exitCode ?? ATTACHED_EXIT.failed, state: this.state };
-    })();
+      });
   }
 
   async status(): Promise<JobStatus> {
@@ -193,13 +210,13 @@ class AttachedRun implements JobRun {
 
   async stop(): Promise<void> {
     if (this.finishedAt !== undefined) return;
-    if (typeof this.job.stop !== 'function') {
+    // In a container a job without stop() is abandoned with its process; here it would keep running.
+    if (typeof this.delivered.job.stop !== 'function') {
       throw new StopNotSupportedError(
         `run ${this.id}: an attached job runs in this process and can only stop itself; give its class a stop() method, or run it with routine.local`,
       );
     }
-    this.stopRequested = true;
-    await this.job.stop();
+    this.stopping.abort();
     await this.wait();
   }
 
@@ -207,10 +224,9 @@ class AttachedRun implements JobRun {
     this.lines.push({ line, stream });
     for (const listener of this.lineListeners) listener(line, stream);
   }
+}
 
-  private end(state: JobState, exitCode: number): void {
-    this.state = state;
-    this.exitCode = exitCode;
-    this.finishedAt = new Date();
-  }
+function stateOf(exitCode: number): JobState {
+  if (exitCode === EXIT_OK) return 'exited';
+  return exitCode === EXIT_SIGTERM ? 'stopped' : 'failed';
 }

@@ -38,6 +38,9 @@ describe('routine.attached', () => {
     expect(await run.wait()).toEqual({ runId: run.id, exitCode: 0, state: 'exited' });
     const logs = await routine.attached.getLogs();
     expect(logs.stdout).toContain('hello from TalkingJob');
+    // The same lines the container entry point writes around a job.
+    expect(logs.stdout).toContain('Executing job attached-test version 0.1.0');
+    expect(logs.stdout).toMatch(/hello from TalkingJob\n(.*\n)*Job completed/);
     expect(logs.stderr).toContain('a warning on stderr');
     expect(logs.stdout).not.toContain('a warning on stderr');
     const status = await routine.attached.status(run.id);
