@@ -8,7 +8,6 @@ import { assertJob, type Job } from './job.js';
 import type {
   ExecuteOptions,
   FollowLogsOptions,
-  JobExecutor,
   JobLogs,
   JobResult,
   JobRun,
@@ -16,6 +15,7 @@ import type {
   JobStatus,
   LogStream,
 } from './jobExecutor.js';
+import { RunLookupExecutor } from './runLookupExecutor.js';
 import { LineSplitter } from './lineSplitter.js';
 import { captureOutput } from './outputCapture.js';
 import { newRunId } from './runId.js';
@@ -37,11 +37,13 @@ export interface AttachedExecutorSettings {
 }
 
 /** Runs the job in this process, to debug it (Training Grounds' `routine.attached`). */
-export class AttachedExecutor implements JobExecutor {
+export class AttachedExecutor extends RunLookupExecutor {
   private readonly runs = new Map<string, AttachedRun>();
   private lastRunId: string | undefined;
 
-  constructor(private readonly settings: AttachedExecutorSettings) {}
+  constructor(private readonly settings: AttachedExecutorSettings) {
+    super();
+  }
 
   async execute(options: AttachedExecuteOptions = {}): Promise<JobRun> {
     const delivered = options.viaPackage ? await this.loadThroughPackage() : this.asPackage();
@@ -65,26 +67,6 @@ export class AttachedExecutor implements JobExecutor {
       );
     }
     return run;
-  }
-
-  async status(runId?: string): Promise<JobStatus> {
-    return (await this.run(runId)).status();
-  }
-
-  async getLogs(runId?: string): Promise<JobLogs> {
-    return (await this.run(runId)).getLogs();
-  }
-
-  async followLogs(options: FollowLogsOptions & { readonly runId?: string }): Promise<void> {
-    return (await this.run(options.runId)).followLogs(options);
-  }
-
-  async wait(runId?: string): Promise<JobResult> {
-    return (await this.run(runId)).wait();
-  }
-
-  async stop(runId?: string): Promise<void> {
-    return (await this.run(runId)).stop();
   }
 
   /** The job object itself, seen as a package that holds it. */

@@ -13,16 +13,9 @@ import { RUN_LABELS, containerName, labelFilter, runLabels } from './docker/labe
 import { startContainer } from './docker/startContainer.js';
 import { DockerOptions, resolveEnvironment, toHostConfig } from './dockerOptions.js';
 import { RunNotFoundError } from './errors.js';
-import type {
-  ExecuteOptions,
-  FollowLogsOptions,
-  JobExecutor,
-  JobLogs,
-  JobResult,
-  JobRun,
-  JobStatus,
-} from './jobExecutor.js';
+import type { ExecuteOptions, JobRun } from './jobExecutor.js';
 import { newRunId } from './runId.js';
+import { RunLookupExecutor } from './runLookupExecutor.js';
 
 export interface LocalDockerExecutorFields {
   /** What to package. It is read at every `execute()`, so a new task object means new source or payload. */
@@ -47,7 +40,7 @@ export interface LocalDockerExecutorFields {
  * job, builds (or reuses) its image and starts a container named `ferry-<job>-<runId>`, labelled with
  * the job, version, UID and run id, by which any executor finds the run again.
  */
-export class LocalDockerExecutor implements JobExecutor {
+export class LocalDockerExecutor extends RunLookupExecutor {
   readonly options: DockerOptions;
   readonly docker: Dockerode;
   /** The image of the last `execute()`. */
@@ -57,6 +50,7 @@ export class LocalDockerExecutor implements JobExecutor {
   private lastRunId: string | undefined;
 
   constructor(fields: LocalDockerExecutorFields) {
+    super();
     this.fields = fields;
     this.options = fields.options ?? new DockerOptions();
     this.docker = fields.docker ?? defaultDocker();
@@ -162,25 +156,5 @@ export class LocalDockerExecutor implements JobExecutor {
     });
     this.runs.set(foundId, run);
     return run;
-  }
-
-  async status(runId?: string): Promise<JobStatus> {
-    return (await this.run(runId)).status();
-  }
-
-  async getLogs(runId?: string): Promise<JobLogs> {
-    return (await this.run(runId)).getLogs();
-  }
-
-  async followLogs(options: FollowLogsOptions & { readonly runId?: string }): Promise<void> {
-    return (await this.run(options.runId)).followLogs(options);
-  }
-
-  async wait(runId?: string): Promise<JobResult> {
-    return (await this.run(runId)).wait();
-  }
-
-  async stop(runId?: string): Promise<void> {
-    return (await this.run(runId)).stop();
   }
 }
