@@ -15,6 +15,11 @@ export interface StartContainerOptions {
   /** `NAME=value` pairs, given to this container only. */
   readonly env: readonly string[];
   readonly hostConfig: MappedHostConfig;
+  /**
+   * Called with the created container before it starts (e.g. to inspect what the engine recorded,
+   * such as its DeviceRequests, before a failed start removes it).
+   */
+  readonly onCreated?: (container: Dockerode.Container) => Promise<void> | void;
 }
 
 /**
@@ -48,6 +53,7 @@ export async function startContainer(
     );
   }
   try {
+    await options.onCreated?.(container);
     await container.start();
   } catch (error) {
     const removal = await container.remove({ force: true }).then(
