@@ -1,0 +1,126 @@
+import { FerryError } from '../../errors.js';
+import { RECORD_LABELS, recordFromContainer } from '../../records/labels.js';
+import type { RunRecord, RunStatus } from '../../records/record.js';
+import { labelFilter } from '../../routines/docker/labels.js';
+import { flag, intOption, stringOption, type Command } from '../command.js';
+import { UsageError } from '../errors.js';
+import { EXIT } from '../exitCodes.js';
+import { table } from '../output.js';
+import { refreshRecords } from '../runs.js';
+import { durationOf } from './status.js';
+
+const STATUSES: readonly RunStatus[] = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'stopped',
+  'cancelled',
+  'unknown',
+];
+
+export const lsCommand: Command = {
+  name: 'ls',
+  summary: 'list runs: id, target, status, exit code, times, sweep, parameters',
+  usage: 'ferry ls [--target <name>] [--sweep <id>] [--status <status>] [--last <n>] [--json]',
+  description: `
+Lists the runs recorded in the project (<workDir>/runs), oldest first, asking their targets for the
+state of runs that had not ended. With --target, the target's engine is also searched for runs of
+this job that other machines or processes started (by their container labels); those are added to
+the records.`,
+  options: {
+    target: {
+      type: 'string',
+      short: 't',
+      value: 'name',
+      description: 'only runs on this target (and search its engine)',
+    },
+    sweep: { type: 'string', value: 'id', description: 'only the runs of this sweep' },
+    status: {
+      type: 'string',
+      value: 'status',
+      description: `only runs with this status (${STATUSES.join(', ')})`,
+    },
+    last: { type: 'string', short: 'n', value: 'n', description: 'only the n newest runs' },
+    json: { type: 'boolean', description: 'print the records as a JSON array' },
+  },
+  async run(context, args) {
+    const config = await context.config();
+    const store = await context.records();
+    const targetName = stringOption(args, 'target');
+    const status = stringOption(args, 'status');
+    if (status !== undefined && !STATUSES.includes(status as RunStatus)) {
+      throw new UsageError(
+        `ls: --status ${JSON.stringify(status)} is not a status; use one of ${STATUSES.join(', ')}`,
+        'ls',
+      );
+    }
+    const last = intOption(args, 'last', 'ls');
+    let records = await store.list();
+    if (targetName !== undefined) {
+      const target = await context.target(targetName);
+      records = records.filter((r) => r.target === target.name);
+      if (target.type !== 'attached') {
+        try {
+          const engine = await context.engine(target);
+          const known = new Set(records.map((r) => r.id));
+          const containers = await engine.docker.listContainers({
+            all: true,
+            filters: labelFilter({
+              [RECORD_LABELS.job]: config.project,
+              [RECORD_LABELS.role]: 'run',
+            }),
+          });
+          for (const container of containers) {
+            const id = container.Labels[RECORD_LABELS.runId];
+            if (id === undefined || known.has(id)) continue;
+            const info = await engine.docker.getContainer(container.Id).inspect();
+            const found = recordFromContainer(info, target.type, target.name, engine.host);
+            if (found !== undefined) records.push(await store.put(found));
+          }
+        } catch (error) {
+          if (!(error instanceof FerryError)) throw error;
+          context.note(`ferry: note: could not search target ${target.name}: ${error.message}`);
+        }
+      }
+    }
+    const sweep = stringOption(args, 'sweep');
+    if (sweep !== undefined) records = records.filter((r) => r.sweepId === sweep);
+    records.sort((a, b) =>
+      a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1,
+    );
+    if (last !== undefined) records = records.slice(-last);
+    records = await refreshRecords(context, records);
+    if (status !== undefined) records = records.filter((r) => r.status === status);
+    if (flag(args, 'json')) {
+      context.out(JSON.stringify(records, null, 2));
+      return EXIT.ok;
+    }
+    if (records.length === 0) {
+      context.note('ferry: no runs yet; start one with `ferry run`');
+      return EXIT.ok;
+    }
+    context.out(listTable(records));
+    return EXIT.ok;
+  },
+};
+
+export function listTable(records: readonly RunRecord[]): string {
+  return table(
+    ['RUN ID', 'TARGET', 'STATUS', 'EXIT', 'CREATED', 'DURATION', 'SWEEP', 'PARAMETERS'],
+    records.map((r) => [
+      r.id,
+      r.target,
+      r.status,
+      r.exitCode === undefined ? '' : String(r.exitCode),
+      r.createdAt.replace('T', ' ').slice(0, 19),
+      durationOf(r),
+      r.sweepId === undefined ? '' : `${r.sweepId}#${r.sweepIndex}`,
+      shorten(JSON.stringify(r.parameters), 60),
+    ]),
+  );
+}
+
+function shorten(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}

@@ -1,0 +1,302 @@
+import { makePackage } from '../../packaging/index.js';
+import type { AttachedTargetConfig, FerryConfig, LocalTargetConfig } from '../../config/schema.js';
+import { localExecutorFor, packagingTaskFor } from '../../config/targets.js';
+import type { ContaineringProgress } from '../../containering/index.js';
+import type { JobParameters } from '../../parameters/index.js';
+import { recordFromContainer, recordLabels } from '../../records/labels.js';
+import type { RunRecord } from '../../records/record.js';
+import { AttachedExecutor } from '../../routines/attachedExecutor.js';
+import { DockerJobRun } from '../../routines/docker/dockerJobRun.js';
+import type { Job } from '../../routines/job.js';
+import type { JobRun, LogStream } from '../../routines/jobExecutor.js';
+import { newRunId } from '../../routines/runId.js';
+import { flag, stringOption, type Command } from '../command.js';
+import type { CliContext } from '../context.js';
+import { EXIT } from '../exitCodes.js';
+import { formatDuration } from '../output.js';
+import { keepPackage, packagePath, sha256File } from '../packages.js';
+import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
+import { saveLogs } from '../runs.js';
+import { startRemoteRun } from './remote.js';
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run the job attached, on the local Docker engine, or on a remote target',
+  usage: 'ferry run [--target <name>] [--param key=value]... [--params file.json] [--detach]',
+  description: `
+Packages the job (the config's job module and export), builds its image (reused when nothing
+changed), ships it to a remote target, and starts it with the given parameters, which the job's
+run(parameters) receives. Without --detach, the job's output is streamed here and ferry exits with
+0 when the job completed and 1 when it failed. Ctrl-C detaches from a Docker run (it goes on; see
+\`ferry logs -f <id>\` and \`ferry stop <id>\`) and asks an attached job to stop().
+Every run is recorded (ferry ls / status / logs / get).`,
+  options: {
+    target: {
+      type: 'string',
+      short: 't',
+      value: 'name',
+      description:
+        'where to run: attached, local, or a target of the config (default: defaults.target)',
+    },
+    ...PARAMETER_OPTIONS,
+    detach: {
+      type: 'boolean',
+      short: 'd',
+      description: 'print the run id and return once the run started (Docker targets)',
+    },
+    rm: {
+      type: 'boolean',
+      description: 'remove the container once the run ended (its record and logs are kept)',
+    },
+    'via-package': {
+      type: 'boolean',
+      description: 'attached: run the copy loaded back from the package, not the object itself',
+    },
+  },
+  examples: [
+    'ferry run --target attached --param name=Ada',
+    'ferry run --param epochs=10 --param optimizer.lr=0.01',
+    'ferry run --target gpu-box --params params.json --detach',
+  ],
+  async run(context, args) {
+    const config = await context.config();
+    const target = await context.target(stringOption(args, 'target'));
+    const parameters = await parametersFromArgs(config, args, context.io.cwd);
+    if (flag(args, 'detach') && target.type === 'attached') {
+      context.note('ferry: note: --detach is ignored for attached runs (they run in this process)');
+    }
+    const job = await context.job();
+    const runId = newRunId();
+    if (target.type === 'attached') {
+      return runAttached(
+        context,
+        config,
+        target,
+        job,
+        runId,
+        parameters,
+        flag(args, 'via-package'),
+      );
+    }
+    const started =
+      target.type === 'local'
+        ? await startLocal(context, config, target, job, runId, parameters)
+        : await startRemoteRun(context, config, target, job, runId, parameters);
+    return followRun(context, started.record, started.run, {
+      detach: flag(args, 'detach'),
+      remove: flag(args, 'rm'),
+    });
+  },
+};
+
+/** Reports containering progress on the context's progress display. */
+export function reportContainering(context: CliContext): (progress: ContaineringProgress) => void {
+  return (progress) =>
+    context.progress.report({
+      stage: progress.stage,
+      message: progress.message,
+      important: progress.stage !== 'build' || /^Step \d+\/\d+/.test(progress.message),
+    });
+}
+
+async function runAttached(
+  context: CliContext,
+  config: FerryConfig,
+  target: AttachedTargetConfig,
+  job: Job,
+  runId: string,
+  parameters: JobParameters,
+  viaPackage: boolean,
+): Promise<number> {
+  const store = await context.records();
+  // The package is made for attached runs too, so the record names the exact source (ferry get).
+  context.progress.report({ stage: 'packaging', message: `${config.project} ${config.version}` });
+  const info = await makePackage(packagingTaskFor(config, job), {
+    outputDir: `${config.workDir}/packages`,
+    onProgress: (stage, detail) =>
+      context.progress.report({ stage: 'packaging', message: `${stage}: ${detail}` }),
+  });
+  const packageSha256 = await sha256File(info.path);
+  const executor = new AttachedExecutor({
+    job,
+    packagingTask: () => packagingTaskFor(config, job),
+    workDir: config.workDir,
+  });
+  const createdAt = new Date().toISOString();
+  let record: RunRecord = await store.put({
+    id: runId,
+    job: config.project,
+    version: config.version,
+    uid: info.uid,
+    target: target.name,
+    targetKind: 'attached',
+    parameters,
+    status: 'running',
+    createdAt,
+    startedAt: createdAt,
+    packageSha256,
+  });
+  context.progress.clear();
+  context.note(
+    `ferry: run ${runId}: ${config.project} ${config.version} attached (in this process)`,
+  );
+  const run = await executor.execute({
+    wait: false,
+    parameters,
+    runId,
+    viaPackage: viaPackage || target.viaPackage,
+  });
+  const stopOnInterrupt = context.onInterrupt(() => {
+    context.note('ferry: interrupted: asking the job to stop() (Ctrl-C again to exit at once)');
+    run
+      .stop()
+      .catch((error: unknown) =>
+        context.note(
+          `ferry: could not stop the job: ${(error as Error).message}; Ctrl-C again to exit`,
+        ),
+      );
+  });
+  let result;
+  try {
+    result = await run.wait();
+  } finally {
+    stopOnInterrupt();
+  }
+  const status = await run.status();
+  await saveLogs(store.dir, runId, await run.getLogs());
+  record = await store.update(runId, {
+    status:
+      result.state === 'exited' ? 'succeeded' : result.state === 'stopped' ? 'stopped' : 'failed',
+    exitCode: result.exitCode,
+    ...(status.finishedAt === undefined ? {} : { finishedAt: status.finishedAt.toISOString() }),
+  });
+  return finish(context, record);
+}
+
+async function startLocal(
+  context: CliContext,
+  config: FerryConfig,
+  target: LocalTargetConfig,
+  job: Job,
+  runId: string,
+  parameters: JobParameters,
+): Promise<{ record: RunRecord; run: JobRun }> {
+  const engine = await context.engine(target);
+  const executor = localExecutorFor(config, target, {
+    job,
+    docker: engine.docker,
+    env: context.io.env,
+    onProgress: reportContainering(context),
+  });
+  const createdAt = new Date();
+  const run = await executor.execute({
+    wait: false,
+    parameters,
+    runId,
+    labels: recordLabels({ target: target.name, parameters, createdAt }),
+  });
+  const image = executor.lastImage!;
+  const kept = await keepPackage(config.workDir, image.packageInfo);
+  const record = await (
+    await context.records()
+  ).put({
+    id: runId,
+    job: config.project,
+    version: config.version,
+    uid: image.packageInfo.uid,
+    target: target.name,
+    targetKind: 'local',
+    parameters,
+    status: 'running',
+    createdAt: createdAt.toISOString(),
+    image: image.reference,
+    imageId: image.imageId,
+    ...(run instanceof DockerJobRun ? { containerId: run.containerId } : {}),
+    packageSha256: kept.sha256,
+  });
+  return { record, run };
+}
+
+/**
+ * After a Docker run started: prints its id, then (unless detached) streams its output, waits for
+ * its end, records it, and returns the exit code for the CLI.
+ */
+export async function followRun(
+  context: CliContext,
+  record: RunRecord,
+  run: JobRun,
+  options: { readonly detach: boolean; readonly remove: boolean },
+): Promise<number> {
+  context.progress.clear();
+  const where = record.host === undefined ? record.target : `${record.target} (${record.host})`;
+  if (options.detach) {
+    context.note(
+      `ferry: started run ${record.id} on ${where}; follow it with: ferry logs -f ${record.id}`,
+    );
+    context.out(record.id);
+    return EXIT.ok;
+  }
+  context.note(
+    `ferry: run ${record.id}: ${record.job} ${record.version} on ${where} (${record.image ?? record.uid})`,
+  );
+  const stopFollowing = new AbortController();
+  let detached = false;
+  const unregister = context.onInterrupt(() => {
+    detached = true;
+    stopFollowing.abort();
+  });
+  try {
+    await run.followLogs({
+      onLine: (line: string, stream: LogStream) =>
+        (stream === 'stdout' ? context.io.stdout : context.io.stderr).write(`${line}\n`),
+      signal: stopFollowing.signal,
+    });
+  } finally {
+    unregister();
+  }
+  if (detached) {
+    context.note(
+      `\nferry: detached from run ${record.id}; it goes on. Follow it: ferry logs -f ${record.id}; stop it: ferry stop ${record.id}`,
+    );
+    return EXIT.interrupted;
+  }
+  await run.wait();
+  const store = await context.records();
+  let final = record;
+  if (run instanceof DockerJobRun) {
+    const info = await (await dockerOf(context, record)).getContainer(run.containerId).inspect();
+    const fresh = recordFromContainer(info, record.targetKind, record.target, record.host);
+    final = await store.update(record.id, {
+      status: fresh?.status ?? 'unknown',
+      ...(fresh?.exitCode === undefined ? {} : { exitCode: fresh.exitCode }),
+      ...(fresh?.startedAt === undefined ? {} : { startedAt: fresh.startedAt }),
+      ...(fresh?.finishedAt === undefined ? {} : { finishedAt: fresh.finishedAt }),
+    });
+    if (options.remove) {
+      await saveLogs(store.dir, record.id, await run.getLogs());
+      await (await dockerOf(context, record)).getContainer(run.containerId).remove({ force: true });
+    }
+  }
+  return finish(context, final);
+}
+
+async function dockerOf(context: CliContext, record: RunRecord) {
+  const config = await context.config();
+  const target = config.targets[record.target];
+  if (target === undefined || target.type === 'attached')
+    throw new Error(`run ${record.id} has no Docker target`);
+  return (await context.engine(target)).docker;
+}
+
+/** The closing line of a run, and the CLI's exit code for it. */
+export function finish(context: CliContext, record: RunRecord): number {
+  const took =
+    record.startedAt !== undefined && record.finishedAt !== undefined
+      ? ` in ${formatDuration(Date.parse(record.finishedAt) - Date.parse(record.startedAt))}`
+      : '';
+  const code = record.exitCode === undefined ? '' : ` (exit code ${record.exitCode})`;
+  context.note(`ferry: run ${record.id} ${record.status}${code}${took}`);
+  return record.status === 'succeeded' ? EXIT.ok : EXIT.jobFailed;
+}
+
+export { packagePath };

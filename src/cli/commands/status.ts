@@ -1,0 +1,117 @@
+import { isFinal, type RunRecord } from '../../records/record.js';
+import { flag, type Command, stringOption } from '../command.js';
+import type { CliContext } from '../context.js';
+import { EXIT } from '../exitCodes.js';
+import { formatDuration, table } from '../output.js';
+import { isSweepId, refreshRecords, resolveRun, sweepRuns } from '../runs.js';
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'show a run (or a sweep): status, exit code, times, parameters, image, package',
+  usage: 'ferry status <run id | sweep id>... [--json]',
+  description: `
+Asks the run's target for its current state (and records it). Exit code 0 when every named run
+succeeded or is still queued or running, 1 when one failed or was stopped.`,
+  options: {
+    target: {
+      type: 'string',
+      short: 't',
+      value: 'name',
+      description:
+        "search this target's engine for runs this project has no record of (started elsewhere)",
+    },
+    json: { type: 'boolean', description: 'print the records as JSON' },
+  },
+  minPositionals: 1,
+  maxPositionals: Number.MAX_SAFE_INTEGER,
+  async run(context, args) {
+    const json = flag(args, 'json');
+    const out: unknown[] = [];
+    let failed = false;
+    for (const id of args.positionals) {
+      if (isSweepId(id)) {
+        const runs = await refreshRecords(context, await sweepRuns(context, id));
+        failed ||= runs.some((r) => isFinal(r.status) && r.status !== 'succeeded');
+        if (json) out.push({ sweep: id, counts: countStatuses(runs), runs });
+        else printSweep(context, id, runs);
+        continue;
+      }
+      const [record] = await refreshRecords(context, [
+        await resolveRun(context, id, stringOption(args, 'target')),
+      ]);
+      failed ||= isFinal(record!.status) && record!.status !== 'succeeded';
+      if (json) out.push(record);
+      else printRun(context, record!);
+    }
+    if (json) context.out(JSON.stringify(out.length === 1 ? out[0] : out, null, 2));
+    return failed ? EXIT.jobFailed : EXIT.ok;
+  },
+};
+
+export function countStatuses(runs: readonly RunRecord[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const run of runs) counts[run.status] = (counts[run.status] ?? 0) + 1;
+  return counts;
+}
+
+/** `3.2s`, or `running 12s`, from a record's times. */
+export function durationOf(record: RunRecord, now = Date.now()): string {
+  if (record.startedAt === undefined) return '';
+  const start = Date.parse(record.startedAt);
+  if (record.finishedAt !== undefined) return formatDuration(Date.parse(record.finishedAt) - start);
+  return isFinal(record.status) ? '' : `${formatDuration(now - start)}…`;
+}
+
+function printRun(context: CliContext, r: RunRecord): void {
+  const rows: [string, string | undefined][] = [
+    ['run', r.id],
+    ['job', `${r.job} ${r.version}`],
+    ['uid', r.uid],
+    [
+      'target',
+      r.host === undefined
+        ? `${r.target} (${r.targetKind})`
+        : `${r.target} (${r.targetKind}, ${r.host})`,
+    ],
+    ['status', r.status],
+    ['exit code', r.exitCode === undefined ? undefined : String(r.exitCode)],
+    ['parameters', JSON.stringify(r.parameters)],
+    ['created', r.createdAt],
+    ['started', r.startedAt],
+    ['finished', r.finishedAt],
+    ['duration', durationOf(r) || undefined],
+    ['sweep', r.sweepId === undefined ? undefined : `${r.sweepId} #${r.sweepIndex}`],
+    ['image', r.image],
+    ['container', r.containerId?.slice(0, 12)],
+    ['package', r.packageSha256 === undefined ? undefined : `sha256 ${r.packageSha256}`],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length)) + 2;
+  context.out(
+    rows
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`)
+      .join('\n'),
+  );
+}
+
+function printSweep(context: CliContext, id: string, runs: readonly RunRecord[]): void {
+  const counts = countStatuses(runs);
+  context.out(
+    `sweep ${id}: ${runs.length} runs on ${runs[0]?.target} — ${Object.entries(counts)
+      .map(([s, n]) => `${n} ${s}`)
+      .join(', ')}`,
+  );
+  context.out(
+    table(
+      ['#', 'RUN', 'STATUS', 'EXIT', 'DURATION', 'PARAMETERS'],
+      runs.map((r) => [
+        String(r.sweepIndex ?? ''),
+        r.id,
+        r.status,
+        r.exitCode === undefined ? '' : String(r.exitCode),
+        durationOf(r),
+        JSON.stringify(r.parameters),
+      ]),
+    ),
+  );
+}

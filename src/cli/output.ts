@@ -1,0 +1,126 @@
+/**
+ * What the CLI writes: results on stdout, everything else (progress, notes, errors) on stderr.
+ * Progress is one line rewritten in place when stderr is a terminal, plain lines otherwise (logs,
+ * CI), and nothing with `--quiet`.
+ */
+import type { Writable } from 'node:stream';
+
+export interface CliStreams {
+  readonly stdout: Writable;
+  readonly stderr: Writable & { isTTY?: boolean; columns?: number };
+}
+
+export interface ProgressEvent {
+  /** What is going on: `packaging`, `build`, `shipping`, `queue`… */
+  readonly stage: string;
+  readonly message: string;
+  /** 0..1 when the work has a known size (a bar is drawn). */
+  readonly fraction?: number;
+  /** Shown in plain (non-terminal) mode even when repeated quickly; otherwise plain mode prints a stage's lines at most once a second. */
+  readonly important?: boolean;
+}
+
+const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+/** A single-line progress display on a terminal; plain, rate-limited lines elsewhere. */
+export class Progress {
+  private readonly tty: boolean;
+  private shown = false;
+  private frame = 0;
+  private lastPlain = new Map<string, number>();
+  private lastLine = '';
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly stderr: CliStreams['stderr'],
+    private readonly enabled: boolean,
+  ) {
+    this.tty = stderr.isTTY === true;
+  }
+
+  report(event: ProgressEvent): void {
+    if (!this.enabled) return;
+    const message = event.message.replace(/\s+/g, ' ').trim();
+    if (this.tty) {
+      const width = Math.max(20, (this.stderr.columns ?? 80) - 1);
+      const spinner = SPINNER[this.frame++ % SPINNER.length];
+      const bar = event.fraction === undefined ? '' : `${renderBar(event.fraction, 20)} `;
+      const seconds = `${((Date.now() - this.started) / 1000).toFixed(0)}s`;
+      const line = truncate(`${spinner} ${seconds} ${event.stage}: ${bar}${message}`, width);
+      this.stderr.write(`\r\x1b[2K${line}`);
+      this.shown = true;
+      return;
+    }
+    const now = Date.now();
+    const last = this.lastPlain.get(event.stage) ?? 0;
+    const line = `ferry: ${event.stage}: ${event.fraction === undefined ? '' : `${Math.round(event.fraction * 100)}% `}${message}`;
+    if (line === this.lastLine) return;
+    // Plain mode shows what matters; other lines at most every 5 s per stage, to show life.
+    if (!event.important && now - last < 5000) return;
+    this.lastPlain.set(event.stage, now);
+    this.lastLine = line;
+    this.stderr.write(`${line}\n`);
+  }
+
+  /** Clears the progress line (terminal), so what follows starts on a clean line. */
+  clear(): void {
+    if (this.tty && this.shown) {
+      this.stderr.write('\r\x1b[2K');
+      this.shown = false;
+    }
+  }
+
+  /** Writes a line to stderr above the progress line. */
+  note(line: string): void {
+    this.clear();
+    this.stderr.write(`${line}\n`);
+  }
+}
+
+function renderBar(fraction: number, width: number): string {
+  const f = Math.min(1, Math.max(0, fraction));
+  const full = Math.round(f * width);
+  return `[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${String(Math.round(f * 100)).padStart(3)}%`;
+}
+
+function truncate(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}
+
+/** Columns padded to their widest cell; the last column is not padded. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => (row[i] ?? '').length)));
+  return all
+    .map((row) =>
+      row
+        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** `1.2 kB`, `3.4 MB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 'B';
+  for (const u of units) {
+    value /= 1000;
+    unit = u;
+    if (value < 1000) break;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${unit}`;
+}
+
+/** `850ms`, `12.3s`, `4m05s`, `2h03m`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}

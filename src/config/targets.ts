@@ -1,0 +1,277 @@
+/**
+ * From a config to the things that run jobs: packaging tasks, Docker options, engines and executors
+ * per target. The CLI uses exactly these, so code that calls them behaves as `ferry` does.
+ */
+import path from 'node:path';
+import Dockerode from 'dockerode';
+import {
+  ContaineringTask,
+  makeContainer,
+  type ContaineringProgress,
+  type ContaineringTaskFields,
+  type ImageInfo,
+} from '../containering/index.js';
+import { ensureDockerAvailable } from '../containering/dockerEngine.js';
+import { PackagingTask } from '../packaging/index.js';
+import { AttachedExecutor } from '../routines/attachedExecutor.js';
+import { DockerOptions } from '../routines/dockerOptions.js';
+import type { Job } from '../routines/job.js';
+import type { JobExecutor } from '../routines/jobExecutor.js';
+import { LocalDockerExecutor } from '../routines/localDockerExecutor.js';
+import { SSHDockerJobRoutine } from '../routines/sshDockerJobRoutine.js';
+import { ensureRemoteDocker, remoteDocker } from '../ssh/remoteDocker.js';
+import { SshConnection } from '../ssh/sshConnection.js';
+import { getTarget } from './loadConfig.js';
+import type {
+  DockerTargetConfig,
+  FerryConfig,
+  LocalTargetConfig,
+  RemoteTargetConfig,
+  TargetConfig,
+} from './schema.js';
+
+/** The packaging task for the config's project and this job object. */
+export function packagingTaskFor(config: FerryConfig, job: Job): PackagingTask {
+  return new PackagingTask({
+    name: config.project,
+    version: config.version,
+    payload: { job },
+    sourceRoot: config.sourceRoot,
+    ...(config.exclude === undefined ? {} : { exclude: config.exclude }),
+    ...(config.projectRoot === undefined ? {} : { projectRoot: config.projectRoot }),
+  });
+}
+
+/** How a Docker target's containers run. */
+export function dockerOptionsFor(
+  target: DockerTargetConfig,
+  overrides: { readonly wait?: boolean; readonly removeContainer?: boolean } = {},
+): DockerOptions {
+  return new DockerOptions({
+    propagatedEnvironmentVariables: target.environment,
+    mounts: target.mounts,
+    ...(target.limits.cpus === undefined ? {} : { cpuLimit: target.limits.cpus }),
+    ...(target.limits.memory === undefined ? {} : { memoryLimit: target.limits.memory }),
+    ...(target.gpus === undefined ? {} : { gpus: target.gpus }),
+    wait: overrides.wait ?? false,
+    removeContainer: overrides.removeContainer ?? target.removeContainer,
+  });
+}
+
+/** Image settings of a target: image name and base image. */
+export function containeringFor(
+  config: FerryConfig,
+  target: DockerTargetConfig,
+): Partial<Omit<ContaineringTaskFields, 'packagingTask'>> {
+  // A remote target's registry is applied when the image is shipped (`<repository>/<project>:<tag>`).
+  return {
+    imageName: target.imageName ?? `ferry/${config.project}`,
+    ...(target.baseImage === undefined ? {} : { baseImage: target.baseImage }),
+  };
+}
+
+/** The local engine's socket path: the target's `dockerSocket`, else `DOCKER_HOST`'s, else the default. */
+export function localSocketPath(
+  target: LocalTargetConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  if (target.dockerSocket !== undefined) return target.dockerSocket;
+  const host = env.DOCKER_HOST;
+  if (host?.startsWith('unix://')) return host.slice('unix://'.length);
+  return '/var/run/docker.sock';
+}
+
+/** A dockerode client for a local target: its socket, else `DOCKER_HOST`, else the default socket. */
+export function localDocker(
+  target: LocalTargetConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): Dockerode {
+  const host = env.DOCKER_HOST;
+  if (target.dockerSocket === undefined && host !== undefined && !host.startsWith('unix://')) {
+    // tcp:// and the like: dockerode reads DOCKER_HOST (and the TLS variables) itself.
+    return new Dockerode();
+  }
+  return new Dockerode({ socketPath: localSocketPath(target, env) });
+}
+
+/** The SSH connection options of a remote target. */
+export function sshOptionsFor(
+  target: RemoteTargetConfig,
+  onWarning?: (message: string) => void,
+): Parameters<typeof SshConnection.connect>[0] {
+  return {
+    host: target.host,
+    port: target.port,
+    ...(target.user === undefined ? {} : { username: target.user }),
+    ...(target.key === undefined ? {} : { privateKeyPath: target.key }),
+    ...(target.knownHosts === undefined ? {} : { knownHostsPath: target.knownHosts }),
+    ...(target.hostKeyFingerprints === undefined
+      ? {}
+      : { hostKeyFingerprint: target.hostKeyFingerprints }),
+    hostKeyCheck: target.hostKeyCheck,
+    ...(onWarning === undefined ? {} : { onWarning }),
+  };
+}
+
+/** The Docker engine of a target, reached directly (local) or over SSH (remote). */
+export interface TargetEngine {
+  readonly target: DockerTargetConfig;
+  readonly docker: Dockerode;
+  /** The engine's socket on its own host (what a sweep's queue runner mounts). */
+  readonly hostSocketPath: string;
+  /** `user@host:port` for a remote target. */
+  readonly host?: string;
+  /** The SSH connection under a remote engine. */
+  readonly connection?: SshConnection;
+  close(): Promise<void>;
+}
+
+/** Connects to a target's engine and checks that it answers. */
+export async function openEngine(
+  target: DockerTargetConfig,
+  options: {
+    readonly env?: NodeJS.ProcessEnv;
+    readonly onWarning?: (message: string) => void;
+  } = {},
+): Promise<TargetEngine> {
+  if (target.type === 'local') {
+    const docker = localDocker(target, options.env);
+    await ensureDockerAvailable(docker);
+    return {
+      target,
+      docker,
+      hostSocketPath: localSocketPath(target, options.env),
+      close: async () => undefined,
+    };
+  }
+  const connection = await SshConnection.connect(sshOptionsFor(target, options.onWarning));
+  try {
+    const docker = remoteDocker(connection, { socketPath: target.dockerSocket });
+    await ensureRemoteDocker(connection, docker, target.dockerSocket);
+    return {
+      target,
+      docker,
+      hostSocketPath: target.dockerSocket,
+      host: connection.target,
+      connection,
+      close: () => connection.close(),
+    };
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+}
+
+/**
+ * Packages the job and builds its image for a target on the local engine (reused when its content
+ * was built before); the package is kept as `<workDir>/packages/<uid>.tar.gz`.
+ */
+export async function buildImage(
+  config: FerryConfig,
+  target: DockerTargetConfig,
+  job: Job,
+  options: {
+    readonly docker: Dockerode;
+    readonly onProgress?: (progress: ContaineringProgress) => void;
+  },
+): Promise<ImageInfo> {
+  const task = new ContaineringTask({
+    ...containeringFor(config, target),
+    packagingTask: packagingTaskFor(config, job),
+  });
+  return makeContainer(task, {
+    docker: options.docker,
+    workDir: config.workDir,
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+  });
+}
+
+/** The local target (where images are built), as configured or by default. */
+export function buildTarget(config: FerryConfig): LocalTargetConfig {
+  const local = config.targets.local;
+  return local !== undefined && local.type === 'local'
+    ? local
+    : {
+        name: 'local',
+        type: 'local',
+        environment: [],
+        mounts: [],
+        limits: {},
+        removeContainer: false,
+      };
+}
+
+export interface ExecutorOptions {
+  readonly job: Job;
+  /** Told how packaging and image builds go. */
+  readonly onProgress?: (progress: ContaineringProgress) => void;
+  /** Where propagated variables are read. Default: `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** For Docker targets: an engine already open (else one is made). */
+  readonly docker?: Dockerode;
+}
+
+/** The executor that runs the job on the named target (default: the config's default target). */
+export function createExecutor(
+  config: FerryConfig,
+  targetName: string | undefined,
+  options: ExecutorOptions,
+): JobExecutor {
+  const target: TargetConfig = getTarget(config, targetName);
+  if (target.type === 'attached') {
+    return new AttachedExecutor({
+      job: options.job,
+      packagingTask: () => packagingTaskFor(config, options.job),
+      workDir: config.workDir,
+    });
+  }
+  if (target.type === 'local') return localExecutorFor(config, target, options);
+  throw new Error(`remote targets are created through createRemoteExecutor (${target.name})`);
+}
+
+/** A `LocalDockerExecutor` configured from a local target. */
+export function localExecutorFor(
+  config: FerryConfig,
+  target: LocalTargetConfig,
+  options: ExecutorOptions,
+): LocalDockerExecutor {
+  return new LocalDockerExecutor({
+    packagingTask: () => packagingTaskFor(config, options.job),
+    options: dockerOptionsFor(target),
+    containering: containeringFor(config, target),
+    docker: options.docker ?? localDocker(target, options.env),
+    workDir: config.workDir,
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    ...(options.env === undefined ? {} : { env: options.env }),
+  });
+}
+
+/**
+ * An `SSHDockerJobRoutine` for the job as the config describes it (`routine.attached`,
+ * `routine.local` with the `local` target's settings).
+ */
+export function routineFromConfig(
+  config: FerryConfig,
+  job: Job,
+  options: { readonly onProgress?: (progress: ContaineringProgress) => void } = {},
+): SSHDockerJobRoutine {
+  const local = getTarget(config, 'local');
+  const dockerTarget = local.type === 'local' ? local : undefined;
+  return new SSHDockerJobRoutine({
+    job,
+    name: config.project,
+    version: config.version,
+    sourceRoot: config.sourceRoot,
+    workDir: path.resolve(config.workDir),
+    ...(config.exclude === undefined ? {} : { exclude: config.exclude }),
+    ...(config.projectRoot === undefined ? {} : { projectRoot: config.projectRoot }),
+    ...(dockerTarget === undefined
+      ? {}
+      : {
+          options: dockerOptionsFor(dockerTarget, { wait: true }),
+          containering: containeringFor(config, dockerTarget),
+          docker: localDocker(dockerTarget),
+        }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+  });
+}

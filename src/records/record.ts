@@ -1,0 +1,72 @@
+import type { JobParameters } from '../parameters/index.js';
+import type { JobState } from '../routines/jobExecutor.js';
+
+/**
+ * How a run stands. `queued`: created and waiting for its turn (a sweep's queue); `succeeded`: exit
+ * code 0; `failed`: any other exit code; `stopped`: ended by `stop` (SIGTERM/SIGKILL); `cancelled`:
+ * taken off a queue before it started; `unknown`: its container is gone and its end was never seen.
+ */
+export type RunStatus =
+  'queued' | 'running' | 'succeeded' | 'failed' | 'stopped' | 'cancelled' | 'unknown';
+
+/** Statuses a run does not leave. */
+export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set([
+  'succeeded',
+  'failed',
+  'stopped',
+  'cancelled',
+]);
+
+export type TargetKind = 'attached' | 'local' | 'remote';
+
+/** Everything Ferry keeps about one run of a job. Times are ISO strings. */
+export interface RunRecord {
+  readonly id: string;
+  /** The job's package name (the config's `project`). */
+  readonly job: string;
+  readonly version: string;
+  /** The package UID: `<name>-<version>-<content hash>`. */
+  readonly uid: string;
+  /** The target's name in the config. */
+  readonly target: string;
+  readonly targetKind: TargetKind;
+  /** `user@host:port` of a remote target. */
+  readonly host?: string;
+  readonly parameters: JobParameters;
+  readonly status: RunStatus;
+  readonly exitCode?: number;
+  readonly createdAt: string;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  /** The sweep this run belongs to, and its place in it. */
+  readonly sweepId?: string;
+  readonly sweepIndex?: number;
+  /** Image reference and id (Docker targets). */
+  readonly image?: string;
+  readonly imageId?: string;
+  readonly containerId?: string;
+  /** SHA-256 of the package archive the run used (kept in `<workDir>/packages/<uid>.tar.gz`). */
+  readonly packageSha256?: string;
+}
+
+/** A run's status from an executor's state. */
+export function statusOfState(state: JobState): RunStatus {
+  switch (state) {
+    case 'created':
+      return 'queued';
+    case 'running':
+      return 'running';
+    case 'exited':
+      return 'succeeded';
+    case 'failed':
+      return 'failed';
+    case 'stopped':
+      return 'stopped';
+    default:
+      return 'unknown';
+  }
+}
+
+export function isFinal(status: RunStatus): boolean {
+  return FINAL_STATUSES.has(status);
+}

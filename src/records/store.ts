@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { FerryError } from '../errors.js';
+import { RunNotFoundError } from '../routines/errors.js';
+import type { RunRecord } from './record.js';
+
+/** A record file that is not a run record (hand-edited, or from another version). */
+export class RecordStoreError extends FerryError {}
+
+/** Two or more runs match a shortened id. */
+export class AmbiguousRunIdError extends FerryError {}
+
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * Run records as one JSON file per run in a folder (`<workDir>/runs/<id>.json`), written atomically
+ * (a temporary file renamed into place), so concurrent processes never read half a record. Every
+ * process working in the project (the CLI, code using `loadConfig`, a sweep's waiting CLI) sees the
+ * same records; the target's containers carry a copy in their labels (`labels.ts`).
+ */
+export class RecordStore {
+  constructor(readonly dir: string) {}
+
+  private file(id: string): string {
+    if (!RUN_ID.test(id)) throw new RunNotFoundError(`${JSON.stringify(id)} is not a run id`);
+    return path.join(this.dir, `${id}.json`);
+  }
+
+  async put(record: RunRecord): Promise<RunRecord> {
+    await mkdir(this.dir, { recursive: true });
+    const file = this.file(record.id);
+    const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(temporary, `${JSON.stringify(record, null, 2)}\n`);
+    await rename(temporary, file);
+    return record;
+  }
+
+  /** The record with exactly this id, or undefined. */
+  async get(id: string): Promise<RunRecord | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.file(id), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if (error instanceof RunNotFoundError) return undefined;
+      throw error;
+    }
+    return parseRecord(text, this.file(id));
+  }
+
+  /** Merges `patch` into the stored record (which must exist) and writes it back. */
+  async update(id: string, patch: Partial<RunRecord>): Promise<RunRecord> {
+    const current = await this.get(id);
+    if (current === undefined) throw new RunNotFoundError(`no run ${id} in ${this.dir}`);
+    return this.put({ ...current, ...patch, id });
+  }
+
+  async remove(id: string): Promise<void> {
+    await rm(this.file(id), { force: true });
+  }
+
+  /** Every record, oldest first. */
+  async list(): Promise<RunRecord[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const records: RunRecord[] = [];
+    for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
+      const file = path.join(this.dir, name);
+      try {
+        records.push(parseRecord(await readFile(file, 'utf8'), file));
+      } catch (error) {
+        // A record removed between readdir and readFile is simply gone.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+    return records.sort((a, b) =>
+      a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1,
+    );
+  }
+
+  /**
+   * The run a user means by `id`: the exact id, else the one run whose id starts with it or ends
+   * with it (the random part, e.g. `3fa2c1`). Undefined when none matches.
+   */
+  async resolve(id: string): Promise<RunRecord | undefined> {
+    const exact = await this.get(id);
+    if (exact !== undefined) return exact;
+    if (id.length < 4) return undefined;
+    const matches = (await this.list()).filter((r) => r.id.startsWith(id) || r.id.endsWith(id));
+    if (matches.length > 1) {
+      throw new AmbiguousRunIdError(
+        `${id} matches ${matches.length} runs (${matches
+          .slice(0, 5)
+          .map((r) => r.id)
+          .join(', ')}${matches.length > 5 ? ', ...' : ''}); give more of the id`,
+      );
+    }
+    return matches[0];
+  }
+}
+
+function parseRecord(text: string, file: string): RunRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new RecordStoreError(`${file}: not a run record (${(error as Error).message})`);
+  }
+  const record = value as Partial<RunRecord> | null;
+  if (
+    record === null ||
+    typeof record !== 'object' ||
+    typeof record.id !== 'string' ||
+    typeof record.job !== 'string' ||
+    typeof record.status !== 'string'
+  ) {
+    throw new RecordStoreError(`${file}: not a run record (id, job and status are required)`);
+  }
+  return record as RunRecord;
+}

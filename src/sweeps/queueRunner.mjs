@@ -1,0 +1,156 @@
+// Ferry's sweep queue runner. It runs in a container on the sweep's target, from the sweep's own
+// image (only `node` is needed: this file uses Node's built-ins alone), with the engine's socket
+// mounted at /var/run/docker.sock. The queue is the sweep's run containers themselves: created, not
+// started, labelled `ferry.sweep=<id>`, `ferry.role=run`, `ferry.sweep-index=<n>` and, when the
+// target has GPUs, `ferry.slot=<gpu>`. Every poll it lists them and starts the lowest-index created
+// ones while fewer than FERRY_MAX_PARALLEL run (and, with slots, their GPU is free). Its state lives
+// in the engine, so it survives the CLI exiting and its own restart (restart policy on-failure); it
+// exits 0 when no run is left queued or running (1 when some could not be started).
+import http from 'node:http';
+
+const SOCKET = process.env.FERRY_DOCKER_SOCKET || '/var/run/docker.sock';
+const sweepId = process.env.FERRY_SWEEP_ID;
+const maxParallel = Number(process.env.FERRY_MAX_PARALLEL || '1');
+const pollMs = Number(process.env.FERRY_POLL_MS || '500');
+const START_FAILED_SUFFIX = '.start-failed';
+
+if (!sweepId || !Number.isInteger(maxParallel) || maxParallel < 1) {
+  console.error('FERRY_SWEEP_ID and a FERRY_MAX_PARALLEL above 0 are required');
+  process.exit(2);
+}
+
+function log(message) {
+  console.log(`${new Date().toISOString()} ${message}`);
+}
+
+/** One Docker API call over the mounted socket; resolves to { status, body }. */
+function api(method, path, body) {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const request = http.request(
+      {
+        socketPath: SOCKET,
+        method,
+        path,
+        headers:
+          payload === undefined
+            ? {}
+            : { 'Content-Type': 'application/json', 'Content-Length': payload.length },
+      },
+      (response) => {
+        const chunks = [];
+        response.on('data', (chunk) => chunks.push(chunk));
+        response.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed = text;
+          try {
+            parsed = text === '' ? undefined : JSON.parse(text);
+          } catch {
+            // Not JSON: keep the text.
+          }
+          resolve({ status: response.statusCode ?? 0, body: parsed });
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    if (payload !== undefined) request.write(payload);
+    request.end();
+  });
+}
+
+async function listRuns() {
+  const filters = JSON.stringify({ label: [`ferry.sweep=${sweepId}`, 'ferry.role=run'] });
+  const response = await api(
+    'GET',
+    `/containers/json?all=1&filters=${encodeURIComponent(filters)}`,
+  );
+  if (response.status !== 200)
+    throw new Error(`listing containers: HTTP ${response.status} ${JSON.stringify(response.body)}`);
+  return response.body;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const indexOf = (container) => Number(container.Labels['ferry.sweep-index'] ?? 0);
+const runIdOf = (container) => container.Labels['ferry.run-id'] ?? container.Id.slice(0, 12);
+
+let stopping = false;
+process.on('SIGTERM', () => {
+  stopping = true;
+  log('SIGTERM: the queue stops here; no further run will start');
+  process.exit(0);
+});
+
+const failedToStart = new Set();
+let lastSummary = '';
+log(`sweep ${sweepId}: at most ${maxParallel} at once, polling every ${pollMs} ms`);
+
+for (;;) {
+  if (stopping) break;
+  let containers;
+  try {
+    containers = await listRuns();
+  } catch (error) {
+    // The engine may be restarting: try again rather than give up the queue.
+    log(`could not list the sweep's runs (${error.message}); retrying`);
+    await sleep(Math.max(pollMs, 2000));
+    continue;
+  }
+  const running = containers.filter((c) => c.State === 'running' || c.State === 'restarting');
+  const queued = containers
+    .filter(
+      (c) =>
+        c.State === 'created' &&
+        !failedToStart.has(c.Id) &&
+        !c.Names.some((name) => name.endsWith(START_FAILED_SUFFIX)),
+    )
+    .sort((a, b) => indexOf(a) - indexOf(b));
+  const ended = containers.filter((c) => c.State === 'exited' || c.State === 'dead').length;
+  const summary = `${ended} ended, ${running.length} running, ${queued.length} queued`;
+  if (summary !== lastSummary) {
+    log(summary);
+    lastSummary = summary;
+  }
+  if (queued.length === 0 && running.length === 0) {
+    log(
+      `sweep ${sweepId} done${failedToStart.size > 0 ? `; ${failedToStart.size} runs could not start` : ''}`,
+    );
+    process.exit(failedToStart.size > 0 ? 1 : 0);
+  }
+  const busySlots = new Set(
+    running.map((c) => c.Labels['ferry.slot']).filter((s) => s !== undefined),
+  );
+  let free = maxParallel - running.length;
+  for (const container of queued) {
+    if (free <= 0 || stopping) break;
+    const slot = container.Labels['ferry.slot'];
+    if (slot !== undefined && busySlots.has(slot)) continue;
+    const response = await api('POST', `/containers/${container.Id}/start`);
+    if (response.status === 204 || response.status === 304) {
+      free -= 1;
+      if (slot !== undefined) busySlots.add(slot);
+      log(
+        `started run ${runIdOf(container)} (#${indexOf(container)}${slot === undefined ? '' : `, GPU ${slot}`})`,
+      );
+    } else if (response.status === 404) {
+      // Taken off the queue (ferry stop) since the list.
+      continue;
+    } else {
+      failedToStart.add(container.Id);
+      const message =
+        typeof response.body === 'object' && response.body !== null
+          ? response.body.message
+          : response.body;
+      log(
+        `could not start run ${runIdOf(container)} (#${indexOf(container)}): HTTP ${response.status} ${message}`,
+      );
+      // Renamed, so that the failure outlives this process and `ferry status` can show it.
+      const name = (container.Names[0] ?? `/${container.Id}`).slice(1);
+      await api(
+        'POST',
+        `/containers/${container.Id}/rename?name=${encodeURIComponent(`${name}${START_FAILED_SUFFIX}`)}`,
+      ).catch(() => undefined);
+    }
+  }
+  await sleep(pollMs);
+}
