@@ -227,6 +227,20 @@ export class SshConnection {
     return this.closedReason !== undefined;
   }
 
+  /** Bytes this connection has written to the network so far (encrypted, SSH framing included). */
+  get bytesSent(): number {
+    return this.socket()?.bytesWritten ?? 0;
+  }
+
+  /** Bytes this connection has read from the network so far. */
+  get bytesReceived(): number {
+    return this.socket()?.bytesRead ?? 0;
+  }
+
+  private socket(): { bytesWritten?: number; bytesRead?: number } | undefined {
+    return (this.client as unknown as { _sock?: { bytesWritten?: number; bytesRead?: number } })._sock;
+  }
+
   /** Calls `listener` once when the connection goes away. Returns a function that removes it. */
   onClose(listener: (reason: string) => void): () => void {
     this.closeListeners.add(listener);
