@@ -18,9 +18,12 @@ import { DockerOptions } from '../routines/dockerOptions.js';
 import type { Job } from '../routines/job.js';
 import type { JobExecutor } from '../routines/jobExecutor.js';
 import { LocalDockerExecutor } from '../routines/localDockerExecutor.js';
+import { RemoteDockerExecutor, type RemoteProgress } from '../routines/remoteDockerExecutor.js';
 import { SSHDockerJobRoutine } from '../routines/sshDockerJobRoutine.js';
+import type { RegistryAuth } from '../shipping/index.js';
 import { ensureRemoteDocker, remoteDocker } from '../ssh/remoteDocker.js';
 import { SshConnection } from '../ssh/sshConnection.js';
+import { FerryError } from '../errors.js';
 import { getTarget } from './loadConfig.js';
 import type {
   DockerTargetConfig,
@@ -203,8 +206,8 @@ export function buildTarget(config: FerryConfig): LocalTargetConfig {
 
 export interface ExecutorOptions {
   readonly job: Job;
-  /** Told how packaging and image builds go. */
-  readonly onProgress?: (progress: ContaineringProgress) => void;
+  /** Told how packaging, image builds and (remote) shipping go. */
+  readonly onProgress?: (progress: RemoteProgress) => void;
   /** Where propagated variables are read. Default: `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
   /** For Docker targets: an engine already open (else one is made). */
@@ -226,7 +229,55 @@ export function createExecutor(
     });
   }
   if (target.type === 'local') return localExecutorFor(config, target, options);
-  throw new Error(`remote targets are created through createRemoteExecutor (${target.name})`);
+  return remoteExecutorFor(config, target, options);
+}
+
+/** The registry password named by `registryAuth.passwordEnv` is not set. */
+export class MissingRegistryPasswordError extends FerryError {}
+
+/** Registry credentials of a remote target, the password read from its environment variable. */
+export function registryAuthFor(
+  target: RemoteTargetConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): RegistryAuth | undefined {
+  if (target.registryAuth === undefined) return undefined;
+  const password = env[target.registryAuth.passwordEnv];
+  if (password === undefined) {
+    throw new MissingRegistryPasswordError(
+      `targets.${target.name}.registryAuth.passwordEnv names ${target.registryAuth.passwordEnv}, which is not set; export it before shipping`,
+    );
+  }
+  return { username: target.registryAuth.username, password };
+}
+
+export interface RemoteExecutorOptions extends ExecutorOptions {
+  /** An open SSH connection to the target (else the executor connects itself). */
+  readonly connection?: SshConnection;
+  /** The local engine images are built on. Default: the `local` target's. */
+  readonly localDocker?: Dockerode;
+}
+
+/** A `RemoteDockerExecutor` configured from a remote target (detached runs). */
+export function remoteExecutorFor(
+  config: FerryConfig,
+  target: RemoteTargetConfig,
+  options: RemoteExecutorOptions,
+): RemoteDockerExecutor {
+  const registryAuth = registryAuthFor(target, options.env);
+  return new RemoteDockerExecutor({
+    packagingTask: () => packagingTaskFor(config, options.job),
+    ssh: sshOptionsFor(target),
+    dockerSocketPath: target.dockerSocket,
+    options: dockerOptionsFor(target),
+    containering: containeringFor(config, target),
+    localDocker: options.localDocker ?? localDocker(buildTarget(config), options.env),
+    workDir: config.workDir,
+    ...(target.repository === undefined ? {} : { repository: target.repository }),
+    ...(registryAuth === undefined ? {} : { registryAuth }),
+    ...(options.connection === undefined ? {} : { connection: options.connection }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    ...(options.env === undefined ? {} : { env: options.env }),
+  });
 }
 
 /** A `LocalDockerExecutor` configured from a local target. */

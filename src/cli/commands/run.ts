@@ -1,9 +1,9 @@
 import { makePackage } from '../../packaging/index.js';
 import type { AttachedTargetConfig, FerryConfig, LocalTargetConfig } from '../../config/schema.js';
 import { localExecutorFor, packagingTaskFor } from '../../config/targets.js';
-import type { ContaineringProgress } from '../../containering/index.js';
+import type { RemoteProgress } from '../../routines/remoteDockerExecutor.js';
 import type { JobParameters } from '../../parameters/index.js';
-import { recordFromContainer, recordLabels } from '../../records/labels.js';
+import { recordLabels } from '../../records/labels.js';
 import type { RunRecord } from '../../records/record.js';
 import { AttachedExecutor } from '../../routines/attachedExecutor.js';
 import { DockerJobRun } from '../../routines/docker/dockerJobRun.js';
@@ -13,10 +13,10 @@ import { newRunId } from '../../routines/runId.js';
 import { flag, stringOption, type Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
-import { formatDuration } from '../output.js';
+import { formatBytes, formatDuration } from '../output.js';
 import { keepPackage, packagePath, sha256File } from '../packages.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
-import { saveLogs } from '../runs.js';
+import { dockerTargetOf, findContainer, refreshRecords, saveLogs } from '../runs.js';
 import { startRemoteRun } from './remote.js';
 
 export const runCommand: Command = {
@@ -89,14 +89,27 @@ Every run is recorded (ferry ls / status / logs / get).`,
   },
 };
 
-/** Reports containering progress on the context's progress display. */
-export function reportContainering(context: CliContext): (progress: ContaineringProgress) => void {
-  return (progress) =>
+/** Reports packaging, build and shipping progress on the context's progress display. */
+export function reportContainering(context: CliContext): (progress: RemoteProgress) => void {
+  return (progress) => {
+    if (progress.stage === 'ship') {
+      const { shipping } = progress;
+      context.progress.report({
+        stage: 'shipping',
+        message:
+          shipping.bytesSent === undefined
+            ? shipping.message
+            : `${shipping.message} (${formatBytes(shipping.bytesSent)} sent)`,
+        important: shipping.phase !== 'transfer',
+      });
+      return;
+    }
     context.progress.report({
       stage: progress.stage,
       message: progress.message,
       important: progress.stage !== 'build' || /^Step \d+\/\d+/.test(progress.message),
     });
+  };
 }
 
 async function runAttached(
@@ -262,30 +275,15 @@ export async function followRun(
   }
   await run.wait();
   const store = await context.records();
-  let final = record;
-  if (run instanceof DockerJobRun) {
-    const info = await (await dockerOf(context, record)).getContainer(run.containerId).inspect();
-    const fresh = recordFromContainer(info, record.targetKind, record.target, record.host);
-    final = await store.update(record.id, {
-      status: fresh?.status ?? 'unknown',
-      ...(fresh?.exitCode === undefined ? {} : { exitCode: fresh.exitCode }),
-      ...(fresh?.startedAt === undefined ? {} : { startedAt: fresh.startedAt }),
-      ...(fresh?.finishedAt === undefined ? {} : { finishedAt: fresh.finishedAt }),
-    });
-    if (options.remove) {
-      await saveLogs(store.dir, record.id, await run.getLogs());
-      await (await dockerOf(context, record)).getContainer(run.containerId).remove({ force: true });
-    }
+  const [final] = await refreshRecords(context, [record]);
+  if (options.remove) {
+    await saveLogs(store.dir, record.id, await run.getLogs());
+    const engine = await context.engine(dockerTargetOf(await context.config(), record)!);
+    const container = await findContainer(engine.docker, record.id);
+    if (container !== undefined)
+      await engine.docker.getContainer(container.Id).remove({ force: true });
   }
-  return finish(context, final);
-}
-
-async function dockerOf(context: CliContext, record: RunRecord) {
-  const config = await context.config();
-  const target = config.targets[record.target];
-  if (target === undefined || target.type === 'attached')
-    throw new Error(`run ${record.id} has no Docker target`);
-  return (await context.engine(target)).docker;
+  return finish(context, final!);
 }
 
 /** The closing line of a run, and the CLI's exit code for it. */
