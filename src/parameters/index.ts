@@ -81,6 +81,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return 'a symbol';
+  if (typeof value === 'bigint') return `the BigInt ${value}n`;
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') {
     return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
