@@ -36,7 +36,9 @@ export class RegistryError extends ImageShippingError {
 }
 
 function hint(operation: 'push' | 'pull', detail: string): string {
-  if (/unauthorized|authentication required|denied|401|403/i.test(detail)) {
+  if (
+    /unauthorized|authentication required|no basic auth credentials|denied|401|403/i.test(detail)
+  ) {
     return '; check registryAuth (user name and password or token) for this registry';
   }
   if (
