@@ -1,7 +1,7 @@
 import type Dockerode from 'dockerode';
 import { engineMessage } from '../containering/dockerEngine.js';
 import { ImageShippingError, RegistryError } from './errors.js';
-import type { ShippingProgressListener } from './progress.js';
+import { throttled, type ShippingProgressListener } from './progress.js';
 
 /**
  * Credentials for a registry, as the Docker API takes them (`X-Registry-Auth`). They travel in a
@@ -119,6 +119,7 @@ async function follow(
   } catch (error) {
     throw new RegistryError(operation, reference, engineMessage(error), { cause: error });
   }
+  const report = onProgress === undefined ? undefined : throttled(onProgress);
   let pending = '';
   let failure: string | undefined;
   const onLine = (line: string): void => {
@@ -127,7 +128,7 @@ async function follow(
     if (event.error !== undefined || event.errorDetail !== undefined) {
       failure = event.errorDetail?.message ?? event.error;
     } else if (event.status !== undefined) {
-      onProgress?.({
+      report?.({
         phase: operation,
         message: [event.id, event.status, event.progress]
           .filter((part) => part !== undefined && part !== '')

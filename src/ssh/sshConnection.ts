@@ -66,7 +66,11 @@ export interface SshConnectionOptions {
   readonly hostKeyCheck?: 'strict' | 'skip';
   /** How long to wait for the SSH handshake. Default: 20 s. */
   readonly readyTimeoutMs?: number;
-  /** SSH keep-alive interval (0: off). Default: 15 s. */
+  /**
+   * SSH-level keep-alive interval (0: off, the default). ssh2's keep-alive timer holds the process
+   * open until `close()`; without it, the TCP connection has OS keep-alive (after 15 s idle), and an
+   * idle connection does not keep a script from exiting.
+   */
   readonly keepaliveIntervalMs?: number;
   /** Where warnings go (skipped host key check). Default: `process.emitWarning`. */
   readonly onWarning?: (message: string) => void;
@@ -132,6 +136,9 @@ export class SshConnection {
     this.username = username;
     this.target = `${username}@${host}:${port}`;
     this.hostKey = hostKey;
+    (
+      this.socket() as { setKeepAlive?: (on: boolean, delayMs: number) => void } | undefined
+    )?.setKeepAlive?.(true, 15_000);
     client.on('close', () => this.markClosed('the SSH connection closed'));
     client.on('end', () => this.markClosed('the SSH connection ended'));
     client.on('error', (error: Error) =>
@@ -162,7 +169,7 @@ export class SshConnection {
       port,
       username,
       readyTimeout: options.readyTimeoutMs ?? 20_000,
-      keepaliveInterval: options.keepaliveIntervalMs ?? 15_000,
+      keepaliveInterval: options.keepaliveIntervalMs ?? 0,
       keepaliveCountMax: 4,
       hostVerifier: (key: Buffer): boolean => {
         outcome = verifyHostKey(policy, host, port, key);
@@ -238,7 +245,8 @@ export class SshConnection {
   }
 
   private socket(): { bytesWritten?: number; bytesRead?: number } | undefined {
-    return (this.client as unknown as { _sock?: { bytesWritten?: number; bytesRead?: number } })._sock;
+    return (this.client as unknown as { _sock?: { bytesWritten?: number; bytesRead?: number } })
+      ._sock;
   }
 
   /** Calls `listener` once when the connection goes away. Returns a function that removes it. */

@@ -3,10 +3,11 @@
  * (known_hosts, hashed known_hosts, pinned fingerprint, skip), each failure's own error, and the
  * remote engine reached through its socket without a shell.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AuthenticationError,
@@ -209,6 +210,26 @@ describe.skipIf(!testbed)('Docker over SSH against the test bed', () => {
   });
   afterAll(async () => {
     await connection?.close();
+  });
+
+  it('lets a script exit that used the connection and never closed it', () => {
+    const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+    const script = `(async () => {
+      const ssh = await import(${JSON.stringify(pathToFileURL(path.join(repo, 'src/ssh/index.ts')).href)});
+      const connection = await ssh.SshConnection.connect(JSON.parse(process.env.FERRY_TEST_SSH));
+      const docker = ssh.remoteDocker(connection, { socketPath: ${JSON.stringify(tb.remote.dockerSocketPath)} });
+      console.log('engine ' + (await docker.version()).ApiVersion);
+    })().catch((error) => { console.error(error); process.exit(1); });`;
+    const started = Date.now();
+    const child = spawnSync(path.join(repo, 'node_modules/.bin/tsx'), ['-e', script], {
+      cwd: repo,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, FERRY_TEST_SSH: JSON.stringify(options()) },
+    });
+    expect(child.status, child.stderr).toBe(0);
+    expect(child.stdout).toMatch(/^engine \d/);
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 
   it('reaches the remote engine (not the local one) through its socket', async () => {
