@@ -3,6 +3,7 @@
  * runs it, and turns the outcome into an exit code (see `exitCodes.ts`). Errors Ferry raises on
  * purpose (`FerryError`) are printed as one clear message; anything else is a bug and prints its stack.
  */
+import { closest } from '../config/validate.js';
 import { ferryVersion } from '../version.js';
 import { commandHelp, parseCommandArgs, type Command } from './command.js';
 import { buildCommand } from './commands/build.js';
@@ -120,9 +121,12 @@ export async function main(
 function findCommand(name: string): Command {
   const command = COMMANDS.find((c) => c.name === name);
   if (command !== undefined) return command;
-  const hint = COMMANDS.find((c) => c.name.startsWith(name.slice(0, 2)));
+  const hint = closest(
+    name,
+    COMMANDS.map((c) => c.name),
+  );
   throw new UsageError(
-    `unknown command ${JSON.stringify(name)}${hint === undefined ? '' : ` (did you mean "${hint.name}"?)`}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`,
+    `unknown command ${JSON.stringify(name)}${hint === undefined ? '' : ` (did you mean "${hint}"?)`}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`,
   );
 }
 

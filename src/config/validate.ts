@@ -631,8 +631,8 @@ export function show(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-/** The allowed key closest to `key` (edit distance at most 2, or a case-insensitive match). */
-function closest(key: string, allowed: readonly string[]): string | undefined {
+/** The allowed name closest to `key` (edit distance at most 2, or a case-insensitive match). */
+export function closest(key: string, allowed: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
   for (const candidate of allowed) {
