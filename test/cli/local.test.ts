@@ -39,10 +39,14 @@ describe('ferry without a project', () => {
       'get',
     ]) {
       expect(help.stdout).toContain(`  ${command} `);
-      const own = await ferry([command, '--help'], dir);
-      expect(own.code, command).toBe(0);
-      expect(own.stdout).toMatch(new RegExp(`^Usage: ferry ${command}`));
+      // In-process (the same main() the command runs), to keep the suite quick.
+      let text = '';
+      const stdout = new PassThrough().on('data', (chunk: Buffer) => (text += chunk.toString()));
+      expect(await main([command, '--help'], { stdout, cwd: dir }), command).toBe(0);
+      expect(text).toMatch(new RegExp(`^Usage: ferry ${command}`));
     }
+    const runHelp = await ferry(['run', '-h'], dir);
+    expect(runHelp.stdout).toContain('--param <key=value>');
     const unknown = await ferry(['rnu'], dir);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('ferry: error: unknown command "rnu" (did you mean "run"?)');
