@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type Dockerode from 'dockerode';
 import { ContaineringTask, type ContaineringTaskFields } from '../containering/containeringTask.js';
 import { defaultDocker, engineMessage, engineStatus } from '../containering/dockerEngine.js';
@@ -10,12 +11,13 @@ import {
 import type { PackagingTask } from '../packaging/index.js';
 import { parametersEnvironment } from '../parameters/index.js';
 import {
+  ImageShippingError,
   shipImage,
   type RegistryAuth,
   type ShipResult,
   type ShippingProgress,
 } from '../shipping/index.js';
-import { SshDisconnectedError } from '../ssh/errors.js';
+import { SshDisconnectedError, SshError } from '../ssh/errors.js';
 import {
   DEFAULT_REMOTE_DOCKER_SOCKET,
   diagnoseRemoteDocker,
@@ -161,7 +163,7 @@ export class RemoteDockerExecutor implements JobExecutor {
   /** `user@host:port` of the remote host. */
   get target(): string {
     const ssh = this.fields.ssh;
-    return `${ssh.username ?? 'you'}@${ssh.host}:${ssh.port ?? 22}`;
+    return `${ssh.username ?? os.userInfo().username}@${ssh.host}:${ssh.port ?? 22}`;
   }
 
   /** The packaging task `execute()` would use now. */
@@ -272,7 +274,11 @@ export class RemoteDockerExecutor implements JobExecutor {
       parametersEnvironment(options.parameters ?? {}),
     ];
     const hostConfig = toHostConfig(this.options);
-    const [image] = await Promise.all([this.build(), this.session()]);
+    // Build here and connect there at the same time; report a failure of either once both ended.
+    const [built, connected] = await Promise.allSettled([this.build(), this.session()]);
+    if (built.status === 'rejected') throw built.reason;
+    if (connected.status === 'rejected') throw connected.reason;
+    const image = built.value;
     await this.ship(image);
     const { connection, docker } = await this.session();
     const manifest = image.packageInfo.manifest;
@@ -478,7 +484,15 @@ export class RemoteDockerExecutor implements JobExecutor {
 
   /** Turns a failure under a remote call into the error that says what happened to the connection. */
   async translate(error: unknown, what: string): Promise<unknown> {
-    if (error instanceof SshDisconnectedError) return error;
+    // Errors that already say what happened stay as they are.
+    if (
+      error instanceof SshError ||
+      error instanceof ImageShippingError ||
+      error instanceof GpuUnavailableError ||
+      error instanceof RunNotFoundError
+    ) {
+      return error;
+    }
     const session =
       this.current === undefined ? undefined : await this.current.catch(() => undefined);
     if (session?.connection.closed === true) {

@@ -27,6 +27,9 @@ import {
   sourceRoot as exampleSourceRoot,
 } from '../../examples/featurization/createJob.js';
 import { ProbeJob } from '../fixtures/containering/jobs/probeJob.js';
+import { ImageTransferInterruptedError } from '../../src/shipping/index.js';
+import { BigPayloadJob } from '../shipping/fixtures/bigPayloadJob.js';
+import { disposeOwnSshd, startOwnSshd, type OwnSshd } from '../ssh/ownSshd.js';
 import { requireTestbed, type Testbed } from '../support/testbed.js';
 
 const testbed = requireTestbed('remote', 'registry', 'baseImage');
@@ -369,6 +372,50 @@ describe.skipIf(!testbed)('routine.remote: RemoteDockerExecutor on the test bed'
     expect((await remoteImagesOf(name)).map((i) => i.Id).sort()).toEqual(
       [ids[0], ids[2], ids[3]].sort(),
     );
+  });
+
+  it('after a transfer cut half way (own sshd stopped), a retry of execute() completes the run', async () => {
+    const name = `rtest-cut-${suffix}`;
+    const blob = randomBytes(40 * 1024 * 1024);
+    let sum = 0;
+    for (const byte of blob) sum = (sum + byte) % 65_521;
+    let sshd: OwnSshd | undefined;
+    try {
+      sshd = await startOwnSshd(tb);
+      const stopped = sshd;
+      let cut = false;
+      const remoteRun = executor(
+        name,
+        new BigPayloadJob(blob),
+        path.join(repo, 'test/shipping/fixtures'),
+        {
+          ssh: { ...ssh(), port: sshd.port, hostKeyFingerprint: tb.remote.hostKeyFingerprint },
+          onProgress: (progress) => {
+            if (
+              progress.stage === 'ship' &&
+              !cut &&
+              (progress.shipping.bytesSent ?? 0) > 8 * 1024 * 1024
+            ) {
+              cut = true;
+              void stopped.stop();
+            }
+          },
+        },
+      );
+      const error = await remoteRun.execute().catch((e: unknown) => e);
+      expect(cut).toBe(true);
+      expect(error).toBeInstanceOf(ImageTransferInterruptedError);
+      expect(await remoteImagesOf(name)).toEqual([]);
+
+      await sshd.start();
+      const run = await remoteRun.execute({ wait: true });
+      expect((await run.getLogs()).stdout).toContain(
+        `big payload: ${blob.length} bytes, sum ${sum}`,
+      );
+      expect(remoteRun.lastShipment!.bytesSent).toBeGreaterThan(40 * 1024 * 1024);
+    } finally {
+      await disposeOwnSshd(sshd);
+    }
   });
 
   it('says when there is no Docker engine at the configured socket', async () => {
