@@ -1,9 +1,66 @@
+/** Ferry's public API: what a job author and a tool built on Ferry import. */
 export { FerryError } from './errors.js';
-export * from './packaging/index.js';
-export { ferrySerialize, ferryDeserialize } from './packaging/serialization/index.js';
-export { SSHDockerJobRoutine, type JobRoutineFields } from './routines/sshDockerJobRoutine.js';
-export { AttachedExecutor, type AttachedExecuteOptions } from './routines/attachedExecutor.js';
-export { InvalidJobError, type Job } from './routines/job.js';
-export { RunNotFoundError, StopNotSupportedError } from './routines/errors.js';
-export type * from './routines/jobExecutor.js';
 export { ferryVersion } from './version.js';
+
+export * from './packaging/index.js';
+export {
+  ferrySerialize,
+  ferryDeserialize,
+  NotSerializableError,
+  PayloadFormatError,
+  UnknownClassError,
+  type FerrySerializable,
+  type FerryDeserializable,
+} from './packaging/serialization/index.js';
+
+export * from './containering/index.js';
+
+export {
+  SSHDockerJobRoutine,
+  type JobRoutineFields,
+  type RemoteHostFields,
+} from './routines/sshDockerJobRoutine.js';
+export { AttachedExecutor, type AttachedExecuteOptions } from './routines/attachedExecutor.js';
+export {
+  LocalDockerExecutor,
+  type LocalDockerExecutorFields,
+} from './routines/localDockerExecutor.js';
+export {
+  RemoteDockerExecutor,
+  type RemoteDockerExecutorFields,
+  type RemoteProgress,
+  type RemoteRunInfo,
+  type PruneImagesOptions,
+  type PruneImagesResult,
+} from './routines/remoteDockerExecutor.js';
+export {
+  DockerOptions,
+  InvalidDockerOptionsError,
+  type DockerOptionsFields,
+  type GpuRequest,
+  type MountSpec,
+} from './routines/dockerOptions.js';
+export { InvalidJobError, type Job } from './routines/job.js';
+export {
+  RemoteNotConfiguredError,
+  RunNotFoundError,
+  StopNotSupportedError,
+} from './routines/errors.js';
+export type * from './routines/jobExecutor.js';
+
+export {
+  SshConnection,
+  type SshConnectionOptions,
+  DEFAULT_REMOTE_DOCKER_SOCKET,
+} from './ssh/index.js';
+export * from './ssh/errors.js';
+export * from './shipping/errors.js';
+export type { RegistryAuth, ShipResult, ShippingProgress } from './shipping/index.js';
+
+export { loadConfig, loadJob, ConfigError, UnknownTargetError } from './config/index.js';
+export {
+  InvalidParametersError,
+  PARAMETERS_ENV,
+  type JobParameters,
+  type JsonValue,
+} from './parameters/index.js';

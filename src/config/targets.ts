@@ -304,7 +304,7 @@ export function localExecutorFor(
 export function routineFromConfig(
   config: FerryConfig,
   job: Job,
-  options: { readonly onProgress?: (progress: ContaineringProgress) => void } = {},
+  options: { readonly onProgress?: (progress: RemoteProgress) => void } = {},
 ): SSHDockerJobRoutine {
   const local = getTarget(config, 'local');
   const dockerTarget = local.type === 'local' ? local : undefined;

@@ -5,3 +5,6 @@ export class RunNotFoundError extends FerryError {}
 
 /** The job cannot be stopped the way it was asked to. */
 export class StopNotSupportedError extends FerryError {}
+
+/** `routine.remote` was used on a routine that names no remote host. */
+export class RemoteNotConfiguredError extends FerryError {}

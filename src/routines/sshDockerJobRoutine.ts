@@ -5,6 +5,12 @@ import { PackagingTask } from '../packaging/index.js';
 import { AttachedExecutor } from './attachedExecutor.js';
 import { DockerOptions } from './dockerOptions.js';
 import { LocalDockerExecutor } from './localDockerExecutor.js';
+import {
+  RemoteDockerExecutor,
+  type RemoteDockerExecutorFields,
+  type RemoteProgress,
+} from './remoteDockerExecutor.js';
+import { RemoteNotConfiguredError } from './errors.js';
 import { assertJob, type Job } from './job.js';
 
 export interface JobRoutineFields {
@@ -28,14 +34,25 @@ export interface JobRoutineFields {
   readonly containering?: Partial<Omit<ContaineringTaskFields, 'packagingTask'>>;
   /** The local Docker engine (default: `DOCKER_HOST`, else the local socket). */
   readonly docker?: Dockerode;
-  /** Told how packaging and image builds go. */
-  readonly onProgress?: (progress: ContaineringProgress) => void;
+  /** Told how packaging, image builds and shipping go. */
+  readonly onProgress?: (progress: ContaineringProgress | RemoteProgress) => void;
+  /**
+   * The remote host for `routine.remote`: SSH connection (host, port, username, key, known hosts or
+   * pinned fingerprint), the remote Docker socket, and an optional registry to ship through.
+   */
+  readonly remote?: RemoteHostFields;
 }
+
+/** Where `routine.remote` runs: the RemoteDockerExecutor fields that name the host. */
+export type RemoteHostFields = Pick<
+  RemoteDockerExecutorFields,
+  'ssh' | 'dockerSocketPath' | 'repository' | 'registryAuth' | 'wait' | 'connection'
+>;
 
 /**
  * Delivers one job to where it must run (Training Grounds' SSHDockerJobRoutine): `attached` in this
- * process, `local` in a container on the local Docker engine. Each place is an executor with the
- * same interface.
+ * process, `local` in a container on the local Docker engine, `remote` in a container on a host
+ * reached over SSH. Each place is an executor with the same interface.
  */
 export class SSHDockerJobRoutine {
   readonly job: Job;
@@ -46,6 +63,7 @@ export class SSHDockerJobRoutine {
   readonly attached: AttachedExecutor;
   readonly local: LocalDockerExecutor;
   private readonly fields: JobRoutineFields;
+  private remoteExecutor: RemoteDockerExecutor | undefined;
 
   constructor(fields: JobRoutineFields) {
     assertJob(fields.job);
@@ -70,6 +88,26 @@ export class SSHDockerJobRoutine {
       ...(fields.docker === undefined ? {} : { docker: fields.docker }),
       ...(fields.onProgress === undefined ? {} : { onProgress: fields.onProgress }),
     });
+  }
+
+  /** The job on the remote host; needs `remote` in the routine's fields. */
+  get remote(): RemoteDockerExecutor {
+    const remote = this.fields.remote;
+    if (remote === undefined) {
+      throw new RemoteNotConfiguredError(
+        `routine ${this.name} has no remote host; give SSHDockerJobRoutine a remote: { ssh: { host, username, privateKeyPath, knownHostsPath } }`,
+      );
+    }
+    this.remoteExecutor ??= new RemoteDockerExecutor({
+      ...remote,
+      packagingTask: () => this.packagingTask(),
+      options: this.options,
+      workDir: path.join(this.workDir, 'builds'),
+      ...(this.fields.containering === undefined ? {} : { containering: this.fields.containering }),
+      ...(this.fields.docker === undefined ? {} : { localDocker: this.fields.docker }),
+      ...(this.fields.onProgress === undefined ? {} : { onProgress: this.fields.onProgress }),
+    });
+    return this.remoteExecutor;
   }
 
   /** The packaging task for the job as it is configured now. */
