@@ -3,8 +3,8 @@
  * (known_hosts, hashed known_hosts, pinned fingerprint, skip), each failure's own error, and the
  * remote engine reached through its socket without a shell.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -138,6 +138,42 @@ describe.skipIf(!testbed)('SshConnection against the test bed', () => {
     }
     expect(warnings).toHaveLength(2);
     expect(warnings[0]).toMatch(/NOT checking the SSH host key/);
+  });
+
+  it('authenticates through an ssh-agent (own agent, key added to it)', async () => {
+    const socket = path.join(dir, 'agent.sock');
+    // -D: the agent stays in the foreground as this child, so the test ends exactly it.
+    const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+    try {
+      const deadline = Date.now() + 5_000;
+      while (!existsSync(socket)) {
+        if (Date.now() > deadline) throw new Error('ssh-agent did not start');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      execFileSync('ssh-add', ['-q', tb.remote.privateKeyPath], {
+        env: { ...process.env, SSH_AUTH_SOCK: socket },
+      });
+      const { privateKeyPath: _unused, ...withoutKey } = base();
+      const connection = await SshConnection.connect({ ...withoutKey, agent: socket });
+      expect(connection.target).toBe(`root@${tb.remote.host}:${tb.remote.port}`);
+      await connection.close();
+
+      // An agent holding only a key the host does not accept: refused, naming the agent.
+      execFileSync('ssh-add', ['-q', '-D'], {
+        env: { ...process.env, SSH_AUTH_SOCK: socket },
+        stdio: 'ignore',
+      });
+      execFileSync('ssh-add', ['-q', otherKeyFile], {
+        env: { ...process.env, SSH_AUTH_SOCK: socket },
+      });
+      const error = await SshConnection.connect({ ...withoutKey, agent: socket }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(AuthenticationError);
+      expect((error as Error).message).toContain(`ssh-agent (${socket})`);
+    } finally {
+      agent.kill('SIGTERM');
+    }
   });
 
   it('names the refused key when the client key is wrong', async () => {
