@@ -5,13 +5,44 @@
  *
  *   npm run example               attached, and through a package
  *   npm run example -- --local    also in local Docker (needs a Docker engine)
+ *   npm run example -- --remote   also on the test bed's remote host over SSH
+ *                                 (`scripts/testbed.sh up` writes its details to .testbed/testbed.json)
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { SSHDockerJobRoutine, type JobExecutor, type JobRun } from '../../src/index.js';
+import {
+  SSHDockerJobRoutine,
+  type JobExecutor,
+  type JobRun,
+  type RemoteHostFields,
+} from '../../src/index.js';
 import { createFeaturizationJob, exampleDir, sourceRoot } from './createJob.js';
 
-const { values: flags } = parseArgs({ options: { local: { type: 'boolean', default: false } } });
+const { values: flags } = parseArgs({
+  options: {
+    local: { type: 'boolean', default: false },
+    remote: { type: 'boolean', default: false },
+  },
+});
+
+/** The test bed's remote host, as `scripts/testbed.sh up` describes it. */
+function testbedRemote(): RemoteHostFields {
+  const file =
+    process.env.FERRY_TESTBED ?? path.join(exampleDir, '..', '..', '.testbed', 'testbed.json');
+  const { remote } = JSON.parse(readFileSync(file, 'utf8')) as {
+    remote: {
+      host: string;
+      port: number;
+      username: string;
+      privateKeyPath: string;
+      knownHostsPath: string;
+      dockerSocketPath: string;
+    };
+  };
+  const { dockerSocketPath, ...ssh } = remote;
+  return { ssh, dockerSocketPath };
+}
 
 const routine = new SSHDockerJobRoutine({
   job: createFeaturizationJob(),
@@ -19,6 +50,7 @@ const routine = new SSHDockerJobRoutine({
   version: '1.0.0',
   sourceRoot,
   workDir: path.join(exampleDir, '.ferry'),
+  ...(flags.remote ? { remote: testbedRemote() } : {}),
   onProgress: ({ stage, message }) => {
     // Docker's own build chatter is noise here; its steps are enough to follow along.
     if (stage !== 'build' || message.startsWith('Step ')) console.log(`  [${stage}] ${message}`);
@@ -41,6 +73,14 @@ if (flags.local) {
   ]);
 }
 
+if (flags.remote) {
+  places.push([
+    'remote: built here, shipped over SSH (missing layers only), run on the remote engine',
+    () => routine.remote.execute(),
+    routine.remote,
+  ]);
+}
+
 const checksums: string[] = [];
 let exitCode = 0;
 for (const [title, execute] of places) {
@@ -48,7 +88,7 @@ for (const [title, execute] of places) {
   const run = await execute();
   const result = await run.wait();
   const { stdout, stderr } = await run.getLogs();
-  if (title.startsWith('local')) process.stdout.write(stdout);
+  if (!title.startsWith('attached')) process.stdout.write(stdout);
   if (result.exitCode !== 0) process.stderr.write(stderr);
   checksums.push(/checksum: (\w+)/.exec(stdout)?.[1] ?? 'none');
   exitCode ||= result.exitCode;
@@ -56,3 +96,4 @@ for (const [title, execute] of places) {
 const same = checksums.every((c) => c === checksums[0]);
 console.log(`\nchecksums: ${checksums.join(', ')} (${same ? 'all match' : 'they differ'})`);
 process.exitCode = exitCode || (same ? 0 : 1);
+if (flags.remote) await routine.remote.close();
