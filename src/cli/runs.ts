@@ -70,7 +70,7 @@ export async function resolveRun(
   }
   const remotes = Object.values(config.targets).filter((t) => t.type === 'remote');
   throw new RunNotFoundError(
-    `no run ${JSON.stringify(id)}: it is not in ${store.dir}${searched.length > 0 ? ` nor on target ${searched.join(', ')}` : ''}; \`ferry ls\` lists the runs${targetName === undefined && remotes.length > 0 ? `, and --target ${remotes[0]!.name} searches that target for runs started elsewhere` : ''}`,
+    `no run ${JSON.stringify(id)}: it is not in ${store.dir}${searched.length > 0 ? ` nor on target ${searched.join(', ')}` : ''}; \`ferry ls\` lists the runs${targetName === undefined && remotes.length > 0 ? `; --target <name> searches a remote target (${remotes.map((t) => t.name).join(', ')}) for runs started elsewhere` : ''}`,
   );
 }
 

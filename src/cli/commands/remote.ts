@@ -89,6 +89,26 @@ export async function prepareImage(
   return { image, reference: shipped.reference, engine, packageSha256: kept.sha256, shipped };
 }
 
+/** One line on how the image reached the target. */
+function reportShipment(
+  context: CliContext,
+  target: RemoteTargetConfig,
+  reference: string,
+  shipped: ShipResult,
+): void {
+  const how =
+    shipped.method === 'present'
+      ? 'already there'
+      : shipped.method === 'registry'
+        ? `through ${shipped.registryReference}`
+        : `${shipped.layersSent} of ${shipped.layersTotal} layers, ${formatBytes(shipped.bytesSent)} over SSH`;
+  context.progress.report({
+    stage: 'shipping',
+    message: `${reference} on ${target.name}: ${how}`,
+    important: true,
+  });
+}
+
 /** Builds, ships and starts one run on a remote target, detached (the CLI follows it). */
 export async function startRemoteRun(
   context: CliContext,
@@ -107,6 +127,9 @@ export async function startRemoteRun(
     labels: recordLabels({ target: target.name, parameters, createdAt }),
   });
   const image = executor.lastImage!;
+  if (executor.lastShipment !== undefined) {
+    reportShipment(context, target, image.reference, executor.lastShipment);
+  }
   const kept = await keepPackage(config.workDir, image.packageInfo);
   const record = await (
     await context.records()
