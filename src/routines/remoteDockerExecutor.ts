@@ -123,7 +123,8 @@ export interface PruneImagesResult {
   readonly skipped: readonly { readonly imageId: string; readonly reason: string }[];
 }
 
-interface Session {
+/** The SSH connection to the remote host and a dockerode client for its engine. */
+export interface RemoteSession {
   readonly connection: SshConnection;
   readonly docker: Dockerode;
 }
@@ -145,7 +146,7 @@ export class RemoteDockerExecutor implements JobExecutor {
   lastShipment: ShipResult | undefined;
   private readonly fields: RemoteDockerExecutorFields;
   private readonly waitByDefault: boolean;
-  private current: Promise<Session> | undefined;
+  private current: Promise<RemoteSession> | undefined;
   private readonly runs = new Map<string, RemoteJobRun>();
   private lastRunId: string | undefined;
 
@@ -176,7 +177,7 @@ export class RemoteDockerExecutor implements JobExecutor {
    * The SSH connection and the remote engine's client, connecting (and checking that Docker
    * answers there) on first use, and again after the connection was lost.
    */
-  async session(): Promise<Session> {
+  async session(): Promise<RemoteSession> {
     const given = this.fields.connection;
     if (given !== undefined) {
       if (given.closed) {
@@ -190,7 +191,7 @@ export class RemoteDockerExecutor implements JobExecutor {
     const existing =
       this.current === undefined ? undefined : await this.current.catch(() => undefined);
     if (existing !== undefined && !existing.connection.closed) return existing;
-    const opening = (async (): Promise<Session> => {
+    const opening = (async (): Promise<RemoteSession> => {
       this.progress({ stage: 'connect', message: `Connecting to ${this.target}` });
       const connection = await SshConnection.connect(this.fields.ssh);
       try {
@@ -207,7 +208,7 @@ export class RemoteDockerExecutor implements JobExecutor {
     return opening;
   }
 
-  private async openOn(connection: SshConnection): Promise<Session> {
+  private async openOn(connection: SshConnection): Promise<RemoteSession> {
     const docker = remoteDocker(connection, { socketPath: this.dockerSocketPath });
     await ensureRemoteDocker(connection, docker, this.dockerSocketPath);
     return { connection, docker };

@@ -6,7 +6,6 @@ import {
   RemoteDockerPermissionError,
   RemoteDockerUnavailableError,
   SshDisconnectedError,
-  SshError,
 } from './errors.js';
 import type { SshConnection } from './sshConnection.js';
 
@@ -229,14 +228,4 @@ function parseColonFile(text: string): string[][] {
     .split('\n')
     .filter((line) => line !== '' && !line.startsWith('#'))
     .map((line) => line.split(':'));
-}
-
-/** True for an error that means the SSH connection under a request went away. */
-export function isSshDisconnect(error: unknown): boolean {
-  if (error instanceof SshDisconnectedError) return true;
-  if (error instanceof SshError) return false;
-  const message = error instanceof Error ? error.message : '';
-  return /No response from server|Not connected|socket hang up|ECONNRESET|EPIPE|channel closed/i.test(
-    message,
-  );
 }
