@@ -38,7 +38,6 @@ import { RunNotFoundError } from './errors.js';
 import type {
   ExecuteOptions,
   FollowLogsOptions,
-  JobExecutor,
   JobLogs,
   JobResult,
   JobRun,
@@ -47,6 +46,7 @@ import type {
 } from './jobExecutor.js';
 import { RemoteGpuUnavailableError } from './remoteErrors.js';
 import { newRunId } from './runId.js';
+import { RunLookupExecutor } from './runLookupExecutor.js';
 
 /** What `execute()` reports while it connects, builds, ships and starts. */
 export type RemoteProgress =
@@ -136,7 +136,7 @@ export interface RemoteSession {
  * are detached by default; any process that knows a run's id finds it again through `run(id)`.
  * The Docker API is spoken over the SSH connection; no remote shell runs a command line.
  */
-export class RemoteDockerExecutor implements JobExecutor {
+export class RemoteDockerExecutor extends RunLookupExecutor {
   readonly options: DockerOptions;
   readonly localDocker: Dockerode;
   readonly dockerSocketPath: string;
@@ -151,6 +151,7 @@ export class RemoteDockerExecutor implements JobExecutor {
   private lastRunId: string | undefined;
 
   constructor(fields: RemoteDockerExecutorFields) {
+    super();
     this.fields = fields;
     this.options =
       fields.options instanceof DockerOptions
@@ -367,26 +368,6 @@ export class RemoteDockerExecutor implements JobExecutor {
     const run = new RemoteJobRun(this, foundId, newest.Id);
     this.runs.set(foundId, run);
     return run;
-  }
-
-  async status(runId?: string): Promise<JobStatus> {
-    return (await this.run(runId)).status();
-  }
-
-  async getLogs(runId?: string): Promise<JobLogs> {
-    return (await this.run(runId)).getLogs();
-  }
-
-  async followLogs(options: FollowLogsOptions & { readonly runId?: string }): Promise<void> {
-    return (await this.run(options.runId)).followLogs(options);
-  }
-
-  async wait(runId?: string): Promise<JobResult> {
-    return (await this.run(runId)).wait();
-  }
-
-  async stop(runId?: string): Promise<void> {
-    return (await this.run(runId)).stop();
   }
 
   /** The runs on the remote host, newest first: this job's, or (`allJobs`) every Ferry run there. */
