@@ -5,7 +5,8 @@
 // target has GPUs, `ferry.slot=<gpu>`. Every poll it lists them and starts the lowest-index created
 // ones while fewer than FERRY_MAX_PARALLEL run (and, with slots, their GPU is free). Its state lives
 // in the engine, so it survives the CLI exiting and its own restart (restart policy on-failure); it
-// exits 0 when no run is left queued or running (1 when some could not be started).
+// exits 0 when no run is left queued or running (1 when some could not be started). A run's end
+// (Docker's event stream) wakes it at once; otherwise it looks every FERRY_POLL_MS.
 import http from 'node:http';
 
 const SOCKET = process.env.FERRY_DOCKER_SOCKET || '/var/run/docker.sock';
@@ -71,6 +72,52 @@ async function listRuns() {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// A run that ends wakes the loop at once (Docker's event stream), so a free slot is filled without
+// waiting for the next poll; the poll remains the fallback when the stream is unavailable. An event
+// that arrives while the loop is busy is remembered, so the next nap returns at once.
+let woken = false;
+let endNap = () => undefined;
+function wake() {
+  woken = true;
+  endNap();
+}
+function watchEvents() {
+  const filters = JSON.stringify({
+    type: ['container'],
+    event: ['die', 'destroy'],
+    label: [`ferry.sweep=${sweepId}`],
+  });
+  const request = http.get(
+    { socketPath: SOCKET, path: `/events?filters=${encodeURIComponent(filters)}` },
+    (response) => {
+      response.on('data', wake);
+      response.on('end', () => setTimeout(watchEvents, 1000));
+      response.on('error', () => undefined);
+    },
+  );
+  request.on('error', () => setTimeout(watchEvents, 1000));
+}
+watchEvents();
+/** The engine sends `die` a moment before a container's listed state says it exited. */
+const SETTLE_MS = 100;
+function nap(ms) {
+  if (woken) {
+    woken = false;
+    return sleep(SETTLE_MS);
+  }
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      endNap = () => undefined;
+      const byEvent = woken;
+      woken = false;
+      if (byEvent) setTimeout(resolve, SETTLE_MS);
+      else resolve();
+    }
+    endNap = done;
+  });
+}
 const indexOf = (container) => Number(container.Labels['ferry.sweep-index'] ?? 0);
 const runIdOf = (container) => container.Labels['ferry.run-id'] ?? container.Id.slice(0, 12);
 
@@ -82,6 +129,33 @@ process.on('SIGTERM', () => {
 });
 
 const failedToStart = new Set();
+
+async function start(container) {
+  const slot = container.Labels['ferry.slot'];
+  const response = await api('POST', `/containers/${container.Id}/start`);
+  if (response.status === 204 || response.status === 304) {
+    log(
+      `started run ${runIdOf(container)} (#${indexOf(container)}${slot === undefined ? '' : `, GPU ${slot}`})`,
+    );
+    return;
+  }
+  // 404: taken off the queue (ferry stop) since the list.
+  if (response.status === 404) return;
+  failedToStart.add(container.Id);
+  const message =
+    typeof response.body === 'object' && response.body !== null
+      ? response.body.message
+      : response.body;
+  log(
+    `could not start run ${runIdOf(container)} (#${indexOf(container)}): HTTP ${response.status} ${message}`,
+  );
+  // Renamed, so that the failure outlives this process and `ferry status` can show it.
+  const name = (container.Names[0] ?? `/${container.Id}`).slice(1);
+  await api(
+    'POST',
+    `/containers/${container.Id}/rename?name=${encodeURIComponent(`${name}${START_FAILED_SUFFIX}`)}`,
+  ).catch(() => undefined);
+}
 let lastSummary = '';
 log(`sweep ${sweepId}: at most ${maxParallel} at once, polling every ${pollMs} ms`);
 
@@ -121,36 +195,16 @@ for (;;) {
     running.map((c) => c.Labels['ferry.slot']).filter((s) => s !== undefined),
   );
   let free = maxParallel - running.length;
+  const chosen = [];
   for (const container of queued) {
     if (free <= 0 || stopping) break;
     const slot = container.Labels['ferry.slot'];
     if (slot !== undefined && busySlots.has(slot)) continue;
-    const response = await api('POST', `/containers/${container.Id}/start`);
-    if (response.status === 204 || response.status === 304) {
-      free -= 1;
-      if (slot !== undefined) busySlots.add(slot);
-      log(
-        `started run ${runIdOf(container)} (#${indexOf(container)}${slot === undefined ? '' : `, GPU ${slot}`})`,
-      );
-    } else if (response.status === 404) {
-      // Taken off the queue (ferry stop) since the list.
-      continue;
-    } else {
-      failedToStart.add(container.Id);
-      const message =
-        typeof response.body === 'object' && response.body !== null
-          ? response.body.message
-          : response.body;
-      log(
-        `could not start run ${runIdOf(container)} (#${indexOf(container)}): HTTP ${response.status} ${message}`,
-      );
-      // Renamed, so that the failure outlives this process and `ferry status` can show it.
-      const name = (container.Names[0] ?? `/${container.Id}`).slice(1);
-      await api(
-        'POST',
-        `/containers/${container.Id}/rename?name=${encodeURIComponent(`${name}${START_FAILED_SUFFIX}`)}`,
-      ).catch(() => undefined);
-    }
+    chosen.push(container);
+    free -= 1;
+    if (slot !== undefined) busySlots.add(slot);
   }
-  await sleep(pollMs);
+  // Started together: a start takes the engine a moment, and slots should not wait on each other.
+  await Promise.all(chosen.map(start));
+  await nap(pollMs);
 }
