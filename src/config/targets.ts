@@ -24,6 +24,7 @@ import type { RegistryAuth } from '../shipping/index.js';
 import { ensureRemoteDocker, remoteDocker } from '../ssh/remoteDocker.js';
 import { SshConnection } from '../ssh/sshConnection.js';
 import { FerryError } from '../errors.js';
+import { UnknownTargetError } from './errors.js';
 import { getTarget } from './loadConfig.js';
 import type {
   DockerTargetConfig,
@@ -298,16 +299,38 @@ export function localExecutorFor(
 }
 
 /**
- * An `SSHDockerJobRoutine` for the job as the config describes it (`routine.attached`,
- * `routine.local` with the `local` target's settings).
+ * An `SSHDockerJobRoutine` for the job as the config describes it: `routine.attached`,
+ * `routine.local` with the `local` target's settings, and `routine.remote` on the remote target
+ * named by `remote` (default: the config's default target when it is remote, else the first remote
+ * target). The routine has one set of Docker options, the `local` target's; `createExecutor` gives
+ * each target its own.
  */
 export function routineFromConfig(
   config: FerryConfig,
   job: Job,
-  options: { readonly onProgress?: (progress: RemoteProgress) => void } = {},
+  options: {
+    readonly onProgress?: (progress: RemoteProgress) => void;
+    /** The remote target `routine.remote` runs on. */
+    readonly remote?: string;
+    readonly env?: NodeJS.ProcessEnv;
+  } = {},
 ): SSHDockerJobRoutine {
   const local = getTarget(config, 'local');
   const dockerTarget = local.type === 'local' ? local : undefined;
+  const byDefault = config.targets[config.defaults.target];
+  const remoteTarget =
+    options.remote !== undefined
+      ? getTarget(config, options.remote)
+      : byDefault?.type === 'remote'
+        ? byDefault
+        : Object.values(config.targets).find((t) => t.type === 'remote');
+  if (remoteTarget !== undefined && remoteTarget.type !== 'remote') {
+    throw new UnknownTargetError(
+      `target ${remoteTarget.name} is ${remoteTarget.type}, not a remote target`,
+    );
+  }
+  const registryAuth =
+    remoteTarget === undefined ? undefined : registryAuthFor(remoteTarget, options.env);
   return new SSHDockerJobRoutine({
     job,
     name: config.project,
@@ -321,7 +344,19 @@ export function routineFromConfig(
       : {
           options: dockerOptionsFor(dockerTarget, { wait: true }),
           containering: containeringFor(config, dockerTarget),
-          docker: localDocker(dockerTarget),
+          docker: localDocker(dockerTarget, options.env),
+        }),
+    ...(remoteTarget === undefined
+      ? {}
+      : {
+          remote: {
+            ssh: sshOptionsFor(remoteTarget),
+            dockerSocketPath: remoteTarget.dockerSocket,
+            ...(remoteTarget.repository === undefined
+              ? {}
+              : { repository: remoteTarget.repository }),
+            ...(registryAuth === undefined ? {} : { registryAuth }),
+          },
         }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });

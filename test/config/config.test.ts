@@ -229,6 +229,8 @@ describe('loadJob and executors from a config', () => {
     expect((await run.wait()).exitCode).toBe(0);
     const routine = routineFromConfig(config, job);
     expect(routine.name).toBe('demo');
+    expect(routine.remote).toBeInstanceOf(RemoteDockerExecutor);
+    expect(routine.remote.target).toBe(`${os.userInfo().username}@127.0.0.1:1`);
     expect(routine.packagingTask().sourceRoot).toBe(path.join(dir, 'src'));
   });
 });
