@@ -172,7 +172,7 @@ function stateMatches(record: RunRecord, container: Dockerode.ContainerInfo): bo
   const startFailed = container.Names.some((n) => n.endsWith(START_FAILED_SUFFIX));
   return (
     (container.State === 'created' && !startFailed && record.status === 'queued') ||
-    (container.State === 'running' && record.status === 'running')
+    (container.State === 'running' && record.status === 'running' && record.startedAt !== undefined)
   );
 }
 

@@ -190,6 +190,24 @@ describe.skipIf(!testbed)('ferry on the local engine, driven as a user would', (
     expect(followed.stdout).toContain('Job stopped');
   }, 120_000);
 
+  it('Ctrl-C while following a run detaches from it (exit 130); the run goes on', async () => {
+    const child = spawnFerry(['run', '--param', 'sleep=60', '--param', 'name=Interrupted'], dir);
+    const result = finished(child);
+    let seen = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes('Hello, Interrupted!')) child.kill('SIGINT');
+    });
+    const { code, stderr } = await result;
+    expect(code).toBe(130);
+    const id = /detached from run (\S+); it goes on/.exec(stderr)![1]!;
+    const status = JSON.parse((await ferry(['status', id, '--json'], dir)).stdout) as RunRecord;
+    expect(status.status).toBe('running');
+    expect(status.startedAt).toBeDefined();
+    expect((await ferry(['stop', id], dir)).stdout.trim()).toBe(`${id} stopped`);
+    expect((await ferry(['rm', id], dir)).code).toBe(0);
+  }, 120_000);
+
   it('lists every run with its status, exit code and parameters', async () => {
     const listed = await ferry(['ls', '--json'], dir);
     expect(listed.code, listed.stderr).toBe(0);
