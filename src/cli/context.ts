@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { getTarget, loadConfig, loadJob } from '../config/loadConfig.js';
 import type { DockerTargetConfig, FerryConfig, TargetConfig } from '../config/schema.js';
-import { openEngine, type TargetEngine } from '../config/targets.js';
+import { openEngine, type TargetEngine } from '../config/engines.js';
 import { RecordStore } from '../records/store.js';
 import type { Job } from '../routines/job.js';
 import { Progress, type CliStreams } from './output.js';

@@ -6,33 +6,74 @@
 import { closest } from '../config/validate.js';
 import { ferryVersion } from '../version.js';
 import { commandHelp, parseCommandArgs, type Command } from './command.js';
-import { buildCommand } from './commands/build.js';
-import { getCommand } from './commands/get.js';
-import { initCommand } from './commands/init.js';
-import { logsCommand } from './commands/logs.js';
-import { lsCommand } from './commands/ls.js';
-import { packageCommand } from './commands/package.js';
-import { rmCommand } from './commands/rm.js';
-import { runCommand } from './commands/run.js';
-import { statusCommand } from './commands/status.js';
-import { stopCommand } from './commands/stop.js';
-import { sweepCommand } from './commands/sweep.js';
 import { CliContext, type CliEnvironment } from './context.js';
 import { UsageError } from './errors.js';
 import { EXIT, exitCodeOf } from './exitCodes.js';
 
-export const COMMANDS: readonly Command[] = [
-  initCommand,
-  packageCommand,
-  buildCommand,
-  runCommand,
-  sweepCommand,
-  logsCommand,
-  statusCommand,
-  lsCommand,
-  stopCommand,
-  rmCommand,
-  getCommand,
+/**
+ * The commands, loaded when used: `ferry ls` does not load esbuild, the image builder or the
+ * executors. The summary here is the one `ferry --help` shows.
+ */
+export const COMMANDS: readonly {
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<Command>;
+}[] = [
+  {
+    name: 'init',
+    summary: 'create a project: an example job, ferry.config.json and a test',
+    load: async () => (await import('./commands/init.js')).initCommand,
+  },
+  {
+    name: 'package',
+    summary: 'package the job with its exact source into a .tar.gz',
+    load: async () => (await import('./commands/package.js')).packageCommand,
+  },
+  {
+    name: 'build',
+    summary: "build the job's image (and ship it to a remote target)",
+    load: async () => (await import('./commands/build.js')).buildCommand,
+  },
+  {
+    name: 'run',
+    summary: 'run the job attached, on the local Docker engine, or on a remote target',
+    load: async () => (await import('./commands/run.js')).runCommand,
+  },
+  {
+    name: 'sweep',
+    summary: 'run the job many times with different parameters: one image, a queue on the target',
+    load: async () => (await import('./commands/sweep.js')).sweepCommand,
+  },
+  {
+    name: 'logs',
+    summary: "print a run's output (stdout here, stderr to stderr); --follow to stream it",
+    load: async () => (await import('./commands/logs.js')).logsCommand,
+  },
+  {
+    name: 'status',
+    summary: 'show a run (or a sweep): status, exit code, times, parameters, image, package',
+    load: async () => (await import('./commands/status.js')).statusCommand,
+  },
+  {
+    name: 'ls',
+    summary: 'list runs: id, target, status, exit code, times, sweep, parameters',
+    load: async () => (await import('./commands/ls.js')).lsCommand,
+  },
+  {
+    name: 'stop',
+    summary: 'stop runs (SIGTERM, then SIGKILL after 10 s); a sweep id stops its queue and runs',
+    load: async () => (await import('./commands/stop.js')).stopCommand,
+  },
+  {
+    name: 'rm',
+    summary: 'remove runs: their containers, records and saved logs (a sweep id: all its runs)',
+    load: async () => (await import('./commands/rm.js')).rmCommand,
+  },
+  {
+    name: 'get',
+    summary: 'fetch the exact package (.tar.gz) a run used',
+    load: async () => (await import('./commands/get.js')).getCommand,
+  },
 ];
 
 export function mainHelp(): string {
@@ -94,10 +135,10 @@ export async function main(
         env.stdout.write(mainHelp());
         return EXIT.ok;
       }
-      env.stdout.write(commandHelp(findCommand(named)));
+      env.stdout.write(commandHelp(await findCommand(named)));
       return EXIT.ok;
     }
-    const command = findCommand(first);
+    const command = await findCommand(first);
     const args = parseCommandArgs(command, rest);
     if (args.values.help === true) {
       env.stdout.write(commandHelp(command));
@@ -118,9 +159,9 @@ export async function main(
   }
 }
 
-function findCommand(name: string): Command {
+async function findCommand(name: string): Promise<Command> {
   const command = COMMANDS.find((c) => c.name === name);
-  if (command !== undefined) return command;
+  if (command !== undefined) return command.load();
   const hint = closest(
     name,
     COMMANDS.map((c) => c.name),

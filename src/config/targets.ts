@@ -3,7 +3,7 @@
  * per target. The CLI uses exactly these, so code that calls them behaves as `ferry` does.
  */
 import path from 'node:path';
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import {
   ContaineringTask,
   makeContainer,
@@ -11,7 +11,6 @@ import {
   type ContaineringTaskFields,
   type ImageInfo,
 } from '../containering/index.js';
-import { ensureDockerAvailable } from '../containering/dockerEngine.js';
 import { PackagingTask } from '../packaging/index.js';
 import { AttachedExecutor } from '../routines/attachedExecutor.js';
 import { DockerOptions } from '../routines/dockerOptions.js';
@@ -21,8 +20,8 @@ import { LocalDockerExecutor } from '../routines/localDockerExecutor.js';
 import { RemoteDockerExecutor, type RemoteProgress } from '../routines/remoteDockerExecutor.js';
 import { SSHDockerJobRoutine } from '../routines/sshDockerJobRoutine.js';
 import type { RegistryAuth } from '../shipping/index.js';
-import { ensureRemoteDocker, remoteDocker } from '../ssh/remoteDocker.js';
-import { SshConnection } from '../ssh/sshConnection.js';
+import type { SshConnection } from '../ssh/sshConnection.js';
+import { localDocker, sshOptionsFor } from './engines.js';
 import { FerryError } from '../errors.js';
 import { UnknownTargetError } from './errors.js';
 import { getTarget } from './loadConfig.js';
@@ -33,6 +32,14 @@ import type {
   RemoteTargetConfig,
   TargetConfig,
 } from './schema.js';
+
+export {
+  localDocker,
+  localSocketPath,
+  openEngine,
+  sshOptionsFor,
+  type TargetEngine,
+} from './engines.js';
 
 /** The packaging task for the config's project and this job object. */
 export function packagingTaskFor(config: FerryConfig, job: Job): PackagingTask {
@@ -72,98 +79,6 @@ export function containeringFor(
     imageName: target.imageName ?? `ferry/${config.project}`,
     ...(target.baseImage === undefined ? {} : { baseImage: target.baseImage }),
   };
-}
-
-/** The local engine's socket path: the target's `dockerSocket`, else `DOCKER_HOST`'s, else the default. */
-export function localSocketPath(
-  target: LocalTargetConfig,
-  env: NodeJS.ProcessEnv = process.env,
-): string {
-  if (target.dockerSocket !== undefined) return target.dockerSocket;
-  const host = env.DOCKER_HOST;
-  if (host?.startsWith('unix://')) return host.slice('unix://'.length);
-  return '/var/run/docker.sock';
-}
-
-/** A dockerode client for a local target: its socket, else `DOCKER_HOST`, else the default socket. */
-export function localDocker(
-  target: LocalTargetConfig,
-  env: NodeJS.ProcessEnv = process.env,
-): Dockerode {
-  const host = env.DOCKER_HOST;
-  if (target.dockerSocket === undefined && host !== undefined && !host.startsWith('unix://')) {
-    // tcp:// and the like: dockerode reads DOCKER_HOST (and the TLS variables) itself.
-    return new Dockerode();
-  }
-  return new Dockerode({ socketPath: localSocketPath(target, env) });
-}
-
-/** The SSH connection options of a remote target. */
-export function sshOptionsFor(
-  target: RemoteTargetConfig,
-  onWarning?: (message: string) => void,
-): Parameters<typeof SshConnection.connect>[0] {
-  return {
-    host: target.host,
-    port: target.port,
-    ...(target.user === undefined ? {} : { username: target.user }),
-    ...(target.key === undefined ? {} : { privateKeyPath: target.key }),
-    ...(target.knownHosts === undefined ? {} : { knownHostsPath: target.knownHosts }),
-    ...(target.hostKeyFingerprints === undefined
-      ? {}
-      : { hostKeyFingerprint: target.hostKeyFingerprints }),
-    hostKeyCheck: target.hostKeyCheck,
-    ...(onWarning === undefined ? {} : { onWarning }),
-  };
-}
-
-/** The Docker engine of a target, reached directly (local) or over SSH (remote). */
-export interface TargetEngine {
-  readonly target: DockerTargetConfig;
-  readonly docker: Dockerode;
-  /** The engine's socket on its own host (what a sweep's queue runner mounts). */
-  readonly hostSocketPath: string;
-  /** `user@host:port` for a remote target. */
-  readonly host?: string;
-  /** The SSH connection under a remote engine. */
-  readonly connection?: SshConnection;
-  close(): Promise<void>;
-}
-
-/** Connects to a target's engine and checks that it answers. */
-export async function openEngine(
-  target: DockerTargetConfig,
-  options: {
-    readonly env?: NodeJS.ProcessEnv;
-    readonly onWarning?: (message: string) => void;
-  } = {},
-): Promise<TargetEngine> {
-  if (target.type === 'local') {
-    const docker = localDocker(target, options.env);
-    await ensureDockerAvailable(docker);
-    return {
-      target,
-      docker,
-      hostSocketPath: localSocketPath(target, options.env),
-      close: async () => undefined,
-    };
-  }
-  const connection = await SshConnection.connect(sshOptionsFor(target, options.onWarning));
-  try {
-    const docker = remoteDocker(connection, { socketPath: target.dockerSocket });
-    await ensureRemoteDocker(connection, docker, target.dockerSocket);
-    return {
-      target,
-      docker,
-      hostSocketPath: target.dockerSocket,
-      host: connection.target,
-      connection,
-      close: () => connection.close(),
-    };
-  } catch (error) {
-    await connection.close();
-    throw error;
-  }
 }
 
 /**

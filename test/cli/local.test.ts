@@ -11,7 +11,7 @@ import { requireTestbed } from '../support/testbed.js';
 import { cleanEngine, editConfig, ferry, finished, spawnFerry, FERRY_BIN } from './support.js';
 import { spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
-import { main } from '../../src/cli/main.js';
+import { COMMANDS, main } from '../../src/cli/main.js';
 
 const testbed = requireTestbed('local', 'baseImage');
 
@@ -45,6 +45,7 @@ describe('ferry without a project', () => {
       expect(await main([command, '--help'], { stdout, cwd: dir }), command).toBe(0);
       expect(text).toMatch(new RegExp(`^Usage: ferry ${command}`));
     }
+    for (const entry of COMMANDS) expect((await entry.load()).summary).toBe(entry.summary);
     const runHelp = await ferry(['run', '-h'], dir);
     expect(runHelp.stdout).toContain('--param <key=value>');
     const unknown = await ferry(['rnu'], dir);
