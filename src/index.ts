@@ -57,7 +57,35 @@ export * from './ssh/errors.js';
 export * from './shipping/errors.js';
 export type { RegistryAuth, ShipResult, ShippingProgress } from './shipping/index.js';
 
-export { loadConfig, loadJob, ConfigError, UnknownTargetError } from './config/index.js';
+export {
+  loadConfig,
+  loadJob,
+  getTarget,
+  findConfigFile,
+  ConfigError,
+  ConfigNotFoundError,
+  JobLoadError,
+  UnknownTargetError,
+  type FerryConfig,
+  type TargetConfig,
+} from './config/index.js';
+export {
+  createExecutor,
+  localExecutorFor,
+  remoteExecutorFor,
+  routineFromConfig,
+  packagingTaskFor,
+  dockerOptionsFor,
+  openEngine,
+  type TargetEngine,
+} from './config/targets.js';
+export {
+  RecordStore,
+  type RunRecord,
+  type RunStatus,
+  AmbiguousRunIdError,
+  RecordStoreError,
+} from './records/index.js';
 export {
   InvalidParametersError,
   PARAMETERS_ENV,
