@@ -156,6 +156,35 @@ describe.skipIf(!testbed)(
       ).toEqual([]);
     }, 240_000);
 
+    it('gives each sweep run one GPU of the target; runs that cannot start are failed, with the reason', async () => {
+      await editConfig(dir, (config) => {
+        (config.targets as Record<string, unknown>)['testbed-gpu'] = testbedTarget(testbed!, {
+          gpus: 2,
+        });
+      });
+      const result = await ferry(['sweep', '--target', 'testbed-gpu', '--grid', 'i=1..3'], dir);
+      expect(result.code).toBe(1);
+      const sweepId = result.stdout.trim();
+      expect(result.stderr).toContain('at most 2 at once');
+      expect(result.stderr).toMatch(/3 runs could not start on testbed-gpu: .*gpu/);
+      const containers = await remote.listContainers({
+        all: true,
+        filters: JSON.stringify({ label: [`ferry.sweep=${sweepId}`, 'ferry.role=run'] }),
+      });
+      const devices = await Promise.all(
+        containers.map(
+          async (c) =>
+            (await remote.getContainer(c.Id).inspect()).HostConfig.DeviceRequests?.[0]?.DeviceIDs,
+        ),
+      );
+      expect(devices.map((d) => d?.join()).sort()).toEqual(['0', '0', '1']);
+      const status = JSON.parse((await ferry(['status', sweepId, '--json'], dir)).stdout) as {
+        counts: Record<string, number>;
+      };
+      expect(status.counts).toEqual({ failed: 3 });
+      expect((await ferry(['rm', sweepId], dir)).code).toBe(0);
+    }, 120_000);
+
     it('a wrong host key is an environment error (exit 3) with a clear message', async () => {
       await editConfig(elsewhere, (config) => {
         (config.targets as Record<string, Record<string, unknown>>).testbed!.hostKeyFingerprint =

@@ -3,6 +3,8 @@ import { dockerOptionsFor } from '../../config/targets.js';
 import { readJsonFile } from '../../parameters/index.js';
 import { RECORD_LABELS, recordFromContainer } from '../../records/labels.js';
 import { isFinal, type RunRecord } from '../../records/record.js';
+import type Dockerode from 'dockerode';
+import { DockerJobRun } from '../../routines/docker/dockerJobRun.js';
 import { labelFilter } from '../../routines/docker/labels.js';
 import { resolveEnvironment, toHostConfig } from '../../routines/dockerOptions.js';
 import { newRunId } from '../../routines/runId.js';
@@ -264,7 +266,30 @@ async function waitForSweep(context: CliContext, sweepId: string, total: number)
       .map(([s, n]) => `${n} ${s}`)
       .join(', ')} in ${formatDuration(Date.now() - started)}`,
   );
+  const unstarted = final.filter((r) => r.status === 'failed' && r.exitCode === undefined);
+  if (unstarted.length > 0) {
+    const reason = await startFailure(engine.docker, sweepId);
+    context.note(
+      `ferry: ${unstarted.length} runs could not start on ${target.name}${reason === undefined ? '' : `: ${reason}`}; the queue's log: ferry logs ${sweepId}`,
+    );
+  }
   return final.every((r) => r.status === 'succeeded') ? EXIT.ok : EXIT.jobFailed;
+}
+
+/** Why the queue runner could not start a run, from its log. */
+async function startFailure(docker: Dockerode, sweepId: string): Promise<string | undefined> {
+  const runners = await docker.listContainers({
+    all: true,
+    filters: labelFilter({ [RECORD_LABELS.sweep]: sweepId, [RECORD_LABELS.role]: 'sweep-runner' }),
+  });
+  if (runners[0] === undefined) return undefined;
+  const logs = await new DockerJobRun({
+    docker,
+    runId: sweepId,
+    containerId: runners[0].Id,
+  }).getLogs();
+  const line = logs.stdout.split('\n').find((l) => l.includes('could not start run'));
+  return line?.replace(/^\S+ could not start run \S+ \(#\d+\): /, '');
 }
 
 /** Reads every run's final state from its container into the records. */
