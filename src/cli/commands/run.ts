@@ -159,7 +159,9 @@ async function runAttached(
     runId,
     viaPackage: viaPackage || target.viaPackage,
   });
+  let interrupted = false;
   const stopOnInterrupt = context.onInterrupt(() => {
+    interrupted = true;
     context.note('ferry: interrupted: asking the job to stop() (Ctrl-C again to exit at once)');
     run
       .stop()
@@ -183,7 +185,8 @@ async function runAttached(
     exitCode: result.exitCode,
     ...(status.finishedAt === undefined ? {} : { finishedAt: status.finishedAt.toISOString() }),
   });
-  return finish(context, record);
+  const code = finish(context, record);
+  return interrupted && record.status === 'stopped' ? EXIT.interrupted : code;
 }
 
 async function startLocal(
