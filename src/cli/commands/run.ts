@@ -4,7 +4,7 @@ import { localExecutorFor, packagingTaskFor } from '../../config/targets.js';
 import type { RemoteProgress } from '../../routines/remoteDockerExecutor.js';
 import type { JobParameters } from '../../parameters/index.js';
 import { recordLabels } from '../../records/labels.js';
-import type { RunRecord } from '../../records/record.js';
+import { statusOfState, type RunRecord } from '../../records/record.js';
 import { AttachedExecutor } from '../../routines/attachedExecutor.js';
 import { DockerJobRun } from '../../routines/docker/dockerJobRun.js';
 import type { Job } from '../../routines/job.js';
@@ -16,7 +16,7 @@ import { EXIT } from '../exitCodes.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { keepPackage, packagePath, sha256File } from '../packages.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
-import { dockerTargetOf, findContainer, refreshRecords, saveLogs } from '../runs.js';
+import { dockerTargetOf, findContainer, saveLogs } from '../runs.js';
 import { startRemoteRun } from './remote.js';
 
 export const runCommand: Command = {
@@ -276,17 +276,29 @@ export async function followRun(
     );
     return EXIT.interrupted;
   }
-  await run.wait();
+  const result = await run.wait();
+  // The run's own view of its end: it holds even when the container was removed (removeContainer).
+  const status = await run.status();
   const store = await context.records();
-  const [final] = await refreshRecords(context, [record]);
-  if (options.remove) {
+  const final = await store.update(record.id, {
+    status: statusOfState(status.state),
+    exitCode: status.exitCode ?? result.exitCode,
+    ...(status.startedAt === undefined ? {} : { startedAt: status.startedAt.toISOString() }),
+    ...(status.finishedAt === undefined ? {} : { finishedAt: status.finishedAt.toISOString() }),
+  });
+  const target = dockerTargetOf(await context.config(), record);
+  if (options.remove || target?.removeContainer === true) {
+    // Kept in the records folder, so `ferry logs` still has them once the container is gone.
     await saveLogs(store.dir, record.id, await run.getLogs());
-    const engine = await context.engine(dockerTargetOf(await context.config(), record)!);
-    const container = await findContainer(engine.docker, record.id);
-    if (container !== undefined)
-      await engine.docker.getContainer(container.Id).remove({ force: true });
   }
-  return finish(context, final!);
+  if (options.remove && target !== undefined) {
+    const engine = await context.engine(target);
+    const container = await findContainer(engine.docker, record.id);
+    if (container !== undefined) {
+      await engine.docker.getContainer(container.Id).remove({ force: true });
+    }
+  }
+  return finish(context, final);
 }
 
 /** The closing line of a run, and the CLI's exit code for it. */
