@@ -119,7 +119,29 @@ function renderOptions(options: OptionSpecs): string[] {
     return `  ${short}--${name}${value}${spec.multiple ? ' ...' : ''}`;
   });
   const width = Math.max(...flags.map((f) => f.length)) + 2;
-  return entries.map(([, spec], i) => `${flags[i]!.padEnd(width)}${spec.description}`);
+  return entries.map(([, spec], i) =>
+    wrap(spec.description, HELP_WIDTH - width)
+      .map((line, j) => (j === 0 ? flags[i]!.padEnd(width) : ' '.repeat(width)) + line)
+      .join('\n'),
+  );
+}
+
+const HELP_WIDTH = 100;
+
+/** Words of `text` in lines of at most `width` characters (a longer word gets a line of its own). */
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  if (line !== '' || lines.length === 0) lines.push(line);
+  return lines;
 }
 
 /** Helpers to read typed values. */

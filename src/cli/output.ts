@@ -42,7 +42,7 @@ export class Progress {
     if (!this.enabled) return;
     const message = event.message.replace(/\s+/g, ' ').trim();
     if (this.tty) {
-      const width = Math.max(20, (this.stderr.columns ?? 80) - 1);
+      const width = Math.max(20, (this.stderr.columns || 80) - 1);
       const spinner = SPINNER[this.frame++ % SPINNER.length];
       const bar = event.fraction === undefined ? '' : `${renderBar(event.fraction, 20)} `;
       const seconds = `${((Date.now() - this.started) / 1000).toFixed(0)}s`;
