@@ -1,11 +1,7 @@
 import type Dockerode from 'dockerode';
-import { ContaineringTask, type ContaineringTaskFields } from '../containering/containeringTask.js';
+import type { ContaineringTaskFields } from '../containering/containeringTask.js';
 import { defaultDocker, toDockerUnavailable } from '../containering/dockerEngine.js';
-import {
-  makeContainer,
-  type ContaineringProgress,
-  type ImageInfo,
-} from '../containering/makeContainer.js';
+import type { ContaineringProgress, ImageInfo } from '../containering/makeContainer.js';
 import type { PackagingTask } from '../packaging/index.js';
 import { parametersEnvironment } from '../parameters/index.js';
 import { DockerJobRun } from './docker/dockerJobRun.js';
@@ -14,6 +10,7 @@ import { startContainer } from './docker/startContainer.js';
 import { DockerOptions, resolveEnvironment, toHostConfig } from './dockerOptions.js';
 import { RunNotFoundError } from './errors.js';
 import type { ExecuteOptions, JobRun } from './jobExecutor.js';
+import { buildJobImage } from './buildJobImage.js';
 import { newRunId } from './runId.js';
 import { RunLookupExecutor } from './runLookupExecutor.js';
 
@@ -64,16 +61,7 @@ export class LocalDockerExecutor extends RunLookupExecutor {
 
   /** Packages and builds the image without running it. */
   async build(): Promise<ImageInfo> {
-    const task = new ContaineringTask({
-      ...this.fields.containering,
-      packagingTask: this.packagingTask(),
-    });
-    const image = await makeContainer(task, {
-      docker: this.docker,
-      ...(this.fields.workDir === undefined ? {} : { workDir: this.fields.workDir }),
-      ...(this.fields.cacheDir === undefined ? {} : { cacheDir: this.fields.cacheDir }),
-      ...(this.fields.onProgress === undefined ? {} : { onProgress: this.fields.onProgress }),
-    });
+    const image = await buildJobImage(this.docker, this.packagingTask(), this.fields);
     this.lastImage = image;
     return image;
   }

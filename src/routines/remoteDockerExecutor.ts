@@ -1,13 +1,9 @@
 import os from 'node:os';
 import type Dockerode from 'dockerode';
-import { ContaineringTask, type ContaineringTaskFields } from '../containering/containeringTask.js';
+import type { ContaineringTaskFields } from '../containering/containeringTask.js';
 import { defaultDocker, engineMessage, engineStatus } from '../containering/dockerEngine.js';
 import { DockerUnavailableError, GpuUnavailableError } from '../containering/errors.js';
-import {
-  makeContainer,
-  type ContaineringProgress,
-  type ImageInfo,
-} from '../containering/makeContainer.js';
+import type { ContaineringProgress, ImageInfo } from '../containering/makeContainer.js';
 import type { PackagingTask } from '../packaging/index.js';
 import { parametersEnvironment } from '../parameters/index.js';
 import {
@@ -45,6 +41,7 @@ import type {
   JobStatus,
 } from './jobExecutor.js';
 import { RemoteGpuUnavailableError } from './remoteErrors.js';
+import { buildJobImage } from './buildJobImage.js';
 import { newRunId } from './runId.js';
 import { RunLookupExecutor } from './runLookupExecutor.js';
 
@@ -231,16 +228,7 @@ export class RemoteDockerExecutor extends RunLookupExecutor {
 
   /** Packages the job and builds its image on the local engine, without shipping it. */
   async build(): Promise<ImageInfo> {
-    const task = new ContaineringTask({
-      ...this.fields.containering,
-      packagingTask: this.packagingTask(),
-    });
-    const image = await makeContainer(task, {
-      docker: this.localDocker,
-      ...(this.fields.workDir === undefined ? {} : { workDir: this.fields.workDir }),
-      ...(this.fields.cacheDir === undefined ? {} : { cacheDir: this.fields.cacheDir }),
-      ...(this.fields.onProgress === undefined ? {} : { onProgress: this.fields.onProgress }),
-    });
+    const image = await buildJobImage(this.localDocker, this.packagingTask(), this.fields);
     this.lastImage = image;
     return image;
   }
