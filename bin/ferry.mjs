@@ -22,10 +22,6 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-// Keep the event loop alive until main() settles: some waits (closing an SSH connection whose
-// socket is unref'd) hold no handle of their own, and Node would otherwise exit early with code 13.
-const keepAlive = setInterval(() => undefined, 1 << 30);
 const code = await main(process.argv.slice(2), {}, interrupts.signal);
-clearInterval(keepAlive);
 // Exit even when a connection (SSH keep-alive, Docker agent) would keep the event loop alive.
 process.stdout.write('', () => process.exit(code));

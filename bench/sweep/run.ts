@@ -46,12 +46,9 @@ interface Figures {
 type Job = { run(parameters?: JobParameters): unknown };
 let JobClass: new (baked: JobParameters) => Job;
 
-// Keeps the process up while awaiting waits that hold no handle (closing an SSH connection).
-const keepAlive = setInterval(() => undefined, 1 << 30);
 try {
   await main();
 } finally {
-  clearInterval(keepAlive);
   await cleanRemote();
   await cleanLocal();
   await rm(work, { recursive: true, force: true });

@@ -274,10 +274,15 @@ export class SshConnection {
   /** Closes the connection and every channel on it. */
   async close(): Promise<void> {
     if (this.closed) return;
+    // The socket may be unref'd (an idle connection must not keep a script alive), so the fallback
+    // timer stays ref'd: it is what keeps the process running until the close is seen.
     await new Promise<void>((resolve) => {
-      this.client.once('close', () => resolve());
+      const fallback = setTimeout(resolve, 2_000);
+      this.client.once('close', () => {
+        clearTimeout(fallback);
+        resolve();
+      });
       this.client.end();
-      setTimeout(resolve, 2_000).unref();
     });
     this.markClosed('closed by Ferry');
   }
