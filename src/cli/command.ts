@@ -49,6 +49,15 @@ export const GLOBAL_OPTIONS: OptionSpecs = {
   help: { type: 'boolean', short: 'h', description: 'show this help' },
 };
 
+/** `--target` on the commands that act on existing runs: where to look for runs without a record here. */
+export const RUN_LOOKUP_TARGET_OPTION: OptionSpec = {
+  type: 'string',
+  short: 't',
+  value: 'name',
+  description:
+    "search this target's engine for runs this project has no record of (started elsewhere)",
+};
+
 /** Parses a command's arguments with `node:util` parseArgs; mistakes are `UsageError`s. */
 export function parseCommandArgs(command: Command, argv: readonly string[]): ParsedArgs {
   const options = { ...GLOBAL_OPTIONS, ...command.options };

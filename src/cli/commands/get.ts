@@ -11,7 +11,7 @@ import { FerryError } from '../../errors.js';
 import { writeDeterministicTarGz, type ArchiveEntry } from '../../packaging/archive.js';
 import { MANIFEST_FILE, type PackageManifest } from '../../packaging/manifest.js';
 import type { RunRecord } from '../../records/record.js';
-import { stringOption, type Command } from '../command.js';
+import { stringOption, type Command, RUN_LOOKUP_TARGET_OPTION } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
 import { formatBytes } from '../output.js';
@@ -32,13 +32,7 @@ the run's container (or image) on its target, checked against its manifest and r
 deterministically. The result is checked against the SHA-256 in the run's record when there is one.
 Install it with installPackageAndGetLoader(file) to load the job back.`,
   options: {
-    target: {
-      type: 'string',
-      short: 't',
-      value: 'name',
-      description:
-        "search this target's engine for runs this project has no record of (started elsewhere)",
-    },
+    target: RUN_LOOKUP_TARGET_OPTION,
     out: {
       type: 'string',
       short: 'o',

@@ -4,7 +4,7 @@ import { DockerJobRun } from '../../routines/docker/dockerJobRun.js';
 import { labelFilter } from '../../routines/docker/labels.js';
 import { RunNotFoundError } from '../../routines/errors.js';
 import type { JobLogs, LogStream } from '../../routines/jobExecutor.js';
-import { flag, type Command, stringOption } from '../command.js';
+import { flag, type Command, stringOption, RUN_LOOKUP_TARGET_OPTION } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
 import { dockerRunOf, isSweepId, readSavedLogs, resolveRun, sweepRuns } from '../runs.js';
@@ -18,13 +18,7 @@ A run id may be shortened to a unique prefix or to its random suffix. For a swee
 queue runner's (which run started when). Output saved when a container was removed (--rm) or of an
 attached run is printed from the records folder.`,
   options: {
-    target: {
-      type: 'string',
-      short: 't',
-      value: 'name',
-      description:
-        "search this target's engine for runs this project has no record of (started elsewhere)",
-    },
+    target: RUN_LOOKUP_TARGET_OPTION,
     follow: {
       type: 'boolean',
       short: 'f',

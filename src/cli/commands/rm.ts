@@ -3,7 +3,7 @@ import { engineStatus } from '../../containering/dockerEngine.js';
 import { RECORD_LABELS } from '../../records/labels.js';
 import { isFinal, type RunRecord } from '../../records/record.js';
 import { labelFilter } from '../../routines/docker/labels.js';
-import { flag, type Command, stringOption } from '../command.js';
+import { flag, type Command, stringOption, RUN_LOOKUP_TARGET_OPTION } from '../command.js';
 import type { CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { EXIT } from '../exitCodes.js';
@@ -25,13 +25,7 @@ export const rmCommand: Command = {
 Removes a run's container from its target and its record from the project. A run that is queued or
 running is refused unless --force (which kills it). The run's package stays in <workDir>/packages.`,
   options: {
-    target: {
-      type: 'string',
-      short: 't',
-      value: 'name',
-      description:
-        "search this target's engine for runs this project has no record of (started elsewhere)",
-    },
+    target: RUN_LOOKUP_TARGET_OPTION,
     force: {
       type: 'boolean',
       short: 'f',

@@ -1,5 +1,5 @@
 import { isFinal, type RunRecord } from '../../records/record.js';
-import { flag, type Command, stringOption } from '../command.js';
+import { flag, type Command, stringOption, RUN_LOOKUP_TARGET_OPTION } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
 import { formatDuration, table } from '../output.js';
@@ -13,13 +13,7 @@ export const statusCommand: Command = {
 Asks the run's target for its current state (and records it). Exit code 0 when every named run
 succeeded or is still queued or running, 1 when one failed or was stopped.`,
   options: {
-    target: {
-      type: 'string',
-      short: 't',
-      value: 'name',
-      description:
-        "search this target's engine for runs this project has no record of (started elsewhere)",
-    },
+    target: RUN_LOOKUP_TARGET_OPTION,
     json: { type: 'boolean', description: 'print the records as JSON' },
   },
   minPositionals: 1,

@@ -3,7 +3,7 @@ import { RECORD_LABELS } from '../../records/labels.js';
 import { isFinal, type RunRecord } from '../../records/record.js';
 import { labelFilter } from '../../routines/docker/labels.js';
 import { StopNotSupportedError } from '../../routines/errors.js';
-import { type Command, stringOption } from '../command.js';
+import { type Command, stringOption, RUN_LOOKUP_TARGET_OPTION } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
 import {
@@ -25,13 +25,7 @@ after 10 s. A queued run (waiting in a sweep's queue) is taken off the queue: it
 removed and its record marked cancelled. Stopping a sweep stops its queue runner first, so no
 further run starts.`,
   options: {
-    target: {
-      type: 'string',
-      short: 't',
-      value: 'name',
-      description:
-        "search this target's engine for runs this project has no record of (started elsewhere)",
-    },
+    target: RUN_LOOKUP_TARGET_OPTION,
   },
   minPositionals: 1,
   maxPositionals: Number.MAX_SAFE_INTEGER,
