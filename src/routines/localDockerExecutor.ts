@@ -5,7 +5,7 @@ import type { ContaineringProgress, ImageInfo } from '../containering/makeContai
 import type { PackagingTask } from '../packaging/index.js';
 import { parametersEnvironment } from '../parameters/index.js';
 import { DockerJobRun } from './docker/dockerJobRun.js';
-import { RUN_LABELS, containerName, labelFilter, runLabels } from './docker/labels.js';
+import { RUN_LABELS, containerName, labelFilter, runContainerLabels } from './docker/labels.js';
 import { startContainer } from './docker/startContainer.js';
 import { DockerOptions, resolveEnvironment, toHostConfig } from './dockerOptions.js';
 import { RunNotFoundError } from './errors.js';
@@ -79,15 +79,7 @@ export class LocalDockerExecutor extends RunLookupExecutor {
     const containerId = await startContainer(this.docker, {
       image: image.reference,
       name: containerName(manifest.name, runId),
-      labels: {
-        ...options.labels,
-        ...runLabels({
-          name: manifest.name,
-          version: manifest.version,
-          uid: manifest.uid,
-          runId,
-        }),
-      },
+      labels: runContainerLabels(manifest, runId, options.labels),
       env,
       hostConfig,
     });

@@ -22,7 +22,7 @@ import {
 } from '../ssh/remoteDocker.js';
 import { SshConnection, type SshConnectionOptions } from '../ssh/sshConnection.js';
 import { DockerJobRun, toStatus } from './docker/dockerJobRun.js';
-import { RUN_LABELS, containerName, runLabels } from './docker/labels.js';
+import { RUN_LABELS, containerName, runContainerLabels } from './docker/labels.js';
 import { startContainer } from './docker/startContainer.js';
 import {
   DockerOptions,
@@ -281,15 +281,7 @@ export class RemoteDockerExecutor extends RunLookupExecutor {
       containerId = await startContainer(docker, {
         image: image.reference,
         name,
-        labels: {
-          ...options.labels,
-          ...runLabels({
-            name: manifest.name,
-            version: manifest.version,
-            uid: manifest.uid,
-            runId,
-          }),
-        },
+        labels: runContainerLabels(manifest, runId, options.labels),
         env,
         hostConfig,
         onCreated: async (container) => {

@@ -23,6 +23,16 @@ export function runLabels(run: RunIdentity): Record<string, string> {
   };
 }
 
+/** A run container's labels: the caller's extra labels, then Ferry's own, which win. */
+export function runContainerLabels(
+  manifest: Omit<RunIdentity, 'runId'>,
+  runId: string,
+  extra: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  const { name, version, uid } = manifest;
+  return { ...extra, ...runLabels({ name, version, uid, runId }) };
+}
+
 /** `ferry-<job>-<runId>`, with what a container name cannot hold replaced by `-`. */
 export function containerName(jobName: string, runId: string): string {
   return `ferry-${jobName}-${runId}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
