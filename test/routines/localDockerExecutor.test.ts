@@ -251,10 +251,12 @@ describe.skipIf(!testbed)('routine.local: LocalDockerExecutor on the local engin
     expect(found.id).toBe(run.id);
     expect((await other.status(run.id)).state).toBe('exited');
     expect((await other.getLogs(run.id)).stdout).toContain('probe: find me');
-    const lines: string[] = [];
-    await other.followLogs({ runId: run.id, onLine: (line) => lines.push(line) });
-    expect(lines).toContain('probe: find me');
-    expect(lines.at(-1)).toBe('Job completed');
+    const lines: Record<string, string[]> = { stdout: [], stderr: [] };
+    await other.followLogs({ runId: run.id, onLine: (line, stream) => lines[stream]!.push(line) });
+    expect(lines.stdout).toContain('probe: find me');
+    // Each stream is in order; the engine does not order stdout against stderr.
+    expect(lines.stdout.at(-1)).toBe('Job completed');
+    expect(lines.stderr).toEqual(['probe: done']);
     await expect(other.run('20000101-000000-000000')).rejects.toBeInstanceOf(RunNotFoundError);
   });
 
