@@ -14,14 +14,9 @@ import {
 } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { ExternalDependencies, LockedPackages } from '../packaging/dependencies.js';
 import type { ContextEntry } from './contextTar.js';
 import { DependencyInstallError } from './errors.js';
-
-/** An npm package the bundle imports at run time: the range the project declares and the version its lockfile resolved. */
-export interface ExternalDependency {
-  readonly range: string;
-  readonly version: string;
-}
 
 /** A folder in Ferry's cache holding `node_modules` for one exact list of dependencies. */
 export interface CachedDependencies {
@@ -45,7 +40,7 @@ export interface DependencyCacheOptions {
 }
 
 const MARKER = 'ferry-deps.json';
-const FORMAT = 'ferry-deps-v1';
+const FORMAT = 'ferry-deps-v2';
 
 /** Ferry's cache root folder. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -59,31 +54,38 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
  * platform-specific optional packages) give the same key and so reuse one install.
  */
 export function dependenciesKey(
-  dependencies: Readonly<Record<string, ExternalDependency>>,
+  dependencies: ExternalDependencies,
+  locked: LockedPackages = {},
   platform = `${process.platform}-${process.arch}`,
 ): string {
   const pinned = Object.keys(dependencies)
     .sort()
     .map((name) => [name, dependencies[name]?.version]);
+  const tree = Object.keys(locked)
+    .sort()
+    .map((at) => [at, locked[at]?.version, locked[at]?.integrity]);
   return createHash('sha256')
-    .update(JSON.stringify({ format: FORMAT, platform, pinned }))
+    .update(JSON.stringify({ format: FORMAT, platform, pinned, tree }))
     .digest('hex')
     .slice(0, 32);
 }
 
 /**
  * Installs the exact versions on the host (containers here cannot reach the npm registry), into a
- * cache folder keyed by the list, or reuses the folder a previous install left. Installs run in a
+ * cache folder keyed by the list, or reuses the folder a previous install left. With the locked
+ * tree from the project's lockfile, `npm ci` installs every transitive package at its locked
+ * version; without one (a project with no lockfile), `npm install` resolves them. Installs run in a
  * private temporary folder and are moved into place whole, so concurrent builds never see half an
  * install. Returns `undefined` when there is nothing to install.
  */
 export async function ensureDependencies(
-  dependencies: Readonly<Record<string, ExternalDependency>>,
+  dependencies: ExternalDependencies,
+  locked: LockedPackages,
   options: DependencyCacheOptions = {},
 ): Promise<CachedDependencies | undefined> {
   const names = Object.keys(dependencies).sort();
   if (names.length === 0) return undefined;
-  const key = dependenciesKey(dependencies);
+  const key = dependenciesKey(dependencies, locked);
   const root = path.join(options.cacheDir ?? defaultCacheDir(), 'deps');
   const dir = path.join(root, key);
   const cached = await readMarker(dir);
@@ -100,10 +102,17 @@ export async function ensureDependencies(
       dependencies: Object.fromEntries(names.map((n) => [n, dependencies[n]?.version])),
     };
     await writeFile(path.join(work, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    const lockedCount = Object.keys(locked).length;
+    if (lockedCount > 0) {
+      await writeFile(
+        path.join(work, 'package-lock.json'),
+        `${JSON.stringify(lockfileFor(manifest.name, manifest.dependencies, locked), null, 2)}\n`,
+      );
+    }
     options.onProgress?.(
-      `Installing ${names.map((n) => `${n}@${dependencies[n]?.version}`).join(', ')} on the host (npm)`,
+      `Installing ${names.map((n) => `${n}@${dependencies[n]?.version}`).join(', ')} on the host (npm${lockedCount > 0 ? ` ci, ${lockedCount} locked packages` : ''})`,
     );
-    await runNpm(options.npmCommand ?? 'npm', work);
+    await runNpm(options.npmCommand ?? 'npm', work, lockedCount > 0);
     const entries = await listTree(work, 'node_modules');
     await writeFile(
       path.join(work, MARKER),
@@ -189,11 +198,23 @@ async function hashFile(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function runNpm(npm: string, cwd: string): Promise<void> {
+/** A package-lock.json holding exactly the locked tree, for `npm ci`. */
+export function lockfileFor(
+  name: string,
+  dependencies: Readonly<Record<string, string | undefined>>,
+  locked: LockedPackages,
+): unknown {
+  return {
+    name,
+    lockfileVersion: 3,
+    requires: true,
+    packages: { '': { name, dependencies }, ...locked },
+  };
+}
+
+function runNpm(npm: string, cwd: string, fromLockfile: boolean): Promise<void> {
   const args = [
-    'install',
-    '--no-save',
-    '--no-package-lock',
+    ...(fromLockfile ? ['ci'] : ['install', '--no-save', '--no-package-lock']),
     '--ignore-scripts',
     '--omit=dev',
     '--no-audit',

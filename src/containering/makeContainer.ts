@@ -132,11 +132,15 @@ export async function makeContainer(
       stage: 'dependencies',
       message: describeDependencies(installed.manifest.dependencies),
     });
-    const dependencies = await ensureDependencies(installed.manifest.dependencies, {
-      ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
-      ...(options.npmCommand === undefined ? {} : { npmCommand: options.npmCommand }),
-      onProgress: (message) => progress({ stage: 'dependencies', message }),
-    });
+    const dependencies = await ensureDependencies(
+      installed.manifest.dependencies,
+      installed.manifest.lockedDependencies,
+      {
+        ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
+        ...(options.npmCommand === undefined ? {} : { npmCommand: options.npmCommand }),
+        onProgress: (message) => progress({ stage: 'dependencies', message }),
+      },
+    );
 
     const dependenciesImage =
       dependencies === undefined

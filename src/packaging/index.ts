@@ -14,5 +14,10 @@ export {
 } from './installPackage.js';
 export { EntryPoint, type LoadResourceOptions } from './entryPoint.js';
 export type { PackageManifest } from './manifest.js';
-export type { ExternalDependency, ExternalDependencies } from './dependencies.js';
+export type {
+  ExternalDependency,
+  ExternalDependencies,
+  LockedPackage,
+  LockedPackages,
+} from './dependencies.js';
 export * from './errors.js';

@@ -115,7 +115,13 @@ async function verifyInstalledFiles(
   const uid = makeUid(
     manifest.name,
     manifest.version,
-    contentHash(manifest.name, manifest.version, manifest.dependencies, manifest.files),
+    contentHash(
+      manifest.name,
+      manifest.version,
+      manifest.dependencies,
+      manifest.lockedDependencies,
+      manifest.files,
+    ),
   );
   if (uid !== manifest.uid) {
     throw new PackageIntegrityError(

@@ -55,7 +55,7 @@ export async function makePackage(
 
   progress('bundling', `${modules.length} modules`);
   const bundle = await bundleSourceModules(task.sourceRoot, modules);
-  const dependencies = await resolveExternalDependencies(
+  const { dependencies, locked } = await resolveExternalDependencies(
     bundle.externalImports,
     task.sourceRoot,
     task.projectRoot,
@@ -87,7 +87,7 @@ export async function makePackage(
   const uid = makeUid(
     task.name,
     task.version,
-    contentHash(task.name, task.version, dependencies, files),
+    contentHash(task.name, task.version, dependencies, locked, files),
   );
   const manifest: PackageManifest = {
     format: MANIFEST_FORMAT,
@@ -102,6 +102,7 @@ export async function makePackage(
     ),
     resources,
     dependencies,
+    lockedDependencies: locked,
     files,
   };
 

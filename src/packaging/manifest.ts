@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ExternalDependencies } from './dependencies.js';
+import type { ExternalDependencies, LockedPackages } from './dependencies.js';
 
 export const MANIFEST_FILE = 'ferry-manifest.json';
 export const MANIFEST_FORMAT = 'ferry-package';
@@ -21,6 +21,11 @@ export interface PackageManifest {
   /** Resource names, each stored as `resources/<name>.json` and `resources/<name>.bin`. */
   readonly resources: readonly string[];
   readonly dependencies: ExternalDependencies;
+  /**
+   * The lockfile entries (lockfile path → entry) of every package the dependencies need, transitively:
+   * what the image installs with `npm ci`. Empty when the project has no lockfile.
+   */
+  readonly lockedDependencies: LockedPackages;
   /** Package-relative POSIX path → SHA-256 (hex), for every file but the manifest. */
   readonly files: Readonly<Record<string, string>>;
 }
@@ -30,13 +35,14 @@ export function sha256(contents: Uint8Array | string): string {
 }
 
 /**
- * The content hash a UID ends with: over the name, version, dependencies and every file's hash,
- * so the UID changes whenever anything the package would load changes.
+ * The content hash a UID ends with: over the name, version, dependencies (with their locked tree)
+ * and every file's hash, so the UID changes whenever anything the package would load changes.
  */
 export function contentHash(
   name: string,
   version: string,
   dependencies: ExternalDependencies,
+  locked: LockedPackages,
   files: Readonly<Record<string, string>>,
 ): string {
   const lines = [
@@ -45,6 +51,9 @@ export function contentHash(
     ...Object.keys(dependencies)
       .sort()
       .map((dep) => `dependency ${dep} ${dependencies[dep]?.version ?? ''}`),
+    ...Object.keys(locked)
+      .sort()
+      .map((at) => `locked ${at} ${locked[at]?.version ?? ''} ${locked[at]?.integrity ?? ''}`),
     ...Object.keys(files)
       .sort()
       .map((file) => `file ${files[file] ?? ''} ${file}`),

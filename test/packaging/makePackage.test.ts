@@ -123,6 +123,11 @@ describe('makePackage and installPackageAndGetLoader', () => {
         version: lock.packages['node_modules/semver'].version,
       },
     });
+    // The locked tree the container installs with npm ci: semver needs nothing else.
+    expect(Object.keys(info.manifest.lockedDependencies)).toEqual(['node_modules/semver']);
+    expect(info.manifest.lockedDependencies['node_modules/semver']?.version).toBe(
+      lock.packages['node_modules/semver'].version,
+    );
     expect(info.manifest.ferryVersion).toBe(ownPackage.version);
     expect(info.manifest.node).toBe(ownPackage.engines.node);
     expect(Object.keys(info.manifest.modules)).toEqual([

@@ -251,8 +251,8 @@ describe.skipIf(!testbed)('routine.local: LocalDockerExecutor on the local engin
     expect(found.id).toBe(run.id);
     expect((await other.status(run.id)).state).toBe('exited');
     expect((await other.getLogs(run.id)).stdout).toContain('probe: find me');
-    const lines: Record<string, string[]> = { stdout: [], stderr: [] };
-    await other.followLogs({ runId: run.id, onLine: (line, stream) => lines[stream]!.push(line) });
+    const lines: Record<LogStream, string[]> = { stdout: [], stderr: [] };
+    await other.followLogs({ runId: run.id, onLine: (line, stream) => lines[stream].push(line) });
     expect(lines.stdout).toContain('probe: find me');
     // Each stream is in order; the engine does not order stdout against stderr.
     expect(lines.stdout.at(-1)).toBe('Job completed');
