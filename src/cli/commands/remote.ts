@@ -12,7 +12,6 @@ import {
 } from '../../config/targets.js';
 import type { ImageInfo } from '../../containering/index.js';
 import type { JobParameters } from '../../parameters/index.js';
-import { recordLabels } from '../../records/labels.js';
 import type { RunRecord } from '../../records/record.js';
 import type { Job } from '../../routines/job.js';
 import type { JobRun } from '../../routines/jobExecutor.js';
@@ -21,6 +20,7 @@ import type { ShipResult } from '../../shipping/index.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../output.js';
 import { keepPackage } from '../packages.js';
+import { startRecordedRun } from '../recordedRun.js';
 import { reportContainering } from './run.js';
 
 export interface TargetImage {
@@ -119,34 +119,15 @@ export async function startRemoteRun(
   parameters: JobParameters,
 ): Promise<{ record: RunRecord; run: JobRun }> {
   const { executor, engine } = await remoteExecutor(context, config, target, job);
-  const createdAt = new Date();
-  const run = await executor.execute({
-    wait: false,
-    parameters,
-    runId,
-    labels: recordLabels({ target: target.name, parameters, createdAt }),
-  });
-  const image = executor.lastImage!;
-  if (executor.lastShipment !== undefined) {
-    reportShipment(context, target, image.reference, executor.lastShipment);
-  }
-  const kept = await keepPackage(config.workDir, image.packageInfo);
-  const record = await (
-    await context.records()
-  ).put({
-    id: runId,
-    job: config.project,
-    version: config.version,
-    uid: image.packageInfo.uid,
+  const started = await startRecordedRun(context, config, executor, {
     target: target.name,
     targetKind: 'remote',
     ...(engine.host === undefined ? {} : { host: engine.host }),
+    runId,
     parameters,
-    status: 'running',
-    createdAt: createdAt.toISOString(),
-    image: executor.lastShipment?.reference ?? image.reference,
-    imageId: image.imageId,
-    packageSha256: kept.sha256,
   });
-  return { record, run };
+  if (executor.lastShipment !== undefined) {
+    reportShipment(context, target, executor.lastImage!.reference, executor.lastShipment);
+  }
+  return started;
 }

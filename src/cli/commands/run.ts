@@ -3,10 +3,8 @@ import type { AttachedTargetConfig, FerryConfig, LocalTargetConfig } from '../..
 import { localExecutorFor, packagingTaskFor } from '../../config/targets.js';
 import type { RemoteProgress } from '../../routines/remoteDockerExecutor.js';
 import type { JobParameters } from '../../parameters/index.js';
-import { recordLabels } from '../../records/labels.js';
 import { statusOfState, type RunRecord } from '../../records/record.js';
 import { AttachedExecutor } from '../../routines/attachedExecutor.js';
-import { DockerJobRun } from '../../routines/docker/dockerJobRun.js';
 import type { Job } from '../../routines/job.js';
 import type { JobRun, LogStream } from '../../routines/jobExecutor.js';
 import { newRunId } from '../../routines/runId.js';
@@ -14,10 +12,11 @@ import { flag, stringOption, type Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
 import { formatBytes, formatDuration } from '../output.js';
-import { keepPackage, packagePath, sha256File } from '../packages.js';
+import { packagePath, sha256File } from '../packages.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
 import { dockerTargetOf, findContainer, saveLogs } from '../runs.js';
 import { startRemoteRun } from './remote.js';
+import { startRecordedRun } from '../recordedRun.js';
 
 export const runCommand: Command = {
   name: 'run',
@@ -204,33 +203,12 @@ async function startLocal(
     env: context.io.env,
     onProgress: reportContainering(context),
   });
-  const createdAt = new Date();
-  const run = await executor.execute({
-    wait: false,
-    parameters,
-    runId,
-    labels: recordLabels({ target: target.name, parameters, createdAt }),
-  });
-  const image = executor.lastImage!;
-  const kept = await keepPackage(config.workDir, image.packageInfo);
-  const record = await (
-    await context.records()
-  ).put({
-    id: runId,
-    job: config.project,
-    version: config.version,
-    uid: image.packageInfo.uid,
+  return startRecordedRun(context, config, executor, {
     target: target.name,
     targetKind: 'local',
+    runId,
     parameters,
-    status: 'running',
-    createdAt: createdAt.toISOString(),
-    image: image.reference,
-    imageId: image.imageId,
-    ...(run instanceof DockerJobRun ? { containerId: run.containerId } : {}),
-    packageSha256: kept.sha256,
   });
-  return { record, run };
 }
 
 /**
