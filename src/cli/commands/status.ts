@@ -49,6 +49,21 @@ export function countStatuses(runs: readonly RunRecord[]): Record<string, number
 }
 
 /** `3.2s`, or `running 12s`, from a record's times. */
+/** The runs of a sweep, one row each, in sweep order as given. */
+export function sweepRunsTable(runs: readonly RunRecord[]): string {
+  return table(
+    ['#', 'RUN', 'STATUS', 'EXIT', 'DURATION', 'PARAMETERS'],
+    runs.map((r) => [
+      String(r.sweepIndex ?? ''),
+      r.id,
+      r.status,
+      r.exitCode === undefined ? '' : String(r.exitCode),
+      durationOf(r),
+      JSON.stringify(r.parameters),
+    ]),
+  );
+}
+
 export function durationOf(record: RunRecord, now = Date.now()): string {
   if (record.startedAt === undefined) return '';
   const start = Date.parse(record.startedAt);
@@ -95,17 +110,5 @@ function printSweep(context: CliContext, id: string, runs: readonly RunRecord[])
       .map(([s, n]) => `${n} ${s}`)
       .join(', ')}`,
   );
-  context.out(
-    table(
-      ['#', 'RUN', 'STATUS', 'EXIT', 'DURATION', 'PARAMETERS'],
-      runs.map((r) => [
-        String(r.sweepIndex ?? ''),
-        r.id,
-        r.status,
-        r.exitCode === undefined ? '' : String(r.exitCode),
-        durationOf(r),
-        JSON.stringify(r.parameters),
-      ]),
-    ),
-  );
+  context.out(sweepRunsTable(runs));
 }

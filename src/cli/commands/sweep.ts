@@ -22,11 +22,11 @@ import { flag, intOption, stringOption, stringsOption, type Command } from '../c
 import type { CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { EXIT } from '../exitCodes.js';
-import { formatDuration, table } from '../output.js';
+import { formatDuration } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
 import { SWEEP_PREFIX } from '../runs.js';
 import { prepareImage } from './remote.js';
-import { countStatuses, durationOf } from './status.js';
+import { countStatuses, sweepRunsTable } from './status.js';
 
 export const sweepCommand: Command = {
   name: 'sweep',
@@ -248,19 +248,7 @@ async function waitForSweep(context: CliContext, sweepId: string, total: number)
   const final = await settleSweep(context, sweepId);
   context.progress.clear();
   const counts = countStatuses(final);
-  context.note(
-    table(
-      ['#', 'RUN', 'STATUS', 'EXIT', 'DURATION', 'PARAMETERS'],
-      final.map((r) => [
-        String(r.sweepIndex ?? ''),
-        r.id,
-        r.status,
-        r.exitCode === undefined ? '' : String(r.exitCode),
-        durationOf(r),
-        JSON.stringify(r.parameters),
-      ]),
-    ),
-  );
+  context.note(sweepRunsTable(final));
   context.note(
     `ferry: sweep ${sweepId}: ${Object.entries(counts)
       .map(([s, n]) => `${n} ${s}`)
