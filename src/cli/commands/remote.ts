@@ -75,17 +75,7 @@ export async function prepareImage(
   const image = await executor.build();
   const kept = await keepPackage(config.workDir, image.packageInfo);
   const shipped = await executor.ship(image);
-  const how =
-    shipped.method === 'present'
-      ? 'already there'
-      : shipped.method === 'registry'
-        ? `through ${shipped.registryReference}`
-        : `${shipped.layersSent} of ${shipped.layersTotal} layers, ${formatBytes(shipped.bytesSent)} over SSH`;
-  context.progress.report({
-    stage: 'shipping',
-    message: `${image.reference} on ${target.name}: ${how}`,
-    important: true,
-  });
+  reportShipment(context, target, image.reference, shipped);
   return { image, reference: shipped.reference, engine, packageSha256: kept.sha256, shipped };
 }
 
