@@ -7,28 +7,57 @@ import type { ClassIdentifier, ClassReference, ClassResolver } from './serializa
 type ModuleNamespace = Readonly<Record<string, unknown>>;
 
 /**
- * Maps the classes the source root exports to their identities (DESIGN 1). Modules that export
- * nothing (scripts) are never imported, so building the registry does not run them.
+ * The classes the source root exports, by identity (DESIGN 1), imported on demand: only modules
+ * that export a name asked for, or (`importAll`) every module with exports. Modules that export
+ * nothing (scripts) are never imported, so identifying classes does not run them. When one class is
+ * exported from several modules (an index re-exporting it), the first module in path order names it.
  */
-export async function identifyExportedClasses(
-  sourceRoot: string,
-  exportsByModule: ReadonlyMap<string, readonly string[]>,
-): Promise<ClassIdentifier> {
-  const identities = new Map<unknown, ClassReference>();
-  for (const [modulePath, exportNames] of [...exportsByModule].sort(([a], [b]) =>
-    a < b ? -1 : 1,
-  )) {
-    if (exportNames.length === 0) continue;
-    const namespace = await importModule(path.join(sourceRoot, modulePath), modulePath);
-    for (const exportName of [...exportNames].sort()) {
-      const value = namespace[exportName];
-      // A class re-exported by an index module keeps the identity of the first module in path order.
-      if (typeof value === 'function' && !identities.has(value)) {
-        identities.set(value, { module: modulePath, exportName });
+export class ExportedClasses {
+  private readonly identities = new Map<unknown, ClassReference>();
+  private readonly imported = new Set<string>();
+
+  constructor(
+    private readonly sourceRoot: string,
+    private readonly exportsByModule: ReadonlyMap<string, readonly string[]>,
+  ) {}
+
+  /** Where a constructor is exported, among the modules imported so far. */
+  readonly identify: ClassIdentifier = (constructor) => this.identities.get(constructor);
+
+  /** Imports the modules that export any of these names. */
+  async importExporting(names: Iterable<string>): Promise<void> {
+    const wanted = new Set(names);
+    await this.importWhere((exportNames) => exportNames.some((name) => wanted.has(name)));
+  }
+
+  /** Imports every module that exports anything. */
+  async importAll(): Promise<void> {
+    await this.importWhere((exportNames) => exportNames.length > 0);
+  }
+
+  private async importWhere(select: (exportNames: readonly string[]) => boolean): Promise<void> {
+    const modules = [...this.exportsByModule].sort(([a], [b]) => (a < b ? -1 : 1));
+    for (const [modulePath, exportNames] of modules) {
+      if (this.imported.has(modulePath) || !select(exportNames)) continue;
+      this.imported.add(modulePath);
+      const namespace = await importModule(path.join(this.sourceRoot, modulePath), modulePath);
+      for (const exportName of [...exportNames].sort()) {
+        const value = namespace[exportName];
+        if (typeof value !== 'function') continue;
+        const known = this.identities.get(value);
+        if (
+          known === undefined ||
+          referenceKey(modulePath, exportName) < referenceKey(known.module, known.exportName)
+        ) {
+          this.identities.set(value, { module: modulePath, exportName });
+        }
       }
     }
   }
-  return (constructor) => identities.get(constructor);
+}
+
+function referenceKey(module: string, exportName: string): string {
+  return `${module}#${exportName}`;
 }
 
 /**
@@ -65,9 +94,10 @@ async function importModule(file: string, modulePath: string): Promise<ModuleNam
   try {
     return (await import(pathToFileURL(file).href)) as ModuleNamespace;
   } catch (error) {
-    const hint = /\.(ts|tsx|mts)$/.test(file)
-      ? '; TypeScript sources need a TypeScript-aware runtime such as tsx or vitest'
-      : '';
+    const hint =
+      (error as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION'
+        ? '; TypeScript sources need a TypeScript-aware runtime such as tsx or vitest'
+        : '';
     throw new ClassRegistryError(
       `could not import ${modulePath} (${file}): ${error instanceof Error ? error.message : String(error)}${hint}`,
       { cause: error },

@@ -48,10 +48,14 @@ export async function installPackage(
     const extracted = await extractSafely(packagePath, staging);
     const manifest = await verifyInstalledFiles(staging, extracted, packagePath);
     const dir = path.join(installRoot, manifest.uid);
-    if (await isDirectory(dir)) {
-      await verifyInstalledFiles(dir, undefined, dir);
-    } else {
+    if (!(await isDirectory(dir))) {
       await rename(staging, dir);
+    } else if (!(await isIntact(dir))) {
+      // Left by an older Ferry, or altered since: the copy just verified takes its place.
+      const stale = `${dir}.stale-${randomBytes(6).toString('hex')}`;
+      await rename(dir, stale);
+      await rename(staging, dir);
+      await rm(stale, { recursive: true, force: true });
     }
     return { dir, manifest };
   } finally {
@@ -132,6 +136,17 @@ async function verifyInstalledFiles(
   return manifest;
 }
 
+/** Whether an installed package still matches its manifest. */
+async function isIntact(dir: string): Promise<boolean> {
+  return verifyInstalledFiles(dir, undefined, dir).then(
+    () => true,
+    (error: unknown) => {
+      if (error instanceof PackageIntegrityError) return false;
+      throw error;
+    },
+  );
+}
+
 async function readManifest(dir: string, reportAs: string): Promise<PackageManifest> {
   const text = await readFile(path.join(dir, MANIFEST_FILE), 'utf8').catch(
     (error: NodeJS.ErrnoException) => {
@@ -145,7 +160,12 @@ async function readManifest(dir: string, reportAs: string): Promise<PackageManif
     },
   );
   const manifest = JSON.parse(text) as PackageManifest;
-  if (manifest.format !== MANIFEST_FORMAT || typeof manifest.files !== 'object') {
+  if (
+    manifest.format !== MANIFEST_FORMAT ||
+    typeof manifest.files !== 'object' ||
+    typeof manifest.modules !== 'object' ||
+    typeof manifest.lockedDependencies !== 'object'
+  ) {
     throw new PackageIntegrityError(reportAs, `${MANIFEST_FILE} is not a Ferry package manifest`);
   }
   for (const file of [...Object.keys(manifest.files), ...Object.values(manifest.modules)]) {

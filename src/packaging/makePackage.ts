@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ferryVersion, nodeRange } from '../version.js';
 import { writeDeterministicTarGz, type ArchiveEntry } from './archive.js';
 import { BUNDLE_FOLDER, bundleSourceModules } from './bundle.js';
-import { identifyExportedClasses } from './classRegistry.js';
+import { ExportedClasses } from './classRegistry.js';
 import { resolveExternalDependencies } from './dependencies.js';
 import {
   MANIFEST_FILE,
@@ -17,7 +17,7 @@ import {
   type PackageManifest,
 } from './manifest.js';
 import type { PackagingTask } from './packagingTask.js';
-import { serialize } from './serialization/index.js';
+import { serializeResource } from './serializeResource.js';
 import { listSourceModules } from './sourceModules.js';
 
 export type PackagingStage = 'listing' | 'bundling' | 'serializing' | 'writing';
@@ -62,19 +62,17 @@ export async function makePackage(
   );
 
   progress('serializing', Object.keys(task.payload).join(', '));
-  const identifyClass = await identifyExportedClasses(task.sourceRoot, bundle.exportsByModule);
+  const classes = new ExportedClasses(task.sourceRoot, bundle.exportsByModule);
   const resources = Object.keys(task.payload).sort();
-  const resourceEntries = resources.flatMap((resource): ArchiveEntry[] => {
-    const { document, blobs } = serialize(task.payload[resource], {
-      identifyClass,
-      rootName: resource,
-    });
+  const resourceEntries: ArchiveEntry[] = [];
+  for (const resource of resources) {
+    const { document, blobs } = await serializeResource(task.payload[resource], resource, classes);
     const files = resourceFiles(resource);
-    return [
+    resourceEntries.push(
       { path: files.document, contents: Buffer.from(JSON.stringify(document)) },
       { path: files.blobs, contents: blobs },
-    ];
-  });
+    );
+  }
 
   const entries: ArchiveEntry[] = [
     ...bundle.files.map((file) => ({

@@ -60,6 +60,14 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
+/** A job built from the classes of a copy of the fixture (its own modules, its own classes). */
+async function jobFrom(root: string): Promise<PipelineJob> {
+  const { PipelineJob: Job } = (await import(path.join(root, 'pipelineJob.ts'))) as {
+    PipelineJob: typeof PipelineJob;
+  };
+  return new Job('>=20', [], new Float64Array([1, 2]));
+}
+
 /** Unpacks a package, lets `change` edit its files, and packs them again (without fixing hashes). */
 async function repack(
   packagePath: string,
@@ -178,6 +186,50 @@ describe('makePackage and installPackageAndGetLoader', () => {
     expect(info.manifest.files['bundle/script.js']).toBeDefined();
   });
 
+  it("imports only the modules that can hold the payload's classes", async () => {
+    const root = path.join(work, 'lazy-source');
+    await cp(fixtureRoot, root, { recursive: true });
+    // It exports a class, so it could hold one of the payload's; importing it would throw.
+    await writeFile(
+      path.join(root, 'unrelated.ts'),
+      "export class Unrelated {}\nthrow new Error('unrelated.ts was imported while packaging');\n",
+    );
+    const job = await jobFrom(root);
+    const info = await makePackage(task(job, { sourceRoot: root, projectRoot: repoRoot }), {
+      outputDir: path.join(work, 'lazy'),
+    });
+    expect(info.manifest.modules['unrelated.ts']).toBe('bundle/unrelated.js');
+  });
+
+  it('finds a class exported under a name other than its own', async () => {
+    const root = path.join(work, 'aliased-source');
+    await cp(fixtureRoot, root, { recursive: true });
+    await writeFile(
+      path.join(root, 'aliased.ts'),
+      'class Hidden {\n  readonly tag = 7;\n}\nexport { Hidden as Visible };\n',
+    );
+    const { Visible } = (await import(path.join(root, 'aliased.ts'))) as {
+      Visible: new () => { tag: number };
+    };
+    const job = await jobFrom(root);
+    (job as unknown as { extra: unknown }).extra = new Visible();
+    const info = await makePackage(task(job, { sourceRoot: root, projectRoot: repoRoot }), {
+      outputDir: path.join(work, 'aliased'),
+    });
+    const entryPoint = await installPackageAndGetLoader(info.path, {
+      installRoot: path.join(work, 'aliased-installed'),
+      nodeModules: path.join(repoRoot, 'node_modules'),
+    });
+    const document = JSON.parse(
+      await readFile(path.join(entryPoint.resourcesLocation, 'job.json'), 'utf8'),
+    ) as { classes: Array<{ module: string; exportName: string }> };
+    expect(document.classes).toContainEqual({ module: 'aliased.ts', exportName: 'Visible' });
+    const loaded = (await entryPoint.loadResource('job')) as { extra: { tag: number } };
+    expect(loaded.extra.tag).toBe(7);
+    expect(loaded.extra.constructor.name).toBe('Hidden');
+    expect(loaded.extra).not.toBeInstanceOf(Visible);
+  });
+
   it('loads two versions of one job side by side in one process', async () => {
     const roots = await Promise.all(
       ['1.0.0', '2.0.0'].map(async (version) => {
@@ -256,6 +308,19 @@ describe('makePackage and installPackageAndGetLoader', () => {
       /'bundle\/extra\.js' is not listed in the manifest/,
     );
     expect(await readdir(installRoot)).toEqual([]);
+  });
+
+  it('replaces an installed copy that no longer matches its manifest with the verified one', async () => {
+    const info = await makePackage(task(pipelineJob()), { outputDir: path.join(work, 'stale') });
+    const installRoot = path.join(work, 'stale-installed');
+    const { dir } = await installPackage(info.path, { installRoot });
+    const bundled = path.join(dir, 'bundle/pipelineJob.js');
+    const original = await readFile(bundled, 'utf8');
+    await writeFile(bundled, `${original}\nconsole.log('altered');\n`);
+    const again = await installPackage(info.path, { installRoot });
+    expect(again.dir).toBe(dir);
+    expect(await readFile(bundled, 'utf8')).toBe(original);
+    expect(await readdir(installRoot)).toEqual([info.uid]);
   });
 
   it.each<[string, RawTarEntry, RegExp]>([
