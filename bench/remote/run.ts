@@ -21,7 +21,7 @@ import {
   type RemoteDockerExecutorFields,
   type RemoteProgress,
 } from '../../src/routines/remoteDockerExecutor.js';
-import { loadTestbed } from '../../test/support/testbed.js';
+import { loadTestbed, remoteSshOptions } from '../../test/support/testbed.js';
 import { formatBytes, formatMs, ratio } from '../support.js';
 
 const repetitions = Number(process.argv[2] ?? 3);
@@ -82,14 +82,7 @@ async function main(): Promise<void> {
         payload: { job: createFeaturizationJob() },
         sourceRoot: path.join(project, 'src'),
       }),
-    ssh: {
-      host: tb.remote.host,
-      port: tb.remote.port,
-      username: tb.remote.username,
-      privateKeyPath: tb.remote.privateKeyPath,
-      knownHostsPath: tb.remote.knownHostsPath,
-      agent: false,
-    },
+    ssh: remoteSshOptions(tb),
     dockerSocketPath: tb.remote.dockerSocketPath,
     containering: { imageName: `ferry-bench/${jobName}`, baseImage: tb.baseImage },
     localDocker: local,

@@ -25,7 +25,7 @@ import { RemoteDockerExecutor } from '../../src/routines/remoteDockerExecutor.js
 import { newRunId } from '../../src/routines/runId.js';
 import { SshConnection } from '../../src/ssh/sshConnection.js';
 import { enqueueSweep } from '../../src/sweeps/index.js';
-import { loadTestbed } from '../../test/support/testbed.js';
+import { loadTestbed, remoteSshOptions } from '../../test/support/testbed.js';
 import { formatBytes, formatMs, ratio } from '../support.js';
 
 const runs = Number(process.argv[2] ?? 20);
@@ -97,13 +97,7 @@ async function main(): Promise<void> {
 }
 
 async function connect(): Promise<SshConnection> {
-  return SshConnection.connect({
-    host: tb.remote.host,
-    port: tb.remote.port,
-    username: tb.remote.username,
-    privateKeyPath: tb.remote.privateKeyPath,
-    knownHostsPath: tb.remote.knownHostsPath,
-  });
+  return SshConnection.connect(remoteSshOptions(tb));
 }
 
 function executorFor(connection: SshConnection, task: () => PackagingTask): RemoteDockerExecutor {

@@ -30,7 +30,7 @@ import { ProbeJob } from '../fixtures/containering/jobs/probeJob.js';
 import { ImageTransferInterruptedError } from '../../src/shipping/index.js';
 import { BigPayloadJob } from '../shipping/fixtures/bigPayloadJob.js';
 import { disposeOwnSshd, startOwnSshd, type OwnSshd } from '../ssh/ownSshd.js';
-import { requireTestbed, type Testbed } from '../support/testbed.js';
+import { remoteSshOptions, requireTestbed, type Testbed } from '../support/testbed.js';
 
 const testbed = requireTestbed('remote', 'registry', 'baseImage');
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -46,14 +46,7 @@ describe.skipIf(!testbed)('routine.remote: RemoteDockerExecutor on the test bed'
   let inspector: SshConnection;
   let scratch: string;
 
-  const ssh = (): RemoteDockerExecutorFields['ssh'] => ({
-    host: tb.remote.host,
-    port: tb.remote.port,
-    username: tb.remote.username,
-    privateKeyPath: tb.remote.privateKeyPath,
-    knownHostsPath: tb.remote.knownHostsPath,
-    agent: false,
-  });
+  const ssh = (): RemoteDockerExecutorFields['ssh'] => remoteSshOptions(tb);
 
   beforeAll(async () => {
     scratch = await mkdtemp(path.join(os.tmpdir(), 'ferry-remote-test-'));

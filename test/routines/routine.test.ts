@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFeaturizationJob, sourceRoot } from '../../examples/featurization/createJob.js';
 import { DockerOptions, SSHDockerJobRoutine } from '../../src/index.js';
 import { RemoteNotConfiguredError } from '../../src/routines/errors.js';
-import { requireTestbed } from '../support/testbed.js';
+import { remoteSshOptions, requireTestbed } from '../support/testbed.js';
 
 const testbed = requireTestbed('remote', 'baseImage');
 
@@ -42,13 +42,7 @@ describe('SSHDockerJobRoutine', () => {
         // Containers go once their run is read; the logs stay readable from the run.
         options: new DockerOptions({ removeContainer: true }),
         remote: {
-          ssh: {
-            host: tb.remote.host,
-            port: tb.remote.port,
-            username: tb.remote.username,
-            privateKeyPath: tb.remote.privateKeyPath,
-            knownHostsPath: tb.remote.knownHostsPath,
-          },
+          ssh: remoteSshOptions(tb),
           dockerSocketPath: tb.remote.dockerSocketPath,
         },
       });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryError, shipImage } from '../../src/shipping/index.js';
 import { SshConnection, remoteDocker } from '../../src/ssh/index.js';
 import { freePort } from '../ssh/ownSshd.js';
-import { requireTestbed, type Testbed } from '../support/testbed.js';
+import { remoteSshOptions, requireTestbed, type Testbed } from '../support/testbed.js';
 import { buildTinyImage, hasImage, removeImage } from './tinyImages.js';
 
 const testbed = requireTestbed('remote', 'baseImage');
@@ -76,14 +76,9 @@ describe.skipIf(!testbed || hash === undefined)(
         if (Date.now() > deadline) throw new Error(`own registry at ${address} did not start`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      connection = await SshConnection.connect({
-        host: tb.remote.host,
-        port: tb.remote.port,
-        username: tb.remote.username,
-        privateKeyPath: tb.remote.privateKeyPath,
-        hostKeyFingerprint: tb.remote.hostKeyFingerprint,
-        agent: false,
-      });
+      connection = await SshConnection.connect(
+        remoteSshOptions(tb, { hostKeyFingerprint: tb.remote.hostKeyFingerprint }),
+      );
       remote = remoteDocker(connection, { socketPath: tb.remote.dockerSocketPath });
     });
 

@@ -17,7 +17,7 @@ import {
 } from '../../src/shipping/index.js';
 import { SshConnection, remoteDocker, type SshConnectionOptions } from '../../src/ssh/index.js';
 import { disposeOwnSshd, startOwnSshd, type OwnSshd } from '../ssh/ownSshd.js';
-import { requireTestbed, type Testbed } from '../support/testbed.js';
+import { remoteSshOptions, requireTestbed, type Testbed } from '../support/testbed.js';
 import { buildTinyImage, hasImage, removeImage, runNode } from './tinyImages.js';
 
 const testbed = requireTestbed('remote', 'registry', 'baseImage');
@@ -30,14 +30,9 @@ describe.skipIf(!testbed)('shipping an image to the remote engine', () => {
   const created: string[] = [];
   let connection: SshConnection;
   let remote: Dockerode;
-  const sshOptions = (port = tb.remote.port): SshConnectionOptions => ({
-    host: tb.remote.host,
-    port,
-    username: tb.remote.username,
-    privateKeyPath: tb.remote.privateKeyPath,
-    hostKeyFingerprint: tb.remote.hostKeyFingerprint,
-    agent: false,
-  });
+  // A pinned fingerprint: when given, known_hosts is not read.
+  const sshOptions = (port = tb.remote.port): SshConnectionOptions =>
+    remoteSshOptions(tb, { port, hostKeyFingerprint: tb.remote.hostKeyFingerprint });
 
   beforeAll(async () => {
     connection = await SshConnection.connect(sshOptions());

@@ -22,7 +22,7 @@ import {
   remoteDocker,
   type SshConnectionOptions,
 } from '../../src/ssh/index.js';
-import { requireTestbed, type Testbed } from '../support/testbed.js';
+import { remoteSshOptions, requireTestbed, type Testbed } from '../support/testbed.js';
 import { disposeOwnSshd, startOwnSshd, type OwnSshd } from './ownSshd.js';
 
 const testbed = requireTestbed('remote');
@@ -30,14 +30,7 @@ const testbed = requireTestbed('remote');
 describe.skipIf(!testbed)('SshConnection against the test bed', () => {
   const tb = testbed as Testbed;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-ssh-test-'));
-  const base = (): SshConnectionOptions => ({
-    host: tb.remote.host,
-    port: tb.remote.port,
-    username: tb.remote.username,
-    privateKeyPath: tb.remote.privateKeyPath,
-    knownHostsPath: tb.remote.knownHostsPath,
-    agent: false,
-  });
+  const base = (): SshConnectionOptions => remoteSshOptions(tb);
   const hostLine = `[${tb.remote.host}]:${tb.remote.port} ${tb.remote.hostPublicKey ?? readFileSync(tb.remote.knownHostsPath, 'utf8').trim().split(/\s+/).slice(1).join(' ')}`;
   const otherKeyFile = path.join(dir, 'other_ed25519');
   let otherPublicKey: string;
@@ -232,14 +225,7 @@ describe.skipIf(!testbed)('SshConnection against the test bed', () => {
 describe.skipIf(!testbed)('Docker over SSH against the test bed', () => {
   const tb = testbed as Testbed;
   let connection: SshConnection;
-  const options = (): SshConnectionOptions => ({
-    host: tb.remote.host,
-    port: tb.remote.port,
-    username: tb.remote.username,
-    privateKeyPath: tb.remote.privateKeyPath,
-    knownHostsPath: tb.remote.knownHostsPath,
-    agent: false,
-  });
+  const options = (): SshConnectionOptions => remoteSshOptions(tb);
 
   beforeAll(async () => {
     connection = await SshConnection.connect(options());

@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SshConnectionOptions } from '../../src/ssh/sshConnection.js';
 
 import type { ConnectConfig } from 'ssh2';
 
@@ -360,6 +361,18 @@ export function knownHostKeys(knownHostsPath: string, host: string, port: number
     if (fields[0]!.split(',').includes(name)) keys.push(Buffer.from(fields[2]!, 'base64'));
   }
   return keys;
+}
+
+/**
+ * Ferry's SshConnectionOptions for the test bed's remote host: its client key, its known_hosts
+ * (host keys always checked), no agent.
+ */
+export function remoteSshOptions(
+  testbed: Testbed,
+  overrides: Partial<SshConnectionOptions> = {},
+): SshConnectionOptions {
+  const { host, port, username, privateKeyPath, knownHostsPath } = testbed.remote;
+  return { host, port, username, privateKeyPath, knownHostsPath, agent: false, ...overrides };
 }
 
 /**
