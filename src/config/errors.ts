@@ -1,4 +1,4 @@
-import { FerryError } from '../errors.js';
+import { InputError } from '../errors.js';
 
 /** One thing wrong in a config file, at a dotted key path such as `targets.gpu-box.port`. */
 export interface ConfigIssue {
@@ -7,7 +7,7 @@ export interface ConfigIssue {
 }
 
 /** The config file is missing, unreadable, not JSON, or has keys with wrong values. */
-export class ConfigError extends FerryError {
+export class ConfigError extends InputError {
   constructor(
     /** The config file (or where it was looked for). */
     readonly file: string,
@@ -25,7 +25,7 @@ export class ConfigError extends FerryError {
 }
 
 /** No `ferry.config.json` in the folder or any folder above it. */
-export class ConfigNotFoundError extends FerryError {}
+export class ConfigNotFoundError extends InputError {}
 
 /** The config names a target that it does not define. */
-export class UnknownTargetError extends FerryError {}
+export class UnknownTargetError extends InputError {}

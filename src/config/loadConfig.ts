@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FerryError } from '../errors.js';
+import { FerryError, InputError } from '../errors.js';
 import { assertJob, InvalidJobError, type Job } from '../routines/job.js';
 import { ConfigError, ConfigNotFoundError, UnknownTargetError } from './errors.js';
 import { CONFIG_FILE_NAME, type FerryConfig, type TargetConfig } from './schema.js';
@@ -86,7 +86,7 @@ export function getTarget(config: FerryConfig, name?: string): TargetConfig {
 }
 
 /** The job module could not be imported, or its export is not a job or a function making one. */
-export class JobLoadError extends FerryError {}
+export class JobLoadError extends InputError {}
 
 /**
  * Imports `job.module` and returns the job: the export itself when it is a job, else what calling

@@ -22,7 +22,7 @@ import { SSHDockerJobRoutine } from '../routines/sshDockerJobRoutine.js';
 import type { RegistryAuth } from '../shipping/index.js';
 import type { SshConnection } from '../ssh/sshConnection.js';
 import { localDocker, sshOptionsFor } from './engines.js';
-import { FerryError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { UnknownTargetError } from './errors.js';
 import { getTarget } from './loadConfig.js';
 import type {
@@ -149,7 +149,7 @@ export function createExecutor(
 }
 
 /** The registry password named by `registryAuth.passwordEnv` is not set. */
-export class MissingRegistryPasswordError extends FerryError {}
+export class MissingRegistryPasswordError extends InputError {}
 
 /** Registry credentials of a remote target, the password read from its environment variable. */
 export function registryAuthFor(

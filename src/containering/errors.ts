@@ -1,7 +1,7 @@
-import { FerryError } from '../errors.js';
+import { EnvironmentError, InputError } from '../errors.js';
 
 /** A ContaineringTask field is missing or malformed. */
-export class InvalidContaineringTaskError extends FerryError {
+export class InvalidContaineringTaskError extends InputError {
   constructor(
     readonly field: string,
     message: string,
@@ -11,7 +11,7 @@ export class InvalidContaineringTaskError extends FerryError {
 }
 
 /** A template could not be rendered: it uses a variable Ferry does not define, or is not valid Handlebars. */
-export class TemplateRenderError extends FerryError {
+export class TemplateRenderError extends InputError {
   constructor(
     /** Which template: a file path, or a name such as `Dockerfile template (task.dockerfileTemplate)`. */
     readonly template: string,
@@ -25,7 +25,7 @@ export class TemplateRenderError extends FerryError {
 }
 
 /** `npm install` of the dependencies the bundle left external failed on the host. */
-export class DependencyInstallError extends FerryError {
+export class DependencyInstallError extends EnvironmentError {
   constructor(
     message: string,
     /** What npm printed. */
@@ -37,7 +37,7 @@ export class DependencyInstallError extends FerryError {
 }
 
 /** The Docker engine refused or failed a build; carries the step that failed and what it printed. */
-export class ImageBuildError extends FerryError {
+export class ImageBuildError extends EnvironmentError {
   constructor(
     /** The failing step as Docker names it, e.g. `Step 5/8 : COPY missing /app/`, when known. */
     readonly step: string | undefined,
@@ -54,10 +54,10 @@ export class ImageBuildError extends FerryError {
 }
 
 /** No Docker engine answers where Ferry looked for one. */
-export class DockerUnavailableError extends FerryError {}
+export class DockerUnavailableError extends EnvironmentError {}
 
 /** GPUs were asked for, and the engine cannot give them. */
-export class GpuUnavailableError extends FerryError {
+export class GpuUnavailableError extends EnvironmentError {
   constructor(detail?: string, options?: { cause?: unknown }) {
     super(
       'GPUs were requested (DockerOptions.gpus) but the Docker engine has no NVIDIA runtime: ' +
@@ -76,10 +76,10 @@ function indent(text: string): string {
 }
 
 /** The build context could not be assembled: an unsafe or duplicate path, or a file that changed while it was sent. */
-export class BuildContextError extends FerryError {}
+export class BuildContextError extends InputError {}
 
 /** The Docker engine refused or failed an operation (other than a build, which is `ImageBuildError`). */
-export class DockerEngineError extends FerryError {
+export class DockerEngineError extends EnvironmentError {
   constructor(
     message: string,
     /** The HTTP status the engine answered with, when it answered. */

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { FerryError } from '../errors.js';
+import { EnvironmentError } from '../errors.js';
 
 /** Ferry's project folder (where `src/` and `package.json` are). */
 const FERRY_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -10,7 +10,7 @@ const RUNTIME_ENTRY = fileURLToPath(new URL('../entrypoint/runtime.ts', import.m
 /** Where the runtime goes, relative to `/app` in the image. */
 export const RUNTIME_MODULE_PATH = 'ferry/runtime.mjs';
 
-export class RuntimeBundleError extends FerryError {}
+export class RuntimeBundleError extends EnvironmentError {}
 
 export interface RuntimeBundle {
   /** One ESM file: the entry point and everything it imports (packaging's loader, its npm packages). */

@@ -1,7 +1,7 @@
-import { FerryError } from '../errors.js';
+import { InputError } from '../errors.js';
 
 /** A PackagingTask field is missing or malformed. */
-export class InvalidPackagingTaskError extends FerryError {
+export class InvalidPackagingTaskError extends InputError {
   constructor(
     readonly field: string,
     message: string,
@@ -11,16 +11,16 @@ export class InvalidPackagingTaskError extends FerryError {
 }
 
 /** esbuild could not bundle the source root. */
-export class BundleError extends FerryError {}
+export class BundleError extends InputError {}
 
 /** The source imports an npm package that the project does not declare or has not installed. */
-export class DependencyResolutionError extends FerryError {}
+export class DependencyResolutionError extends InputError {}
 
 /** A class in the payload could not be found among the source root's exports. */
-export class ClassRegistryError extends FerryError {}
+export class ClassRegistryError extends InputError {}
 
 /** A package archive is unsafe or its content does not match its manifest. */
-export class PackageIntegrityError extends FerryError {
+export class PackageIntegrityError extends InputError {
   constructor(
     readonly packagePath: string,
     message: string,
@@ -30,4 +30,4 @@ export class PackageIntegrityError extends FerryError {
 }
 
 /** A resource or module asked of an installed package does not exist in it. */
-export class ResourceNotFoundError extends FerryError {}
+export class ResourceNotFoundError extends InputError {}

@@ -14,7 +14,7 @@
  * (`import type { JobParameters } from 'ferry'` is a type-only import, erased from the bundle.)
  */
 import { readFile } from 'node:fs/promises';
-import { FerryError } from '../errors.js';
+import { InputError } from '../errors.js';
 
 export type JsonValue =
   null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -29,7 +29,7 @@ export const PARAMETERS_ENV = 'FERRY_PARAMETERS';
 export const MAX_PARAMETERS_BYTES = 64 * 1024;
 
 /** A parameter is not JSON, a parameters file is malformed, or the parameters are too large. */
-export class InvalidParametersError extends FerryError {}
+export class InvalidParametersError extends InputError {}
 
 /**
  * Checks that a value is a plain object of JSON values (finite numbers, no `undefined`, functions,

@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FerryError } from '../errors.js';
+import { EnvironmentError, InputError } from '../errors.js';
 import { RunNotFoundError } from '../routines/errors.js';
 import type { RunRecord } from './record.js';
 
 /** A record file that is not a run record (hand-edited, or from another version). */
-export class RecordStoreError extends FerryError {}
+export class RecordStoreError extends EnvironmentError {}
 
 /** Two or more runs match a shortened id. */
-export class AmbiguousRunIdError extends FerryError {}
+export class AmbiguousRunIdError extends InputError {}
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 

@@ -1,4 +1,4 @@
-import { FerryError } from '../errors.js';
+import { InputError } from '../errors.js';
 
 /** A folder or file of the host seen inside the container. */
 export interface MountSpec {
@@ -76,7 +76,7 @@ export class DockerOptions {
 }
 
 /** A DockerOptions field is malformed. */
-export class InvalidDockerOptionsError extends FerryError {
+export class InvalidDockerOptionsError extends InputError {
   constructor(
     readonly field: string,
     message: string,
@@ -86,7 +86,7 @@ export class InvalidDockerOptionsError extends FerryError {
 }
 
 /** A variable named for propagation is not set where `execute()` runs. */
-export class MissingEnvironmentVariableError extends FerryError {
+export class MissingEnvironmentVariableError extends InputError {
   constructor(readonly variable: string) {
     super(
       `environment variable ${variable} is named in DockerOptions.propagatedEnvironmentVariables but is not set; set it before execute(), or stop propagating it`,

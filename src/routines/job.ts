@@ -1,4 +1,4 @@
-import { FerryError } from '../errors.js';
+import { InputError } from '../errors.js';
 import type { JobParameters } from '../parameters/index.js';
 
 /** What Ferry delivers: an object whose class has a `run()` method (sync or async). */
@@ -9,7 +9,7 @@ export interface Job {
   stop?(): unknown;
 }
 
-export class InvalidJobError extends FerryError {}
+export class InvalidJobError extends InputError {}
 
 /** Checks that a value is a job, naming what is wrong when it is not. */
 export function assertJob(value: unknown, where = 'job'): asserts value is Job {

@@ -1,7 +1,7 @@
-import { FerryError } from '../errors.js';
+import { EnvironmentError } from '../errors.js';
 
 /** The image could not be put on the remote engine. */
-export class ImageShippingError extends FerryError {}
+export class ImageShippingError extends EnvironmentError {}
 
 /**
  * The transfer stopped part way (connection lost, engine gone, aborted). `docker load` unpacks the

@@ -1,7 +1,7 @@
-import { FerryError } from '../errors.js';
+import { EnvironmentError } from '../errors.js';
 
 /** Any failure to reach or use a host over SSH. */
-export class SshError extends FerryError {}
+export class SshError extends EnvironmentError {}
 
 /** No SSH server answered at host:port (refused, unreachable, unresolvable, or no handshake in time). */
 export class HostUnreachableError extends SshError {

@@ -7,7 +7,7 @@ import type Dockerode from 'dockerode';
 import * as tar from 'tar';
 import { PACKAGE_DIR } from '../../containering/buildContext.js';
 import { engineMessage } from '../../containering/dockerEngine.js';
-import { FerryError } from '../../errors.js';
+import { InputError } from '../../errors.js';
 import { writeDeterministicTarGz, type ArchiveEntry } from '../../packaging/archive.js';
 import { MANIFEST_FILE, type PackageManifest } from '../../packaging/manifest.js';
 import type { RunRecord } from '../../records/record.js';
@@ -19,7 +19,7 @@ import { packagePath, sha256File } from '../packages.js';
 import { dockerTargetOf, findContainer, resolveRun } from '../runs.js';
 
 /** The package a run used cannot be found, or what was found does not match its manifest. */
-export class PackageNotAvailableError extends FerryError {}
+export class PackageNotAvailableError extends InputError {}
 
 export const getCommand: Command = {
   name: 'get',

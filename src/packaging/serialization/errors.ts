@@ -1,4 +1,4 @@
-import { FerryError } from '../../errors.js';
+import { InputError } from '../../errors.js';
 import type { ClassReference } from './types.js';
 
 /** Stable codes for the kinds of values a payload refuses, so callers can branch without parsing messages. */
@@ -26,7 +26,7 @@ export type NotSerializableCode =
  * A value in the job's object graph cannot be delivered. The message always starts with the path of the
  * value inside the graph (`job.featurizers[2].rowSelector`) and ends with what to do about it.
  */
-export class NotSerializableError extends FerryError {
+export class NotSerializableError extends InputError {
   /** Where the value sits in the object graph, starting with the root name, e.g. `job.source.reader`. */
   readonly path: string;
   /** Why the value cannot be delivered and what to do instead (the message without the path). */
@@ -48,7 +48,7 @@ export class NotSerializableError extends FerryError {
 }
 
 /** A serialized document (or its side-car bytes) is malformed, truncated, tampered with, or of an unknown format. */
-export class PayloadFormatError extends FerryError {
+export class PayloadFormatError extends InputError {
   /** Where in the document the problem is, e.g. `nodes[4].props[0]`, when known. */
   readonly location: string | undefined;
 
@@ -59,7 +59,7 @@ export class PayloadFormatError extends FerryError {
 }
 
 /** `resolveClass` could not provide a class named in the document's class table; its error is the `cause`. */
-export class UnknownClassError extends FerryError {
+export class UnknownClassError extends InputError {
   readonly reference: ClassReference;
 
   constructor(reference: ClassReference, detail: string, options?: { cause?: unknown }) {
