@@ -1,5 +1,12 @@
 /** Ferry's public API: what a job author and a tool built on Ferry import. */
-export { FerryError } from './errors.js';
+export {
+  FerryError,
+  InputError,
+  EnvironmentError,
+  JobError,
+  InternalError,
+  type ErrorKind,
+} from './errors.js';
 export { ferryVersion } from './version.js';
 
 export * from './packaging/index.js';
@@ -14,6 +21,7 @@ export {
 } from './packaging/serialization/index.js';
 
 export * from './containering/index.js';
+export * from './engines/index.js';
 
 export {
   SSHDockerJobRoutine,
@@ -42,17 +50,19 @@ export {
 } from './routines/dockerOptions.js';
 export { InvalidJobError, type Job } from './routines/job.js';
 export {
-  RemoteNotConfiguredError,
-  RunNotFoundError,
-  StopNotSupportedError,
-} from './routines/errors.js';
+  DockerExecutor,
+  type DockerExecutorFields,
+  type ExecutorProgress,
+  type PreparedImage,
+  type SweepPlan,
+  type QueuedSweep,
+  type SweepProgress,
+  type ListRunsOptions,
+} from './routines/docker/dockerExecutor.js';
+export * from './routines/errors.js';
 export type * from './routines/jobExecutor.js';
 
-export {
-  SshConnection,
-  type SshConnectionOptions,
-  DEFAULT_REMOTE_DOCKER_SOCKET,
-} from './ssh/index.js';
+export { SshConnection, type SshConnectionOptions } from './ssh/index.js';
 export * from './ssh/errors.js';
 export * from './shipping/errors.js';
 export type { RegistryAuth, ShipResult, ShippingProgress } from './shipping/index.js';
@@ -76,8 +86,8 @@ export {
   routineFromConfig,
   packagingTaskFor,
   dockerOptionsFor,
-  openEngine,
-  type TargetEngine,
+  attachedExecutorFor,
+  type ExecutorOptions,
 } from './config/targets.js';
 export {
   RecordStore,

@@ -1,10 +1,13 @@
 import path from 'node:path';
 import { getTarget, loadConfig, loadJob } from '../config/loadConfig.js';
-import type { DockerTargetConfig, FerryConfig, TargetConfig } from '../config/schema.js';
-import { openEngine, type TargetEngine } from '../config/engines.js';
+import type { FerryConfig, TargetConfig } from '../config/schema.js';
+import { createExecutor } from '../config/targets.js';
+import { InternalError } from '../errors.js';
 import { RecordStore } from '../records/store.js';
 import type { Job } from '../routines/job.js';
+import type { TargetExecutor } from '../routines/jobExecutor.js';
 import { Progress, type CliStreams } from './output.js';
+import { reportProgress } from './reports.js';
 
 /** How many commands are listening for Ctrl-C now; without one, the first Ctrl-C exits at once. */
 let interruptListeners = 0;
@@ -34,7 +37,9 @@ export class CliContext {
   readonly interrupted: AbortSignal;
   private configPromise: Promise<FerryConfig> | undefined;
   private jobPromise: Promise<Job> | undefined;
-  private readonly engines = new Map<string, Promise<TargetEngine>>();
+  private loadedJob: Job | undefined;
+  private recordStore: RecordStore | undefined;
+  private readonly executors = new Map<string, TargetExecutor>();
 
   constructor(
     readonly io: CliEnvironment,
@@ -92,8 +97,12 @@ export class CliContext {
     return getTarget(await this.config(), name);
   }
 
+  /** The project's run records (bad files are skipped with a warning). */
   async records(): Promise<RecordStore> {
-    return new RecordStore(path.join((await this.config()).workDir, 'runs'));
+    this.recordStore ??= new RecordStore(path.join((await this.config()).workDir, 'runs'), (m) =>
+      this.note(`ferry: warning: ${m}`),
+    );
+    return this.recordStore;
   }
 
   /** The job object, as the config's `job` module creates it (imported once). */
@@ -105,40 +114,44 @@ export class CliContext {
       });
       return loadJob(config);
     });
-    return this.jobPromise;
+    return this.jobPromise.then((job) => {
+      this.loadedJob = job;
+      return job;
+    });
   }
 
-  /** The engine of a Docker target, opened on first use and closed by `close()`. */
-  engine(target: DockerTargetConfig): Promise<TargetEngine> {
-    let engine = this.engines.get(target.name);
-    if (engine === undefined) {
-      if (target.type === 'remote') {
-        this.progress.report({
-          stage: 'ssh',
-          message: `connecting to ${target.user ?? ''}${target.user ? '@' : ''}${target.host}:${target.port}`,
-        });
-      }
-      engine = openEngine(target, {
+  /**
+   * The executor of a target (default: the config's default target), made once per command and
+   * closed by `close()`. Its job is the one `job()` loads: call that before starting a run.
+   */
+  async executor(target?: string | TargetConfig): Promise<TargetExecutor> {
+    const config = await this.config();
+    const resolved = typeof target === 'object' ? target : getTarget(config, target);
+    let executor = this.executors.get(resolved.name);
+    if (executor === undefined) {
+      executor = createExecutor(config, resolved, {
+        job: () => {
+          if (this.loadedJob === undefined) {
+            throw new InternalError(
+              'a run was started before the job was loaded (call job() first)',
+            );
+          }
+          return this.loadedJob;
+        },
         env: this.io.env,
+        records: await this.records(),
+        onProgress: reportProgress(this),
         onWarning: (message) => this.note(`ferry: warning: ${message}`),
       });
-      engine.catch(() => this.engines.delete(target.name));
-      this.engines.set(target.name, engine);
+      this.executors.set(resolved.name, executor);
     }
-    return engine;
+    return executor;
   }
 
-  /** Closes every engine connection. */
+  /** Closes every executor's connection. Runs go on. */
   async close(): Promise<void> {
-    const engines = [...this.engines.values()];
-    this.engines.clear();
-    await Promise.all(
-      engines.map((e) =>
-        e.then(
-          (engine) => engine.close(),
-          () => undefined,
-        ),
-      ),
-    );
+    const executors = [...this.executors.values()];
+    this.executors.clear();
+    await Promise.all(executors.map((e) => e.close()));
   }
 }

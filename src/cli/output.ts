@@ -101,19 +101,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
     .join('\n');
 }
 
-/** `1.2 kB`, `3.4 MB`. */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1000) return `${bytes} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 'B';
-  for (const u of units) {
-    value /= 1000;
-    unit = u;
-    if (value < 1000) break;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${unit}`;
-}
+export { formatBytes } from '../units.js';
 
 /** `850ms`, `12.3s`, `4m05s`, `2h03m`. */
 export function formatDuration(ms: number): string {

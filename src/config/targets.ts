@@ -4,42 +4,32 @@
  */
 import path from 'node:path';
 import type Dockerode from 'dockerode';
-import {
-  ContaineringTask,
-  makeContainer,
-  type ContaineringProgress,
-  type ContaineringTaskFields,
-  type ImageInfo,
-} from '../containering/index.js';
+import type { ContaineringTaskFields } from '../containering/index.js';
+import { localDockerClient, type LocalEngineOptions } from '../engines/engine.js';
 import { PackagingTask } from '../packaging/index.js';
+import type { RecordStore } from '../records/store.js';
 import { AttachedExecutor } from '../routines/attachedExecutor.js';
+import type { ExecutorProgress } from '../routines/docker/dockerExecutor.js';
 import { DockerOptions } from '../routines/dockerOptions.js';
+import { NoJobError } from '../routines/errors.js';
 import type { Job } from '../routines/job.js';
-import type { JobExecutor } from '../routines/jobExecutor.js';
+import type { TargetExecutor } from '../routines/jobExecutor.js';
 import { LocalDockerExecutor } from '../routines/localDockerExecutor.js';
-import { RemoteDockerExecutor, type RemoteProgress } from '../routines/remoteDockerExecutor.js';
+import { RemoteDockerExecutor } from '../routines/remoteDockerExecutor.js';
 import { SSHDockerJobRoutine } from '../routines/sshDockerJobRoutine.js';
 import type { RegistryAuth } from '../shipping/index.js';
-import type { SshConnection } from '../ssh/sshConnection.js';
-import { localDocker, sshOptionsFor } from './engines.js';
+import type { SshConnection, SshConnectionOptions } from '../ssh/index.js';
 import { InputError } from '../errors.js';
 import { UnknownTargetError } from './errors.js';
 import { getTarget } from './loadConfig.js';
 import type {
+  AttachedTargetConfig,
   DockerTargetConfig,
   FerryConfig,
   LocalTargetConfig,
   RemoteTargetConfig,
   TargetConfig,
 } from './schema.js';
-
-export {
-  localDocker,
-  localSocketPath,
-  openEngine,
-  sshOptionsFor,
-  type TargetEngine,
-} from './engines.js';
 
 /** The packaging task for the config's project and this job object. */
 export function packagingTaskFor(config: FerryConfig, job: Job): PackagingTask {
@@ -81,30 +71,6 @@ export function containeringFor(
   };
 }
 
-/**
- * Packages the job and builds its image for a target on the local engine (reused when its content
- * was built before); the package is kept as `<workDir>/packages/<uid>.tar.gz`.
- */
-export async function buildImage(
-  config: FerryConfig,
-  target: DockerTargetConfig,
-  job: Job,
-  options: {
-    readonly docker: Dockerode;
-    readonly onProgress?: (progress: ContaineringProgress) => void;
-  },
-): Promise<ImageInfo> {
-  const task = new ContaineringTask({
-    ...containeringFor(config, target),
-    packagingTask: packagingTaskFor(config, job),
-  });
-  return makeContainer(task, {
-    docker: options.docker,
-    workDir: config.workDir,
-    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
-  });
-}
-
 /** The local target (where images are built), as configured or by default. */
 export function buildTarget(config: FerryConfig): LocalTargetConfig {
   const local = config.targets.local;
@@ -121,31 +87,96 @@ export function buildTarget(config: FerryConfig): LocalTargetConfig {
 }
 
 export interface ExecutorOptions {
-  readonly job: Job;
-  /** Told how packaging, image builds and (remote) shipping go. */
-  readonly onProgress?: (progress: RemoteProgress) => void;
-  /** Where propagated variables are read. Default: `process.env`. */
+  /**
+   * The job object, or how to get it when a run starts (loaded on first use). Without one, the
+   * executor finds, lists, stops and removes runs but cannot start one.
+   */
+  readonly job?: Job | (() => Job);
+  /** Told how packaging, image builds and (remote) connecting and shipping go. */
+  readonly onProgress?: (progress: ExecutorProgress) => void;
+  /** Where propagated variables and `DOCKER_HOST` are read. Default: `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
-  /** For Docker targets: an engine already open (else one is made). */
-  readonly docker?: Dockerode;
+  /** Where runs are recorded. Default: `<workDir>/runs`. */
+  readonly records?: RecordStore;
+  /** Told of SSH warnings (an unverified host key that was accepted on purpose). */
+  readonly onWarning?: (message: string) => void;
+  /** Remote targets: an open SSH connection (else the executor connects itself). */
+  readonly connection?: SshConnection;
+  /** Remote targets: the local engine images are built on. Default: the `local` target's. */
+  readonly localDocker?: Dockerode;
 }
 
-/** The executor that runs the job on the named target (default: the config's default target). */
+/**
+ * The executor of a configured target: the one place a target's kind decides what runs where, so
+ * everything above (the CLI, user code) works through `TargetExecutor` alone.
+ */
 export function createExecutor(
   config: FerryConfig,
-  targetName: string | undefined,
+  target: string | TargetConfig | undefined,
+  options: ExecutorOptions = {},
+): TargetExecutor {
+  const resolved = typeof target === 'object' ? target : getTarget(config, target);
+  if (resolved.type === 'attached') return attachedExecutorFor(config, resolved, options);
+  if (resolved.type === 'local') return localExecutorFor(config, resolved, options);
+  return remoteExecutorFor(config, resolved, options);
+}
+
+/** The packaging task of the job an executor was given, read when a run starts. */
+function packagingTaskOf(
+  config: FerryConfig,
   options: ExecutorOptions,
-): JobExecutor {
-  const target: TargetConfig = getTarget(config, targetName);
-  if (target.type === 'attached') {
-    return new AttachedExecutor({
-      job: options.job,
-      packagingTask: () => packagingTaskFor(config, options.job),
-      workDir: config.workDir,
-    });
-  }
-  if (target.type === 'local') return localExecutorFor(config, target, options);
-  return remoteExecutorFor(config, target, options);
+): (() => PackagingTask) | undefined {
+  const { job } = options;
+  if (job === undefined) return undefined;
+  return () => packagingTaskFor(config, typeof job === 'function' ? job() : job);
+}
+
+/** Fields every executor made from a config shares. */
+function commonFields(
+  config: FerryConfig,
+  target: TargetConfig,
+  options: ExecutorOptions,
+): {
+  readonly workDir: string;
+  readonly targetName: string;
+  readonly jobName: string;
+  readonly records?: RecordStore;
+  readonly env?: NodeJS.ProcessEnv;
+} {
+  return {
+    workDir: config.workDir,
+    targetName: target.name,
+    jobName: config.project,
+    ...(options.records === undefined ? {} : { records: options.records }),
+    ...(options.env === undefined ? {} : { env: options.env }),
+  };
+}
+
+/** An `AttachedExecutor` from an attached target: every run packaged, so its record names its source. */
+export function attachedExecutorFor(
+  config: FerryConfig,
+  target: AttachedTargetConfig,
+  options: ExecutorOptions,
+): AttachedExecutor {
+  const packagingTask = packagingTaskOf(config, options);
+  const job = options.job;
+  return new AttachedExecutor({
+    job: () => {
+      if (job === undefined) throw new NoJobError(`target ${target.name}: no job was given`);
+      return typeof job === 'function' ? job() : job;
+    },
+    packagingTask: () => {
+      if (packagingTask === undefined) {
+        throw new NoJobError(`target ${target.name}: no job was given`);
+      }
+      return packagingTask();
+    },
+    workDir: config.workDir,
+    targetName: target.name,
+    packageEveryRun: true,
+    viaPackage: target.viaPackage,
+    ...(options.records === undefined ? {} : { records: options.records }),
+  });
 }
 
 /** The registry password named by `registryAuth.passwordEnv` is not set. */
@@ -166,33 +197,28 @@ export function registryAuthFor(
   return { username: target.registryAuth.username, password };
 }
 
-export interface RemoteExecutorOptions extends ExecutorOptions {
-  /** An open SSH connection to the target (else the executor connects itself). */
-  readonly connection?: SshConnection;
-  /** The local engine images are built on. Default: the `local` target's. */
-  readonly localDocker?: Dockerode;
-}
-
 /** A `RemoteDockerExecutor` configured from a remote target (detached runs). */
 export function remoteExecutorFor(
   config: FerryConfig,
   target: RemoteTargetConfig,
-  options: RemoteExecutorOptions,
+  options: ExecutorOptions,
 ): RemoteDockerExecutor {
   const registryAuth = registryAuthFor(target, options.env);
+  const packagingTask = packagingTaskOf(config, options);
   return new RemoteDockerExecutor({
-    packagingTask: () => packagingTaskFor(config, options.job),
-    ssh: sshOptionsFor(target),
+    ...commonFields(config, target, options),
+    ...(packagingTask === undefined ? {} : { packagingTask }),
+    ssh: sshOptionsFor(target, options.onWarning),
     dockerSocketPath: target.dockerSocket,
     options: dockerOptionsFor(target),
     containering: containeringFor(config, target),
-    localDocker: options.localDocker ?? localDocker(buildTarget(config), options.env),
-    workDir: config.workDir,
+    localDocker:
+      options.localDocker ??
+      localDockerClient(localEngineOptionsFor(buildTarget(config), options.env)),
     ...(target.repository === undefined ? {} : { repository: target.repository }),
     ...(registryAuth === undefined ? {} : { registryAuth }),
     ...(options.connection === undefined ? {} : { connection: options.connection }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
-    ...(options.env === undefined ? {} : { env: options.env }),
   });
 }
 
@@ -202,15 +228,45 @@ export function localExecutorFor(
   target: LocalTargetConfig,
   options: ExecutorOptions,
 ): LocalDockerExecutor {
+  const packagingTask = packagingTaskOf(config, options);
   return new LocalDockerExecutor({
-    packagingTask: () => packagingTaskFor(config, options.job),
+    ...commonFields(config, target, options),
+    ...(packagingTask === undefined ? {} : { packagingTask }),
     options: dockerOptionsFor(target),
     containering: containeringFor(config, target),
-    docker: options.docker ?? localDocker(target, options.env),
-    workDir: config.workDir,
+    engine: localEngineOptionsFor(target, options.env),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
-    ...(options.env === undefined ? {} : { env: options.env }),
   });
+}
+
+/** Where a local target's engine is: its `dockerSocket`, else `DOCKER_HOST`, else the default. */
+export function localEngineOptionsFor(
+  target: LocalTargetConfig,
+  env?: NodeJS.ProcessEnv,
+): LocalEngineOptions {
+  return {
+    ...(target.dockerSocket === undefined ? {} : { socketPath: target.dockerSocket }),
+    ...(env === undefined ? {} : { env }),
+  };
+}
+
+/** The SSH connection options of a remote target. */
+export function sshOptionsFor(
+  target: RemoteTargetConfig,
+  onWarning?: (message: string) => void,
+): SshConnectionOptions {
+  return {
+    host: target.host,
+    port: target.port,
+    ...(target.user === undefined ? {} : { username: target.user }),
+    ...(target.key === undefined ? {} : { privateKeyPath: target.key }),
+    ...(target.knownHosts === undefined ? {} : { knownHostsPath: target.knownHosts }),
+    ...(target.hostKeyFingerprints === undefined
+      ? {}
+      : { hostKeyFingerprint: target.hostKeyFingerprints }),
+    hostKeyCheck: target.hostKeyCheck,
+    ...(onWarning === undefined ? {} : { onWarning }),
+  };
 }
 
 /**
@@ -224,7 +280,7 @@ export function routineFromConfig(
   config: FerryConfig,
   job: Job,
   options: {
-    readonly onProgress?: (progress: RemoteProgress) => void;
+    readonly onProgress?: (progress: ExecutorProgress) => void;
     /** The remote target `routine.remote` runs on. */
     readonly remote?: string;
     readonly env?: NodeJS.ProcessEnv;
@@ -259,7 +315,7 @@ export function routineFromConfig(
       : {
           options: dockerOptionsFor(dockerTarget, { wait: true }),
           containering: containeringFor(config, dockerTarget),
-          docker: localDocker(dockerTarget, options.env),
+          docker: localDockerClient(localEngineOptionsFor(dockerTarget, options.env)),
         }),
     ...(remoteTarget === undefined
       ? {}
@@ -275,4 +331,17 @@ export function routineFromConfig(
         }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
+}
+
+/**
+ * The targets searched for a run the records do not hold when the user names none: the local
+ * engines, which answer at once (a remote target costs an SSH connection: only when named).
+ */
+export function targetsSearchedByDefault(config: FerryConfig): TargetConfig[] {
+  return Object.values(config.targets).filter((t) => t.type === 'local');
+}
+
+/** The targets that reach another host (named in messages about where else to look). */
+export function remoteTargets(config: FerryConfig): TargetConfig[] {
+  return Object.values(config.targets).filter((t) => t.type === 'remote');
 }

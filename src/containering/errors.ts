@@ -53,21 +53,6 @@ export class ImageBuildError extends EnvironmentError {
   }
 }
 
-/** No Docker engine answers where Ferry looked for one. */
-export class DockerUnavailableError extends EnvironmentError {}
-
-/** GPUs were asked for, and the engine cannot give them. */
-export class GpuUnavailableError extends EnvironmentError {
-  constructor(detail?: string, options?: { cause?: unknown }) {
-    super(
-      'GPUs were requested (DockerOptions.gpus) but the Docker engine has no NVIDIA runtime: ' +
-        'install the NVIDIA Container Toolkit on the host (and restart dockerd), or run without gpus' +
-        (detail === undefined ? '' : ` (engine said: ${detail})`),
-      options,
-    );
-  }
-}
-
 function indent(text: string): string {
   return text
     .split('\n')
@@ -77,15 +62,3 @@ function indent(text: string): string {
 
 /** The build context could not be assembled: an unsafe or duplicate path, or a file that changed while it was sent. */
 export class BuildContextError extends InputError {}
-
-/** The Docker engine refused or failed an operation (other than a build, which is `ImageBuildError`). */
-export class DockerEngineError extends EnvironmentError {
-  constructor(
-    message: string,
-    /** The HTTP status the engine answered with, when it answered. */
-    readonly statusCode: number | undefined,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}

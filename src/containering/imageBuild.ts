@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
 import type { Readable } from 'node:stream';
-import { engineMessage, engineStatus, toDockerUnavailable } from './dockerEngine.js';
+import { engineMessage, engineStatus, toDockerUnavailable } from '../engines/dockerApi.js';
 import { ImageBuildError } from './errors.js';
 
 /** One line of build output, with the step it belongs to. */

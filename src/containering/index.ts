@@ -40,10 +40,4 @@ export {
 } from './dependencies.js';
 export { APP_DIR, PACKAGE_DIR, assembleBuildContext, type BuildContext } from './buildContext.js';
 export { bundleRuntime, RuntimeBundleError, type RuntimeBundle } from './runtimeBundle.js';
-export {
-  defaultDocker,
-  ensureDockerAvailable,
-  describeEngine,
-  engineMessage,
-} from './dockerEngine.js';
 export * from './errors.js';

@@ -12,13 +12,9 @@ import {
 import type { ContaineringTask } from './containeringTask.js';
 import { contextTarStream, sha256 } from './contextTar.js';
 import { ensureDependencies, type CachedDependencies } from './dependencies.js';
-import {
-  defaultDocker,
-  engineStatus,
-  ensureDockerAvailable,
-  toDockerUnavailable,
-} from './dockerEngine.js';
+import { engineStatus, ensureDockerAvailable, toDockerUnavailable } from '../engines/dockerApi.js';
 import { ImageBuildError } from './errors.js';
+import { localDockerClient } from '../engines/engine.js';
 import { runImageBuild } from './imageBuild.js';
 import { bundleRuntime } from './runtimeBundle.js';
 import {
@@ -95,7 +91,7 @@ export async function makeContainer(
   task: ContaineringTask,
   options: MakeContainerOptions = {},
 ): Promise<ImageInfo> {
-  const docker = options.docker ?? defaultDocker();
+  const docker = options.docker ?? localDockerClient();
   const progress = options.onProgress ?? (() => undefined);
   await ensureDockerAvailable(docker);
 

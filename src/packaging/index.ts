@@ -21,3 +21,4 @@ export type {
   LockedPackages,
 } from './dependencies.js';
 export * from './errors.js';
+export { packagePath, sha256File } from './packageFile.js';

@@ -6,10 +6,5 @@ export {
   type RunStatus,
   type TargetKind,
 } from './record.js';
-export {
-  RECORD_LABELS,
-  recordFromContainer,
-  recordLabels,
-  type RecordLabelFields,
-} from './labels.js';
-export { AmbiguousRunIdError, RecordStore, RecordStoreError } from './store.js';
+export { RecordStore } from './store.js';
+export { AmbiguousRunIdError, RecordStoreError } from './errors.js';

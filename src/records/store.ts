@@ -1,15 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { EnvironmentError, InputError } from '../errors.js';
 import { RunNotFoundError } from '../routines/errors.js';
+import type { JobLogs } from '../routines/jobExecutor.js';
+import { AmbiguousRunIdError, RecordStoreError } from './errors.js';
+import { parseRecord } from './parseRecord.js';
 import type { RunRecord } from './record.js';
-
-/** A record file that is not a run record (hand-edited, or from another version). */
-export class RecordStoreError extends EnvironmentError {}
-
-/** Two or more runs match a shortened id. */
-export class AmbiguousRunIdError extends InputError {}
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
@@ -20,7 +16,15 @@ const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
  * same records; the target's containers carry a copy in their labels (`labels.ts`).
  */
 export class RecordStore {
-  constructor(readonly dir: string) {}
+  /**
+   * @param dir the records folder
+   * @param onWarning told about a file that is not a run record, which listings skip
+   */
+  constructor(
+    readonly dir: string,
+    private readonly onWarning: (message: string) => void = (message) =>
+      process.emitWarning(message, 'FerryWarning'),
+  ) {}
 
   private file(id: string): string {
     if (!RUN_ID.test(id)) throw new RunNotFoundError(`${JSON.stringify(id)} is not a run id`);
@@ -56,8 +60,35 @@ export class RecordStore {
     return this.put({ ...current, ...patch, id });
   }
 
+  /** Removes the record and the logs saved with it. */
   async remove(id: string): Promise<void> {
+    const logs = this.logFiles(id);
+    await rm(logs.stdout, { force: true });
+    await rm(logs.stderr, { force: true });
     await rm(this.file(id), { force: true });
+  }
+
+  /** Keeps a run's output beside its record (attached runs, and containers about to be removed). */
+  async saveLogs(id: string, logs: JobLogs): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const files = this.logFiles(id);
+    await writeFile(files.stdout, logs.stdout);
+    await writeFile(files.stderr, logs.stderr);
+  }
+
+  /** The output saved with a run, or undefined when none was. */
+  async readLogs(id: string): Promise<JobLogs | undefined> {
+    const files = this.logFiles(id);
+    const [stdout, stderr] = await Promise.all([
+      readIfThere(files.stdout),
+      readIfThere(files.stderr),
+    ]);
+    return stdout === undefined ? undefined : { stdout, stderr: stderr ?? '' };
+  }
+
+  private logFiles(id: string): { stdout: string; stderr: string } {
+    const file = this.file(id).slice(0, -'.json'.length);
+    return { stdout: `${file}.stdout`, stderr: `${file}.stderr` };
   }
 
   /** Every record, oldest first. */
@@ -76,7 +107,10 @@ export class RecordStore {
         records.push(parseRecord(await readFile(file, 'utf8'), file));
       } catch (error) {
         // A record removed between readdir and readFile is simply gone.
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        // One bad file must not hide the others.
+        if (!(error instanceof RecordStoreError)) throw error;
+        this.onWarning(`${error.message}; skipped (remove or fix the file)`);
       }
     }
     return records.sort((a, b) =>
@@ -105,22 +139,11 @@ export class RecordStore {
   }
 }
 
-function parseRecord(text: string, file: string): RunRecord {
-  let value: unknown;
+async function readIfThere(file: string): Promise<string | undefined> {
   try {
-    value = JSON.parse(text);
+    return await readFile(file, 'utf8');
   } catch (error) {
-    throw new RecordStoreError(`${file}: not a run record (${(error as Error).message})`);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
   }
-  const record = value as Partial<RunRecord> | null;
-  if (
-    record === null ||
-    typeof record !== 'object' ||
-    typeof record.id !== 'string' ||
-    typeof record.job !== 'string' ||
-    typeof record.status !== 'string'
-  ) {
-    throw new RecordStoreError(`${file}: not a run record (id, job and status are required)`);
-  }
-  return record as RunRecord;
 }

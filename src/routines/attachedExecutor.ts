@@ -1,9 +1,20 @@
 import path from 'node:path';
 import { EXIT_OK, EXIT_SIGTERM, runJob } from '../entrypoint/runJob.js';
-import { installPackageAndGetLoader, makePackage, type PackagingTask } from '../packaging/index.js';
+import {
+  installPackageAndGetLoader,
+  makePackage,
+  packagePath,
+  sha256File,
+  type PackageInfo,
+  type PackagingTask,
+} from '../packaging/index.js';
+import { statusOfState, type RunRecord } from '../records/record.js';
+import { RecordStore } from '../records/store.js';
+import type { PreparedImage, QueuedSweep, SweepProgress } from './docker/dockerExecutor.js';
+import { RecordedRun } from './recordedRun.js';
 import { checkParameters, type JobParameters } from '../parameters/index.js';
 import { ferryVersion } from '../version.js';
-import { RunNotFoundError, StopNotSupportedError } from './errors.js';
+import { NotSupportedOnTargetError, RunNotFoundError, StopNotSupportedError } from './errors.js';
 import { assertJob, type Job } from './job.js';
 import type {
   ExecuteOptions,
@@ -14,6 +25,8 @@ import type {
   JobState,
   JobStatus,
   LogStream,
+  RemoveRunOptions,
+  TargetExecutor,
 } from './jobExecutor.js';
 import { RunLookupExecutor } from './runLookupExecutor.js';
 import { LineSplitter } from './lineSplitter.js';
@@ -29,57 +42,198 @@ export interface AttachedExecuteOptions extends ExecuteOptions {
 }
 
 export interface AttachedExecutorSettings {
-  readonly job: Job;
-  /** Builds the packaging task for `viaPackage` runs. */
+  /** The job object, or how to get it when a run starts (the CLI loads it on first use). */
+  readonly job: Job | (() => Job);
+  /** Builds the packaging task for `viaPackage` runs and recorded packages. */
   readonly packagingTask: () => PackagingTask;
-  /** Where `viaPackage` runs write packages and install them (default `.ferry`). */
+  /** Where packages are written and installed, and runs recorded (`<workDir>/runs`). */
   readonly workDir: string;
+  /** Where run records go. Default: `<workDir>/runs`; `false`: runs are not recorded. */
+  readonly records?: RecordStore | false;
+  /** The target's name, as runs are recorded. Default: `attached`. */
+  readonly targetName?: string;
+  /**
+   * Package every run, so its record names the exact source it ran (`ferry get`). Default: only
+   * `viaPackage` runs are packaged, keeping the debug loop fast.
+   */
+  readonly packageEveryRun?: boolean;
+  /** Run the copy loaded back from the package, not the object itself (default: false). */
+  readonly viaPackage?: boolean;
 }
 
 /** Runs the job in this process, to debug it (Training Grounds' `routine.attached`). */
-export class AttachedExecutor extends RunLookupExecutor {
+export class AttachedExecutor extends RunLookupExecutor implements TargetExecutor {
+  readonly kind = 'attached' as const;
+  readonly runsInProcess = true;
+  readonly location = 'this process';
+  readonly records: RecordStore | undefined;
   private readonly runs = new Map<string, AttachedRun>();
   private lastRunId: string | undefined;
 
   constructor(private readonly settings: AttachedExecutorSettings) {
     super();
+    this.records =
+      settings.records === false
+        ? undefined
+        : (settings.records ?? new RecordStore(path.join(path.resolve(settings.workDir), 'runs')));
+  }
+
+  get targetName(): string {
+    return this.settings.targetName ?? 'attached';
   }
 
   async execute(options: AttachedExecuteOptions = {}): Promise<JobRun> {
-    const delivered = options.viaPackage ? await this.loadThroughPackage() : this.asPackage();
     const parameters = checkParameters(options.parameters ?? {});
-    const run = new AttachedRun(options.runId ?? newRunId(), delivered, parameters);
+    const viaPackage = options.viaPackage ?? this.settings.viaPackage ?? false;
+    const packaged =
+      viaPackage || this.settings.packageEveryRun === true ? await this.package() : undefined;
+    const delivered = viaPackage ? await this.loadThroughPackage(packaged!) : this.asPackage();
+    const run = new AttachedRun(options.runId ?? newRunId(), delivered, parameters, (ended) =>
+      this.recordEnd(ended),
+    );
     this.runs.set(run.id, run);
     this.lastRunId = run.id;
+    const createdAt = new Date().toISOString();
+    await this.records?.put({
+      id: run.id,
+      job: delivered.name,
+      version: delivered.version,
+      uid: packaged?.uid ?? delivered.uid,
+      target: this.targetName,
+      targetKind: 'attached',
+      parameters,
+      status: 'running',
+      createdAt,
+      startedAt: createdAt,
+      ...(packaged === undefined ? {} : { packageSha256: await sha256File(packaged.path) }),
+    });
     run.start();
     if (options.wait ?? true) await run.wait();
     return run;
   }
 
+  /**
+   * A run of this process, else (by id) one recorded by another process: its record and saved
+   * logs, read-only.
+   */
   async run(runId?: string): Promise<JobRun> {
     const id = runId ?? this.lastRunId;
     const run = id === undefined ? undefined : this.runs.get(id);
-    if (run === undefined) {
-      throw new RunNotFoundError(
-        id === undefined
-          ? 'no job has been executed attached yet; call execute() first'
-          : `no attached run '${id}' in this process; attached runs live only in the process that started them`,
-      );
+    if (run !== undefined) return run;
+    const record = id === undefined ? undefined : await this.records?.get(id);
+    if (record !== undefined && this.records !== undefined) {
+      return new RecordedRun(record, this.records);
     }
-    return run;
+    throw new RunNotFoundError(
+      id === undefined
+        ? 'no job has been executed attached yet; call execute() first'
+        : `no attached run '${id}' in this process; attached runs live only in the process that started them`,
+    );
+  }
+
+  async prepare(): Promise<PreparedImage> {
+    throw new NotSupportedOnTargetError(
+      `target ${this.targetName} runs the job in this process and needs no image; pick a Docker target (--target local)`,
+    );
+  }
+
+  /** Attached runs live in their process: their records say what is known. */
+  async syncRecords(records: readonly RunRecord[]): Promise<RunRecord[]> {
+    return [...records];
+  }
+
+  async discoverRuns(): Promise<RunRecord[]> {
+    return [];
+  }
+
+  async discoverRun(): Promise<RunRecord | undefined> {
+    return undefined;
+  }
+
+  async removeRun(runId: string, options: RemoveRunOptions = {}): Promise<void> {
+    const live = this.runs.get(runId);
+    if (live !== undefined && (await live.status()).state === 'running') {
+      if (options.force !== true) {
+        throw new RunNotFoundError(`run ${runId} is running in this process; stop it first`);
+      }
+      await live.stop();
+    }
+    this.runs.delete(runId);
+    await this.records?.remove(runId);
+  }
+
+  async packageFiles(record: RunRecord): Promise<Map<string, Buffer>> {
+    throw new NotSupportedOnTargetError(
+      `run ${record.id} ran attached: no image holds its package; only ${packagePath(this.settings.workDir, record.uid)} could`,
+    );
+  }
+
+  async startSweep(): Promise<QueuedSweep> {
+    throw this.noSweeps();
+  }
+
+  async sweepProgress(): Promise<SweepProgress> {
+    throw this.noSweeps();
+  }
+
+  async sweepRunner(): Promise<JobRun> {
+    throw this.noSweeps();
+  }
+
+  async sweepStartFailure(): Promise<string | undefined> {
+    throw this.noSweeps();
+  }
+
+  async stopSweepRunner(): Promise<void> {
+    throw this.noSweeps();
+  }
+
+  async removeSweepRunner(): Promise<void> {
+    throw this.noSweeps();
+  }
+
+  async close(): Promise<void> {
+    return undefined;
+  }
+
+  private noSweeps(): NotSupportedOnTargetError {
+    return new NotSupportedOnTargetError(
+      `runs of a sweep are queued on a Docker target; ${this.targetName} runs in this process (use --target local)`,
+    );
+  }
+
+  private job(): Job {
+    const { job } = this.settings;
+    return typeof job === 'function' ? job() : job;
+  }
+
+  /** Records a run's end and keeps its output beside the record. */
+  private async recordEnd(ended: { id: string; status: JobStatus; logs: JobLogs }): Promise<void> {
+    const store = this.records;
+    if (store === undefined || (await store.get(ended.id)) === undefined) return;
+    await store.saveLogs(ended.id, ended.logs);
+    await store.update(ended.id, {
+      status: statusOfState(ended.status.state),
+      ...(ended.status.exitCode === undefined ? {} : { exitCode: ended.status.exitCode }),
+      ...(ended.status.finishedAt === undefined
+        ? {}
+        : { finishedAt: ended.status.finishedAt.toISOString() }),
+    });
   }
 
   /** The job object itself, seen as a package that holds it. */
   private asPackage(): AttachedJob {
-    const { job, packagingTask } = this.settings;
-    return { job, name: packagingTask().name, version: packagingTask().version, uid: 'attached' };
+    const task = this.settings.packagingTask();
+    return { job: this.job(), name: task.name, version: task.version, uid: 'attached' };
   }
 
-  private async loadThroughPackage(): Promise<AttachedJob> {
-    const task = this.settings.packagingTask();
-    const info = await makePackage(task, {
+  private package(): Promise<PackageInfo> {
+    return makePackage(this.settings.packagingTask(), {
       outputDir: path.join(this.settings.workDir, 'packages'),
     });
+  }
+
+  private async loadThroughPackage(info: PackageInfo): Promise<AttachedJob> {
     const entryPoint = await installPackageAndGetLoader(info.path, {
       installRoot: path.join(this.settings.workDir, 'installed'),
     });
@@ -120,6 +274,12 @@ class AttachedRun implements JobRun {
     readonly id: string,
     private readonly delivered: AttachedJob,
     private readonly parameters: JobParameters = {},
+    /** Told when the run ended, before `wait()` resolves. */
+    private readonly onEnded?: (ended: {
+      id: string;
+      status: JobStatus;
+      logs: JobLogs;
+    }) => Promise<void>,
   ) {}
 
   start(): void {
@@ -144,16 +304,21 @@ class AttachedRun implements JobRun {
       },
       { parameters: this.parameters, stopSignal: this.stopping.signal, ferryVersion },
     )
-      .then((exitCode) => {
-        this.state = stateOf(exitCode);
-        this.exitCode = exitCode;
-        this.finishedAt = new Date();
-        return { runId: this.id, exitCode, state: this.state };
-      })
       .finally(() => {
         release();
         splitters.stdout.flush();
         splitters.stderr.flush();
+      })
+      .then(async (exitCode) => {
+        this.state = stateOf(exitCode);
+        this.exitCode = exitCode;
+        this.finishedAt = new Date();
+        await this.onEnded?.({
+          id: this.id,
+          status: await this.status(),
+          logs: await this.getLogs(),
+        });
+        return { runId: this.id, exitCode, state: this.state };
       });
   }
 

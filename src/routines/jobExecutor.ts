@@ -1,5 +1,13 @@
-/** The one interface every place a job runs implements (DESIGN 7): attached, local, remote. */
+/** The one interface every place a job runs implements (docs/design.md §7): attached, local, remote. */
 import type { JobParameters } from '../parameters/index.js';
+import type { RunRecord, TargetKind } from '../records/record.js';
+import type { RecordStore } from '../records/store.js';
+import type {
+  PreparedImage,
+  QueuedSweep,
+  SweepPlan,
+  SweepProgress,
+} from './docker/dockerExecutor.js';
 
 export type JobState = 'created' | 'running' | 'exited' | 'failed' | 'stopped' | 'unknown';
 
@@ -43,6 +51,16 @@ export interface ExecuteOptions {
   readonly runId?: string;
   /** Extra labels for the run's container (Docker executors); Ferry's own run labels always win. */
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * Docker executors: remove the container once the run ended, its logs saved with its record.
+   * Default: the executor's options.
+   */
+  readonly removeContainer?: boolean;
+  /**
+   * Attached executors: run the copy loaded back from the package, not the object itself (Docker
+   * runs always run what the package holds).
+   */
+  readonly viaPackage?: boolean;
 }
 
 /** A handle on one run of a job, wherever it runs. */
@@ -64,4 +82,62 @@ export interface JobExecutor {
   followLogs(options: FollowLogsOptions & { readonly runId?: string }): Promise<void>;
   wait(runId?: string): Promise<JobResult>;
   stop(runId?: string): Promise<void>;
+}
+
+/** One run on a target, as a listing reports it. */
+export interface RunInfo {
+  readonly runId: string;
+  readonly job: string;
+  readonly version: string;
+  readonly uid: string;
+  readonly containerId: string;
+  readonly containerName: string;
+  readonly image: string;
+  readonly state: JobState;
+  readonly exitCode?: number;
+  readonly createdAt: Date;
+  readonly sweepId?: string;
+  readonly sweepIndex?: number;
+}
+
+export interface RemoveRunOptions {
+  /** Remove a run that is still queued or running (killing it). */
+  readonly force?: boolean;
+}
+
+/**
+ * An executor as a configured target gives it: what the CLI (and any tool over targets) does with
+ * runs, whatever kind of target it is. What a kind cannot do is a `NotSupportedOnTargetError` from
+ * the executor, never a branch in its caller.
+ */
+export interface TargetExecutor extends JobExecutor {
+  readonly kind: TargetKind;
+  /** The target's name in the config, as runs are recorded. */
+  readonly targetName: string;
+  /** Where runs go, for messages: `this process`, a socket, `user@host:port`. */
+  readonly location: string;
+  /** Where this executor records its runs. */
+  readonly records: RecordStore | undefined;
+  /** Runs live in this process: Ctrl-C stops them, rather than detaching from them. */
+  readonly runsInProcess: boolean;
+  /** Builds the job's image and makes sure the target has it. */
+  prepare(): Promise<PreparedImage>;
+  /** Records of runs that had not ended, brought up to date with the target. */
+  syncRecords(records: readonly RunRecord[]): Promise<RunRecord[]>;
+  /** Records of this job's runs on the target that are not in `known` (started elsewhere). */
+  discoverRuns(known: ReadonlySet<string>): Promise<RunRecord[]>;
+  /** The record of run `id` rebuilt from the target, when it holds the run. */
+  discoverRun(id: string): Promise<RunRecord | undefined>;
+  removeRun(runId: string, options?: RemoveRunOptions): Promise<void>;
+  /** The package files a run used, read from the target. */
+  packageFiles(record: RunRecord): Promise<Map<string, Buffer>>;
+  startSweep(plan: SweepPlan): Promise<QueuedSweep>;
+  sweepProgress(sweepId: string, total: number): Promise<SweepProgress>;
+  /** The sweep's queue runner, as a run (for its logs). */
+  sweepRunner(sweepId: string): Promise<JobRun>;
+  sweepStartFailure(sweepId: string): Promise<string | undefined>;
+  stopSweepRunner(sweepId: string): Promise<void>;
+  removeSweepRunner(sweepId: string): Promise<void>;
+  /** Closes what the executor opened (an SSH connection). Runs go on. */
+  close(): Promise<void>;
 }

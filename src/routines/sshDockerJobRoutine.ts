@@ -83,7 +83,7 @@ export class SSHDockerJobRoutine {
     this.local = new LocalDockerExecutor({
       packagingTask: () => this.packagingTask(),
       options: this.options,
-      workDir: path.join(this.workDir, 'builds'),
+      workDir: this.workDir,
       ...(fields.containering === undefined ? {} : { containering: fields.containering }),
       ...(fields.docker === undefined ? {} : { docker: fields.docker }),
       ...(fields.onProgress === undefined ? {} : { onProgress: fields.onProgress }),
@@ -102,7 +102,7 @@ export class SSHDockerJobRoutine {
       ...remote,
       packagingTask: () => this.packagingTask(),
       options: this.options,
-      workDir: path.join(this.workDir, 'builds'),
+      workDir: this.workDir,
       ...(this.fields.containering === undefined ? {} : { containering: this.fields.containering }),
       ...(this.fields.docker === undefined ? {} : { localDocker: this.fields.docker }),
       ...(this.fields.onProgress === undefined ? {} : { onProgress: this.fields.onProgress }),

@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import { engineMessage } from '../containering/dockerEngine.js';
+import { engineMessage } from '../engines/dockerApi.js';
 import { ImageShippingError, RegistryError } from './errors.js';
 import { throttled, type ShippingProgressListener } from './progress.js';
 

@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import { engineStatus } from '../containering/dockerEngine.js';
+import { engineStatus } from '../engines/dockerApi.js';
 import type { ShippingProgressListener } from './progress.js';
 import { shipThroughRegistry, splitReference, type RegistryAuth } from './registry.js';
 import { transferImage } from './transfer.js';

@@ -1,7 +1,8 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
-import { engineMessage } from '../containering/dockerEngine.js';
+import { formatBytes } from '../units.js';
+import { engineMessage } from '../engines/dockerApi.js';
 import { ImageShippingError, ImageTransferInterruptedError } from './errors.js';
 import { chainIds, legacyLayerPosition, presentLayers } from './layers.js';
 import { throttled, type ShippingProgressListener } from './progress.js';
@@ -213,11 +214,4 @@ async function readJsonStream(stream: NodeJS.ReadableStream): Promise<JsonMessag
     );
   }
   return messages;
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
-  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }

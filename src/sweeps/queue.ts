@@ -9,12 +9,17 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { TarArchive } from 'archiver';
 import type Dockerode from 'dockerode';
-import { engineMessage, engineStatus, toDockerUnavailable } from '../containering/dockerEngine.js';
-import { DockerEngineError } from '../containering/errors.js';
+import { engineMessage, engineStatus, toDockerUnavailable } from '../engines/dockerApi.js';
+import { DockerEngineError } from '../engines/errors.js';
 import { FerryError } from '../errors.js';
 import { parametersEnvironment, type JobParameters } from '../parameters/index.js';
-import { RECORD_LABELS, recordLabels } from '../records/labels.js';
-import { containerName, runLabels, type RunIdentity } from '../routines/docker/labels.js';
+import {
+  RUN_LABELS,
+  containerName,
+  jobLabels,
+  runContainerLabels,
+  type RunIdentity,
+} from '../routines/docker/labels.js';
 import type { GpuRequest, MappedHostConfig } from '../routines/dockerOptions.js';
 
 /** Where the queue runner's script is put in its container. */
@@ -97,17 +102,17 @@ export async function enqueueSweep(options: EnqueueSweepOptions): Promise<Enqueu
           name: containerName(options.job.name, run.runId),
           Image: options.image,
           Env: [...options.env, parametersEnvironment(run.parameters)],
-          Labels: {
-            ...recordLabels({
+          Labels: runContainerLabels(
+            { ...options.job, runId: run.runId },
+            {
               target: options.target,
               parameters: run.parameters,
               createdAt,
               sweepId: options.sweepId,
               sweepIndex: run.index,
-            }),
-            ...(slot === undefined ? {} : { [RECORD_LABELS.slot]: slot }),
-            ...runLabels({ ...options.job, runId: run.runId }),
-          },
+            },
+            slot === undefined ? {} : { [RUN_LABELS.slot]: slot },
+          ),
           Tty: false,
           AttachStdin: false,
           AttachStdout: false,
@@ -131,12 +136,10 @@ export async function enqueueSweep(options: EnqueueSweepOptions): Promise<Enqueu
           `FERRY_POLL_MS=${options.pollMs ?? 500}`,
         ],
         Labels: {
-          [RECORD_LABELS.job]: options.job.name,
-          [RECORD_LABELS.version]: options.job.version,
-          [RECORD_LABELS.uid]: options.job.uid,
-          [RECORD_LABELS.sweep]: options.sweepId,
-          [RECORD_LABELS.role]: 'sweep-runner',
-          [RECORD_LABELS.target]: options.target,
+          ...jobLabels(options.job),
+          [RUN_LABELS.sweep]: options.sweepId,
+          [RUN_LABELS.role]: 'sweep-runner',
+          [RUN_LABELS.target]: options.target,
         },
         HostConfig: {
           Binds: [`${options.hostSocketPath}:/var/run/docker.sock`],

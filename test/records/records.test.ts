@@ -1,20 +1,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type Dockerode from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   AmbiguousRunIdError,
-  isFinal,
-  RECORD_LABELS,
-  recordFromContainer,
-  recordLabels,
   RecordStore,
   RecordStoreError,
-  statusOfState,
   type RunRecord,
 } from '../../src/records/index.js';
-import { runLabels } from '../../src/routines/docker/labels.js';
 
 function record(id: string, extra: Partial<RunRecord> = {}): RunRecord {
   return {
@@ -70,79 +63,36 @@ describe('RecordStore', () => {
     expect(await store.resolve('aa')).toBeUndefined();
   });
 
-  it('refuses files that are not run records, naming them', async () => {
-    await store.put(record('20260101-000000-aaaaa1'));
+  it('skips files that are not run records with a warning naming each, and lists the rest', async () => {
+    const warnings: string[] = [];
+    const warned = new RecordStore(path.join(dir, 'runs'), (m) => warnings.push(m));
+    await warned.put(record('20260101-000000-aaaaa1'));
     await writeFile(path.join(dir, 'runs', 'broken.json'), '{"nope": true}');
-    await expect(store.list()).rejects.toThrow(RecordStoreError);
-    await expect(store.list()).rejects.toThrow(/broken\.json: not a run record/);
+    await writeFile(path.join(dir, 'runs', 'truncated.json'), '{"id": "20260101-0000');
+    await writeFile(
+      path.join(dir, 'runs', 'fields.json'),
+      JSON.stringify({ ...record('20260101-000000-aaaaa2'), parameters: null }),
+    );
+    expect((await warned.list()).map((r) => r.id)).toEqual(['20260101-000000-aaaaa1']);
+    expect(warnings).toHaveLength(3);
+    expect(warnings.find((w) => w.includes('broken.json'))).toMatch(/not a run record/);
+    expect(warnings.find((w) => w.includes('truncated.json'))).toMatch(/not a run record/);
+    expect(warnings.find((w) => w.includes('fields.json'))).toMatch(/parameters must be an object/);
+    // Asked for by id, a bad file is an error that names it.
+    await writeFile(path.join(dir, 'runs', '20260101-000000-bad001.json'), 'garbage');
+    await expect(warned.get('20260101-000000-bad001')).rejects.toThrow(RecordStoreError);
   });
-});
 
-describe('records on container labels', () => {
-  const labels = {
-    ...recordLabels({
-      target: 'gpu-box',
-      parameters: { lr: 0.1 },
-      createdAt: new Date('2026-01-01T00:00:00Z'),
-      sweepId: 'sweep-1',
-      sweepIndex: 3,
-    }),
-    ...runLabels({ name: 'demo', version: '1.0.0', uid: 'demo-1.0.0-abc', runId: 'r1' }),
-  };
-  const info = (state: Partial<Dockerode.ContainerInspectInfo['State']>, name = '/ferry-demo-r1') =>
-    ({
-      Id: 'c0ffee',
-      Name: name,
-      Created: '2026-01-01T00:00:01Z',
-      Image: 'sha256:1234',
-      Config: { Labels: labels, Image: 'ferry/demo:1.0.0-x' },
-      State: {
-        Status: 'exited',
-        Running: false,
-        ExitCode: 0,
-        OOMKilled: false,
-        StartedAt: '2026-01-01T00:00:02Z',
-        FinishedAt: '2026-01-01T00:00:05Z',
-        ...state,
-      },
-    }) as unknown as Dockerode.ContainerInspectInfo;
-
-  it('rebuilds a run record from a container', () => {
-    expect(recordFromContainer(info({}), 'remote', 'fallback', 'root@h:22')).toEqual({
-      id: 'r1',
-      job: 'demo',
-      version: '1.0.0',
-      uid: 'demo-1.0.0-abc',
-      target: 'gpu-box',
-      targetKind: 'remote',
-      host: 'root@h:22',
-      parameters: { lr: 0.1 },
-      status: 'succeeded',
-      exitCode: 0,
-      createdAt: '2026-01-01T00:00:00.000Z',
-      startedAt: '2026-01-01T00:00:02Z',
-      finishedAt: '2026-01-01T00:00:05Z',
-      sweepId: 'sweep-1',
-      sweepIndex: 3,
-      image: 'ferry/demo:1.0.0-x',
-      imageId: 'sha256:1234',
-      containerId: 'c0ffee',
+  it('keeps logs beside a record and removes them with it', async () => {
+    await store.put(record('20260101-000000-aaaaa1'));
+    expect(await store.readLogs('20260101-000000-aaaaa1')).toBeUndefined();
+    await store.saveLogs('20260101-000000-aaaaa1', { stdout: 'out\n', stderr: 'err\n' });
+    expect(await store.readLogs('20260101-000000-aaaaa1')).toEqual({
+      stdout: 'out\n',
+      stderr: 'err\n',
     });
-    expect(labels[RECORD_LABELS.role]).toBe('run');
-  });
-
-  it('maps container states to run statuses', () => {
-    const status = (state: Partial<Dockerode.ContainerInspectInfo['State']>, name?: string) =>
-      recordFromContainer(info(state, name), 'local', 'local')?.status;
-    expect(status({ ExitCode: 1 })).toBe('failed');
-    expect(status({ ExitCode: 143 })).toBe('stopped');
-    expect(status({ ExitCode: 137, OOMKilled: true })).toBe('failed');
-    expect(status({ Status: 'running', Running: true })).toBe('running');
-    expect(status({ Status: 'created', StartedAt: '0001-01-01T00:00:00Z' })).toBe('queued');
-    expect(status({ Status: 'created' }, '/ferry-demo-r1.start-failed')).toBe('failed');
-    expect(statusOfState('exited')).toBe('succeeded');
-    expect(statusOfState('created')).toBe('queued');
-    expect(isFinal('cancelled')).toBe(true);
-    expect(isFinal('queued')).toBe(false);
+    await store.remove('20260101-000000-aaaaa1');
+    expect(await store.readLogs('20260101-000000-aaaaa1')).toBeUndefined();
+    expect(await store.get('20260101-000000-aaaaa1')).toBeUndefined();
   });
 });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GpuUnavailableError } from '../../src/containering/errors.js';
+import { GpuUnavailableError } from '../../src/engines/errors.js';
 import { PackagingTask } from '../../src/packaging/index.js';
 import { RUN_LABELS } from '../../src/routines/docker/labels.js';
 import {
@@ -241,6 +241,33 @@ describe.skipIf(!testbed)('routine.local: LocalDockerExecutor on the local engin
     expect(stderr).toContain('Received SIGTERM');
     expect(stderr).toContain('probe: stopped early');
     expect(stdout).toContain('Job stopped');
+    expect(await local.records!.get(run.id)).toMatchObject({ status: 'stopped', exitCode: 143 });
+  });
+
+  it('records a job killed inside its container as failed: only a stop Ferry sent is a stop', async () => {
+    const local = executor(probe({ message: 'doomed', runForMs: 120_000, tickMs: 100 }), {
+      wait: false,
+    });
+    const run = await local.execute();
+    const lines: string[] = [];
+    const seenTick = new AbortController();
+    await run.followLogs({
+      signal: seenTick.signal,
+      onLine: (line) => {
+        lines.push(line);
+        if (line === 'tick 1') seenTick.abort();
+      },
+    });
+    const [container] = await docker.listContainers({
+      filters: JSON.stringify({ label: [`${RUN_LABELS.runId}=${run.id}`] }),
+    });
+    // What an OOM killer, a user's `docker kill` or a crashing host does: not a Ferry stop.
+    await docker.getContainer(container!.Id).kill({ signal: 'SIGKILL' });
+    expect(await run.wait()).toEqual({ runId: run.id, exitCode: 137, state: 'failed' });
+    expect(await local.records!.get(run.id)).toMatchObject({ status: 'failed', exitCode: 137 });
+    // Seen from another process (by the container's labels and name), it is a failure too.
+    const other = executor(probe({ message: 'x' }));
+    expect((await other.listRuns()).find((r) => r.runId === run.id)?.state).toBe('failed');
   });
 
   it('finds a run again from another executor by its id, and follows a finished run to its end', async () => {
@@ -270,9 +297,13 @@ describe.skipIf(!testbed)('routine.local: LocalDockerExecutor on the local engin
       filters: JSON.stringify({ label: [`${RUN_LABELS.runId}=${run.id}`] }),
     });
     expect(left).toEqual([]);
-    await expect(executor(probe({ message: 'x' })).run(run.id)).rejects.toBeInstanceOf(
-      RunNotFoundError,
-    );
+    // Another executor of the project finds the run through its record, with the saved logs.
+    const other = executor(probe({ message: 'x' }));
+    expect((await other.status(run.id)).state).toBe('exited');
+    expect((await other.getLogs(run.id)).stdout).toContain('probe: ephemeral');
+    expect((await other.wait(run.id)).exitCode).toBe(0);
+    const record = await other.records!.get(run.id);
+    expect(record).toMatchObject({ status: 'succeeded', exitCode: 0, targetKind: 'local' });
   });
 
   it('applies mounts and CPU and memory limits', async () => {

@@ -1,6 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { toStatus } from '../../src/routines/docker/dockerJobRun.js';
-import { containerName, labelFilter, runLabels } from '../../src/routines/docker/labels.js';
 import { demuxLogs, lineDemuxer } from '../../src/routines/docker/logs.js';
 import type { LogStream } from '../../src/routines/jobExecutor.js';
 
@@ -44,69 +42,5 @@ describe('Docker log demultiplexing', () => {
     expect(lines).toEqual([]);
     demuxer.end();
     expect(lines).toEqual(['no newline']);
-  });
-});
-
-describe('container state → run status', () => {
-  const base = {
-    Status: 'exited',
-    Running: false,
-    Paused: false,
-    Restarting: false,
-    OOMKilled: false,
-    Dead: false,
-    Pid: 0,
-    ExitCode: 0,
-    Error: '',
-    StartedAt: '2024-01-01T00:00:00Z',
-    FinishedAt: '2024-01-01T00:01:00Z',
-  };
-
-  it('maps exit codes to exited, failed and stopped', () => {
-    expect(toStatus('r', base)).toEqual({
-      runId: 'r',
-      state: 'exited',
-      exitCode: 0,
-      startedAt: new Date('2024-01-01T00:00:00Z'),
-      finishedAt: new Date('2024-01-01T00:01:00Z'),
-    });
-    expect(toStatus('r', { ...base, ExitCode: 1 }).state).toBe('failed');
-    expect(toStatus('r', { ...base, ExitCode: 143 }).state).toBe('stopped');
-    expect(toStatus('r', { ...base, ExitCode: 137 }).state).toBe('stopped');
-    expect(toStatus('r', { ...base, ExitCode: 137, OOMKilled: true }).state).toBe('failed');
-  });
-
-  it('reports running and created runs without an exit code or end', () => {
-    const running = toStatus('r', {
-      ...base,
-      Status: 'running',
-      Running: true,
-      FinishedAt: '0001-01-01T00:00:00Z',
-    });
-    expect(running).toEqual({ runId: 'r', state: 'running', startedAt: new Date(base.StartedAt) });
-    const created = toStatus('r', {
-      ...base,
-      Status: 'created',
-      StartedAt: '0001-01-01T00:00:00Z',
-      FinishedAt: '0001-01-01T00:00:00Z',
-    });
-    expect(created).toEqual({ runId: 'r', state: 'created' });
-  });
-});
-
-describe('run labels and names', () => {
-  it('names and labels a run', () => {
-    expect(containerName('titanic', '20240101-000000-abcdef')).toBe(
-      'ferry-titanic-20240101-000000-abcdef',
-    );
-    expect(runLabels({ name: 'j', version: '1.0.0', uid: 'j-1.0.0-x', runId: 'r1' })).toEqual({
-      'ferry.job': 'j',
-      'ferry.version': '1.0.0',
-      'ferry.uid': 'j-1.0.0-x',
-      'ferry.run-id': 'r1',
-    });
-    expect(JSON.parse(labelFilter({ 'ferry.run-id': 'r1' }))).toEqual({
-      label: ['ferry.run-id=r1'],
-    });
   });
 });

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GpuUnavailableError } from '../../src/containering/errors.js';
+import { GpuUnavailableError } from '../../src/engines/errors.js';
 import { PackagingTask } from '../../src/packaging/index.js';
 import { RUN_LABELS } from '../../src/routines/docker/labels.js';
 import type { DockerOptionsFields } from '../../src/routines/dockerOptions.js';
@@ -20,7 +20,7 @@ import {
   RemoteDockerExecutor,
   type RemoteDockerExecutorFields,
 } from '../../src/routines/remoteDockerExecutor.js';
-import { RemoteGpuUnavailableError } from '../../src/routines/remoteErrors.js';
+import { RemoteGpuUnavailableError } from '../../src/engines/errors.js';
 import { RemoteDockerUnavailableError, SshConnection } from '../../src/ssh/index.js';
 import {
   createFeaturizationJob,

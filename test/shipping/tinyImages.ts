@@ -5,7 +5,7 @@
 import type Dockerode from 'dockerode';
 import { contextTarStream, fileFromBytes } from '../../src/containering/contextTar.js';
 import { runImageBuild } from '../../src/containering/imageBuild.js';
-import { engineStatus } from '../../src/containering/dockerEngine.js';
+import { engineStatus } from '../../src/engines/dockerApi.js';
 
 export interface TinyImageFile {
   readonly name: string;

@@ -1,7 +1,6 @@
 import { stringOption, flag, type Command } from '../command.js';
-import { UsageError } from '../errors.js';
 import { EXIT } from '../exitCodes.js';
-import { prepareImage } from './remote.js';
+import { reportShipment } from '../reports.js';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -22,22 +21,17 @@ image reference.`,
     json: { type: 'boolean', description: 'print the image and shipping details as JSON' },
   },
   async run(context, args) {
-    const config = await context.config();
-    const target = await context.target(stringOption(args, 'target'));
-    if (target.type === 'attached') {
-      throw new UsageError(
-        `build: target ${target.name} runs the job in this process and needs no image; pick a Docker target (--target local)`,
-        'build',
-      );
-    }
-    const job = await context.job();
-    const prepared = await prepareImage(context, config, target, job);
+    const executor = await context.executor(stringOption(args, 'target'));
+    await context.job();
+    const prepared = await executor.prepare();
+    reportShipment(context, executor.targetName, prepared);
+    const target = { name: executor.targetName };
     context.progress.clear();
     if (flag(args, 'json')) {
       context.out(
         JSON.stringify(
           {
-            reference: prepared.reference,
+            reference: prepared.shipped?.reference ?? prepared.image.reference,
             imageId: prepared.image.imageId,
             uid: prepared.image.packageInfo.uid,
             built: prepared.image.built,
@@ -61,7 +55,7 @@ image reference.`,
       context.note(
         `ferry: ${prepared.image.built ? 'built' : 'reused'} ${prepared.image.reference} (${prepared.image.imageId.slice(7, 19)}) for ${prepared.image.packageInfo.uid}`,
       );
-      context.out(prepared.reference);
+      context.out(prepared.shipped?.reference ?? prepared.image.reference);
     }
     return EXIT.ok;
   },

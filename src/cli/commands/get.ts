@@ -2,24 +2,16 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import type Dockerode from 'dockerode';
-import * as tar from 'tar';
-import { PACKAGE_DIR } from '../../containering/buildContext.js';
-import { engineMessage } from '../../containering/dockerEngine.js';
-import { InputError } from '../../errors.js';
 import { writeDeterministicTarGz, type ArchiveEntry } from '../../packaging/archive.js';
 import { MANIFEST_FILE, type PackageManifest } from '../../packaging/manifest.js';
+import { packagePath, sha256File } from '../../packaging/index.js';
 import type { RunRecord } from '../../records/record.js';
+import { PackageNotAvailableError } from '../../routines/errors.js';
 import { stringOption, type Command, RUN_LOOKUP_TARGET_OPTION } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
 import { formatBytes } from '../output.js';
-import { packagePath, sha256File } from '../packages.js';
-import { dockerTargetOf, findContainer, resolveRun } from '../runs.js';
-
-/** The package a run used cannot be found, or what was found does not match its manifest. */
-export class PackageNotAvailableError extends InputError {}
+import { executorOf, resolveRun } from '../runs.js';
 
 export const getCommand: Command = {
   name: 'get',
@@ -73,51 +65,18 @@ Install it with installPackageAndGetLoader(file) to load the job back.`,
   },
 };
 
+/** Reads the run's package from its target, checks it against its manifest and re-archives it. */
 async function fetchFromTarget(context: CliContext, record: RunRecord, out: string): Promise<void> {
-  const target = dockerTargetOf(await context.config(), record);
-  if (target === undefined) {
-    throw new PackageNotAvailableError(
-      `run ${record.id}: its package ${record.uid} is not in this project's packages folder, and the run ${record.targetKind === 'attached' ? 'ran attached, so no image holds it' : `ran on target ${record.target}, which the config no longer defines`}`,
-    );
-  }
-  const engine = await context.engine(target);
+  const executor = await executorOf(context, record);
   context.progress.report({
     stage: 'get',
-    message: `reading ${PACKAGE_DIR} from the run's container on ${target.name}`,
+    message: `reading the package from the run's container on ${record.target}`,
   });
-  const container = await findContainer(engine.docker, record.id);
-  let files: Map<string, Buffer>;
-  if (container !== undefined) {
-    files = await readFolder(engine.docker.getContainer(container.Id), PACKAGE_DIR);
-  } else {
-    const image = record.imageId ?? record.image;
-    if (image === undefined) {
-      throw new PackageNotAvailableError(
-        `run ${record.id}: its container is gone and its record names no image`,
-      );
-    }
-    // A container that is created, never started, only to read the image's files.
-    let temporary: Dockerode.Container;
-    try {
-      temporary = await engine.docker.createContainer({
-        Image: image,
-        Labels: { 'ferry.role': 'get' },
-      });
-    } catch (error) {
-      throw new PackageNotAvailableError(
-        `run ${record.id}: its container is gone and its image ${image} is not on ${target.name} (${engineMessage(error)})`,
-      );
-    }
-    try {
-      files = await readFolder(temporary, PACKAGE_DIR);
-    } finally {
-      await temporary.remove({ force: true }).catch(() => undefined);
-    }
-  }
+  const files = await executor.packageFiles(record);
   const manifestBytes = files.get(MANIFEST_FILE);
   if (manifestBytes === undefined) {
     throw new PackageNotAvailableError(
-      `run ${record.id}: ${PACKAGE_DIR} on ${target.name} holds no ${MANIFEST_FILE}`,
+      `run ${record.id}: the package folder on ${record.target} holds no ${MANIFEST_FILE}`,
     );
   }
   const manifest = JSON.parse(manifestBytes.toString('utf8')) as PackageManifest;
@@ -147,32 +106,4 @@ async function fetchFromTarget(context: CliContext, record: RunRecord, out: stri
     stage: 'get',
     message: `${entries.length + 1} files, ${formatBytes(entries.reduce((n, e) => n + e.contents.length, 0))}`,
   });
-}
-
-/** The files under `folder` in a container, by path relative to it. */
-async function readFolder(
-  container: Dockerode.Container,
-  folder: string,
-): Promise<Map<string, Buffer>> {
-  const stream = (await container.getArchive({ path: folder })) as unknown as Readable;
-  const files = new Map<string, Buffer>();
-  const prefix = `${path.posix.basename(folder)}/`;
-  await new Promise<void>((resolve, reject) => {
-    const parser = new tar.Parser({
-      onReadEntry: (entry) => {
-        const chunks: Buffer[] = [];
-        entry.on('data', (chunk: Buffer) => chunks.push(chunk));
-        entry.on('end', () => {
-          if (entry.type === 'File' && entry.path.startsWith(prefix)) {
-            files.set(entry.path.slice(prefix.length), Buffer.concat(chunks));
-          }
-        });
-      },
-    });
-    parser.on('end', () => resolve());
-    parser.on('error', reject);
-    stream.on('error', reject);
-    stream.pipe(parser);
-  });
-  return files;
 }

@@ -1,7 +1,5 @@
 import { FerryError } from '../../errors.js';
-import { RECORD_LABELS, recordFromContainer } from '../../records/labels.js';
 import type { RunRecord, RunStatus } from '../../records/record.js';
-import { labelFilter } from '../../routines/docker/labels.js';
 import { flag, intOption, stringOption, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { EXIT } from '../exitCodes.js';
@@ -45,7 +43,6 @@ the records.`,
     json: { type: 'boolean', description: 'print the records as a JSON array' },
   },
   async run(context, args) {
-    const config = await context.config();
     const store = await context.records();
     const targetName = stringOption(args, 'target');
     const status = stringOption(args, 'status');
@@ -60,28 +57,12 @@ the records.`,
     if (targetName !== undefined) {
       const target = await context.target(targetName);
       records = records.filter((r) => r.target === target.name);
-      if (target.type !== 'attached') {
-        try {
-          const engine = await context.engine(target);
-          const known = new Set(records.map((r) => r.id));
-          const containers = await engine.docker.listContainers({
-            all: true,
-            filters: labelFilter({
-              [RECORD_LABELS.job]: config.project,
-              [RECORD_LABELS.role]: 'run',
-            }),
-          });
-          for (const container of containers) {
-            const id = container.Labels[RECORD_LABELS.runId];
-            if (id === undefined || known.has(id)) continue;
-            const info = await engine.docker.getContainer(container.Id).inspect();
-            const found = recordFromContainer(info, target.type, target.name, engine.host);
-            if (found !== undefined) records.push(await store.put(found));
-          }
-        } catch (error) {
-          if (!(error instanceof FerryError)) throw error;
-          context.note(`ferry: note: could not search target ${target.name}: ${error.message}`);
-        }
+      try {
+        const executor = await context.executor(target);
+        records.push(...(await executor.discoverRuns(new Set(records.map((r) => r.id)))));
+      } catch (error) {
+        if (!(error instanceof FerryError)) throw error;
+        context.note(`ferry: note: could not search target ${target.name}: ${error.message}`);
       }
     }
     const sweep = stringOption(args, 'sweep');

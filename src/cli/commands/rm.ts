@@ -1,21 +1,9 @@
-import { rm } from 'node:fs/promises';
-import { engineStatus } from '../../containering/dockerEngine.js';
-import { RECORD_LABELS } from '../../records/labels.js';
 import { isFinal, type RunRecord } from '../../records/record.js';
-import { labelFilter } from '../../routines/docker/labels.js';
 import { flag, type Command, stringOption, RUN_LOOKUP_TARGET_OPTION } from '../command.js';
 import type { CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { EXIT } from '../exitCodes.js';
-import {
-  dockerTargetOf,
-  findContainer,
-  isSweepId,
-  refreshRecords,
-  resolveRun,
-  savedLogFiles,
-  sweepRuns,
-} from '../runs.js';
+import { executorOf, isSweepId, refreshRecords, resolveRun, sweepRuns } from '../runs.js';
 
 export const rmCommand: Command = {
   name: 'rm',
@@ -40,7 +28,9 @@ running is refused unless --force (which kills it). The run's package stays in <
       if (isSweepId(id)) {
         const runs = await refreshRecords(context, await sweepRuns(context, id));
         checkEnded(runs, force, id);
-        await removeSweepRunner(context, runs[0]!, id);
+        if (Object.hasOwn((await context.config()).targets, runs[0]!.target)) {
+          await (await executorOf(context, runs[0]!)).removeSweepRunner(id);
+        }
         for (const run of runs) await removeRun(context, run);
         context.out(`${id} removed (${runs.length} runs)`);
         continue;
@@ -66,46 +56,11 @@ function checkEnded(runs: readonly RunRecord[], force: boolean, id: string): voi
   }
 }
 
+/** Removes a run from its target (when the config still defines it) and from the records. */
 async function removeRun(context: CliContext, record: RunRecord): Promise<void> {
   const config = await context.config();
-  const target = dockerTargetOf(config, record);
-  if (target !== undefined) {
-    const engine = await context.engine(target);
-    const container = await findContainer(engine.docker, record.id);
-    if (container !== undefined) {
-      await engine.docker
-        .getContainer(container.Id)
-        .remove({ force: true })
-        .catch((error: unknown) => {
-          if (engineStatus(error) !== 404) throw error;
-        });
-    }
+  if (Object.hasOwn(config.targets, record.target)) {
+    await (await context.executor(record.target)).removeRun(record.id, { force: true });
   }
-  const store = await context.records();
-  const logs = savedLogFiles(store.dir, record.id);
-  await rm(logs.stdout, { force: true });
-  await rm(logs.stderr, { force: true });
-  await store.remove(record.id);
-}
-
-async function removeSweepRunner(
-  context: CliContext,
-  first: RunRecord,
-  sweepId: string,
-): Promise<void> {
-  const target = dockerTargetOf(await context.config(), first);
-  if (target === undefined) return;
-  const engine = await context.engine(target);
-  const runners = await engine.docker.listContainers({
-    all: true,
-    filters: labelFilter({ [RECORD_LABELS.sweep]: sweepId, [RECORD_LABELS.role]: 'sweep-runner' }),
-  });
-  for (const runner of runners) {
-    await engine.docker
-      .getContainer(runner.Id)
-      .remove({ force: true })
-      .catch((error: unknown) => {
-        if (engineStatus(error) !== 404) throw error;
-      });
-  }
+  await (await context.records()).remove(record.id);
 }

@@ -1,22 +1,12 @@
-import { makePackage } from '../../packaging/index.js';
-import type { AttachedTargetConfig, FerryConfig, LocalTargetConfig } from '../../config/schema.js';
-import { localExecutorFor, packagingTaskFor } from '../../config/targets.js';
-import type { RemoteProgress } from '../../routines/remoteDockerExecutor.js';
-import type { JobParameters } from '../../parameters/index.js';
-import { statusOfState, type RunRecord } from '../../records/record.js';
-import { AttachedExecutor } from '../../routines/attachedExecutor.js';
-import type { Job } from '../../routines/job.js';
+import { InternalError } from '../../errors.js';
+import type { RunRecord } from '../../records/record.js';
 import type { JobRun, LogStream } from '../../routines/jobExecutor.js';
 import { newRunId } from '../../routines/runId.js';
 import { flag, stringOption, type Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
-import { formatBytes, formatDuration } from '../output.js';
-import { packagePath, sha256File } from '../packages.js';
+import { formatDuration } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
-import { dockerTargetOf, findContainer, saveLogs } from '../runs.js';
-import { startRemoteRun } from './remote.js';
-import { startRecordedRun } from '../recordedRun.js';
 
 export const runCommand: Command = {
   name: 'run',
@@ -59,105 +49,44 @@ Every run is recorded (ferry ls / status / logs / get).`,
   ],
   async run(context, args) {
     const config = await context.config();
-    const target = await context.target(stringOption(args, 'target'));
+    const executor = await context.executor(stringOption(args, 'target'));
     const parameters = await parametersFromArgs(config, args, context.io.cwd);
-    if (flag(args, 'detach') && target.type === 'attached') {
+    if (flag(args, 'detach') && executor.runsInProcess) {
       context.note('ferry: note: --detach is ignored for attached runs (they run in this process)');
     }
-    const job = await context.job();
+    await context.job();
     const runId = newRunId();
-    if (target.type === 'attached') {
-      return runAttached(
-        context,
-        config,
-        target,
-        job,
-        runId,
-        parameters,
-        flag(args, 'via-package'),
-      );
-    }
-    const started =
-      target.type === 'local'
-        ? await startLocal(context, config, target, job, runId, parameters)
-        : await startRemoteRun(context, config, target, job, runId, parameters);
-    return followRun(context, started.record, started.run, {
-      detach: flag(args, 'detach'),
-      remove: flag(args, 'rm'),
+    const run = await executor.execute({
+      wait: false,
+      parameters,
+      runId,
+      ...(flag(args, 'via-package') ? { viaPackage: true } : {}),
+      ...(flag(args, 'rm') ? { removeContainer: true } : {}),
     });
+    const record = await recordOf(context, runId);
+    if (executor.runsInProcess) return waitInProcess(context, record, run);
+    return followRun(context, record, run, { detach: flag(args, 'detach') });
   },
 };
 
-/** Reports packaging, build and shipping progress on the context's progress display. */
-export function reportContainering(context: CliContext): (progress: RemoteProgress) => void {
-  return (progress) => {
-    if (progress.stage === 'ship') {
-      const { shipping } = progress;
-      context.progress.report({
-        stage: 'shipping',
-        message:
-          shipping.bytesSent === undefined
-            ? shipping.message
-            : `${shipping.message} (${formatBytes(shipping.bytesSent)} sent)`,
-        important: shipping.phase !== 'transfer',
-      });
-      return;
-    }
-    context.progress.report({
-      stage: progress.stage,
-      message: progress.message,
-      important: progress.stage !== 'build' || /^Step \d+\/\d+/.test(progress.message),
-    });
-  };
+/** The record the executor wrote for the run it started. */
+async function recordOf(context: CliContext, runId: string): Promise<RunRecord> {
+  const record = await (await context.records()).get(runId);
+  if (record === undefined) {
+    throw new InternalError(`run ${runId} started but its executor wrote no record of it`);
+  }
+  return record;
 }
 
-async function runAttached(
-  context: CliContext,
-  config: FerryConfig,
-  target: AttachedTargetConfig,
-  job: Job,
-  runId: string,
-  parameters: JobParameters,
-  viaPackage: boolean,
-): Promise<number> {
-  const store = await context.records();
-  // The package is made for attached runs too, so the record names the exact source (ferry get).
-  context.progress.report({ stage: 'packaging', message: `${config.project} ${config.version}` });
-  const info = await makePackage(packagingTaskFor(config, job), {
-    outputDir: `${config.workDir}/packages`,
-    onProgress: (stage, detail) =>
-      context.progress.report({ stage: 'packaging', message: `${stage}: ${detail}` }),
-  });
-  const packageSha256 = await sha256File(info.path);
-  const executor = new AttachedExecutor({
-    job,
-    packagingTask: () => packagingTaskFor(config, job),
-    workDir: config.workDir,
-  });
-  const createdAt = new Date().toISOString();
-  let record: RunRecord = await store.put({
-    id: runId,
-    job: config.project,
-    version: config.version,
-    uid: info.uid,
-    target: target.name,
-    targetKind: 'attached',
-    parameters,
-    status: 'running',
-    createdAt,
-    startedAt: createdAt,
-    packageSha256,
-  });
+/**
+ * A run in this process: its output already goes to the terminal; Ctrl-C asks the job to stop()
+ * (a second Ctrl-C exits at once).
+ */
+async function waitInProcess(context: CliContext, record: RunRecord, run: JobRun): Promise<number> {
   context.progress.clear();
   context.note(
-    `ferry: run ${runId}: ${config.project} ${config.version} attached (in this process)`,
+    `ferry: run ${record.id}: ${record.job} ${record.version} attached (in this process)`,
   );
-  const run = await executor.execute({
-    wait: false,
-    parameters,
-    runId,
-    viaPackage: viaPackage || target.viaPackage,
-  });
   let interrupted = false;
   const stopOnInterrupt = context.onInterrupt(() => {
     interrupted = true;
@@ -170,45 +99,14 @@ async function runAttached(
         ),
       );
   });
-  let result;
   try {
-    result = await run.wait();
+    await run.wait();
   } finally {
     stopOnInterrupt();
   }
-  const status = await run.status();
-  await saveLogs(store.dir, runId, await run.getLogs());
-  record = await store.update(runId, {
-    status:
-      result.state === 'exited' ? 'succeeded' : result.state === 'stopped' ? 'stopped' : 'failed',
-    exitCode: result.exitCode,
-    ...(status.finishedAt === undefined ? {} : { finishedAt: status.finishedAt.toISOString() }),
-  });
-  const code = finish(context, record);
-  return interrupted && record.status === 'stopped' ? EXIT.interrupted : code;
-}
-
-async function startLocal(
-  context: CliContext,
-  config: FerryConfig,
-  target: LocalTargetConfig,
-  job: Job,
-  runId: string,
-  parameters: JobParameters,
-): Promise<{ record: RunRecord; run: JobRun }> {
-  const engine = await context.engine(target);
-  const executor = localExecutorFor(config, target, {
-    job,
-    docker: engine.docker,
-    env: context.io.env,
-    onProgress: reportContainering(context),
-  });
-  return startRecordedRun(context, config, executor, {
-    target: target.name,
-    targetKind: 'local',
-    runId,
-    parameters,
-  });
+  const final = await recordOf(context, record.id);
+  const code = finish(context, final);
+  return interrupted && final.status === 'stopped' ? EXIT.interrupted : code;
 }
 
 /**
@@ -219,7 +117,7 @@ export async function followRun(
   context: CliContext,
   record: RunRecord,
   run: JobRun,
-  options: { readonly detach: boolean; readonly remove: boolean },
+  options: { readonly detach: boolean },
 ): Promise<number> {
   context.progress.clear();
   const where = record.host === undefined ? record.target : `${record.target} (${record.host})`;
@@ -254,29 +152,9 @@ export async function followRun(
     );
     return EXIT.interrupted;
   }
-  const result = await run.wait();
-  // The run's own view of its end: it holds even when the container was removed (removeContainer).
-  const status = await run.status();
-  const store = await context.records();
-  const final = await store.update(record.id, {
-    status: statusOfState(status.state),
-    exitCode: status.exitCode ?? result.exitCode,
-    ...(status.startedAt === undefined ? {} : { startedAt: status.startedAt.toISOString() }),
-    ...(status.finishedAt === undefined ? {} : { finishedAt: status.finishedAt.toISOString() }),
-  });
-  const target = dockerTargetOf(await context.config(), record);
-  if (options.remove || target?.removeContainer === true) {
-    // Kept in the records folder, so `ferry logs` still has them once the container is gone.
-    await saveLogs(store.dir, record.id, await run.getLogs());
-  }
-  if (options.remove && target !== undefined) {
-    const engine = await context.engine(target);
-    const container = await findContainer(engine.docker, record.id);
-    if (container !== undefined) {
-      await engine.docker.getContainer(container.Id).remove({ force: true });
-    }
-  }
-  return finish(context, final);
+  // The executor records the run's end as it sees it (logs saved when the container goes).
+  await run.wait();
+  return finish(context, await recordOf(context, record.id));
 }
 
 /** The closing line of a run, and the CLI's exit code for it. */
@@ -289,5 +167,3 @@ export function finish(context: CliContext, record: RunRecord): number {
   context.note(`ferry: run ${record.id} ${record.status}${code}${took}`);
   return record.status === 'succeeded' ? EXIT.ok : EXIT.jobFailed;
 }
-
-export { packagePath };

@@ -1,19 +1,9 @@
-import { engineStatus } from '../../containering/dockerEngine.js';
-import { RECORD_LABELS } from '../../records/labels.js';
 import { isFinal, type RunRecord } from '../../records/record.js';
-import { labelFilter } from '../../routines/docker/labels.js';
-import { StopNotSupportedError } from '../../routines/errors.js';
 import { type Command, stringOption, RUN_LOOKUP_TARGET_OPTION } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
-import {
-  dockerTargetOf,
-  findContainer,
-  isSweepId,
-  refreshRecords,
-  resolveRun,
-  sweepRuns,
-} from '../runs.js';
+import { executorOf, isSweepId, refreshRecords, resolveRun, sweepRuns } from '../runs.js';
+import { countStatuses } from './status.js';
 
 export const stopCommand: Command = {
   name: 'stop',
@@ -47,64 +37,22 @@ further run starts.`,
 export async function stopRun(context: CliContext, record: RunRecord): Promise<RunRecord> {
   const [fresh] = await refreshRecords(context, [record]);
   if (isFinal(fresh!.status)) return fresh!;
-  const config = await context.config();
-  const target = dockerTargetOf(config, fresh!);
-  if (target === undefined) {
-    throw new StopNotSupportedError(
-      `run ${record.id} runs attached, inside the process that started it; stop it there (Ctrl-C)`,
-    );
-  }
-  const store = await context.records();
-  const engine = await context.engine(target);
-  const container = await findContainer(engine.docker, record.id);
-  if (container === undefined) return store.update(record.id, { status: 'unknown' });
-  if (container.State === 'created') {
-    await engine.docker
-      .getContainer(container.Id)
-      .remove({ force: true })
-      .catch((error: unknown) => {
-        if (engineStatus(error) !== 404) throw error;
-      });
-    return store.update(record.id, { status: 'cancelled', finishedAt: new Date().toISOString() });
-  }
+  const executor = await executorOf(context, fresh!);
   context.progress.report({ stage: 'stop', message: `stopping ${record.id}` });
-  try {
-    await engine.docker.getContainer(container.Id).stop({ t: 10 });
-  } catch (error) {
-    // 304: it had stopped already; 404: it was removed meanwhile.
-    if (engineStatus(error) !== 304 && engineStatus(error) !== 404) throw error;
-  }
-  const [after] = await refreshRecords(context, [fresh!]);
+  await executor.stop(record.id);
+  const [after] = await refreshRecords(context, [
+    (await (await context.records()).get(record.id)) ?? fresh!,
+  ]);
   return after!;
 }
 
 async function stopSweep(context: CliContext, sweepId: string): Promise<void> {
   const runs = await sweepRuns(context, sweepId);
-  const config = await context.config();
-  const target = dockerTargetOf(config, runs[0]!);
-  if (target !== undefined) {
-    const engine = await context.engine(target);
-    const runners = await engine.docker.listContainers({
-      all: true,
-      filters: labelFilter({
-        [RECORD_LABELS.sweep]: sweepId,
-        [RECORD_LABELS.role]: 'sweep-runner',
-      }),
-    });
-    for (const runner of runners) {
-      await engine.docker
-        .getContainer(runner.Id)
-        .stop({ t: 5 })
-        .catch((error: unknown) => {
-          if (engineStatus(error) !== 304 && engineStatus(error) !== 404) throw error;
-        });
-    }
-  }
+  // The queue runner first, so no further run starts while the others stop.
+  await (await executorOf(context, runs[0]!)).stopSweepRunner(sweepId);
   const results = await Promise.all(runs.map((run) => stopRun(context, run)));
-  const counts: Record<string, number> = {};
-  for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
   context.out(
-    `${sweepId} stopped: ${Object.entries(counts)
+    `${sweepId} stopped: ${Object.entries(countStatuses(results))
       .map(([s, n]) => `${n} ${s}`)
       .join(', ')}`,
   );

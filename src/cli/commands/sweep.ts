@@ -1,19 +1,11 @@
 import path from 'node:path';
-import { dockerOptionsFor } from '../../config/targets.js';
 import { readJsonFile } from '../../parameters/index.js';
-import { RECORD_LABELS, recordFromContainer } from '../../records/labels.js';
-import { isFinal, type RunRecord } from '../../records/record.js';
-import type Dockerode from 'dockerode';
-import { DockerJobRun } from '../../routines/docker/dockerJobRun.js';
-import { labelFilter } from '../../routines/docker/labels.js';
-import { resolveEnvironment, toHostConfig } from '../../routines/dockerOptions.js';
+import type { RunRecord } from '../../records/record.js';
+import type { TargetExecutor } from '../../routines/jobExecutor.js';
 import { newRunId } from '../../routines/runId.js';
 import {
   combineSpecs,
-  defaultParallelism,
-  enqueueSweep,
   expandSweep,
-  gpuSlotsOf,
   parseGridOption,
   parseSweepSpec,
   type SweepSpec,
@@ -24,8 +16,8 @@ import { UsageError } from '../errors.js';
 import { EXIT } from '../exitCodes.js';
 import { formatDuration } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
-import { SWEEP_PREFIX } from '../runs.js';
-import { prepareImage } from './remote.js';
+import { reportShipment } from '../reports.js';
+import { SWEEP_PREFIX, refreshRecords, sweepRuns } from '../runs.js';
 import { countStatuses, sweepRunsTable } from './status.js';
 
 export const sweepCommand: Command = {
@@ -85,13 +77,7 @@ all succeeded and 1 otherwise.`,
   ],
   async run(context, args) {
     const config = await context.config();
-    const target = await context.target(stringOption(args, 'target'));
-    if (target.type === 'attached') {
-      throw new UsageError(
-        `sweep: runs of a sweep are queued on a Docker target; ${target.name} runs in this process (use --target local)`,
-        'sweep',
-      );
-    }
+    const executor = await context.executor(stringOption(args, 'target'));
     let spec: SweepSpec = {};
     const from = stringOption(args, 'from');
     if (from !== undefined) {
@@ -113,69 +99,38 @@ all succeeded and 1 otherwise.`,
     }
     const base = await parametersFromArgs(config, args, context.io.cwd);
     const parameterSets = expandSweep(base, spec);
-    const slots = gpuSlotsOf(target.gpus);
-    const asked = intOption(args, 'parallel', 'sweep') ?? target.maxParallel;
-    const maxParallel = defaultParallelism(asked, slots);
-    if (asked !== undefined && asked > maxParallel) {
-      context.note(
-        `ferry: note: at most ${maxParallel} at once: each run takes one of the target's ${slots.length} GPUs`,
-      );
-    }
-    const options = dockerOptionsFor(target);
-    const env = resolveEnvironment(options, context.io.env);
-    const job = await context.job();
-    const prepared = await prepareImage(context, config, target, job);
-    const manifest = prepared.image.packageInfo.manifest;
+    const target = await context.target(stringOption(args, 'target'));
+    const asked =
+      intOption(args, 'parallel', 'sweep') ??
+      ('maxParallel' in target ? target.maxParallel : undefined);
+    await context.job();
     const sweepId = `${SWEEP_PREFIX}${newRunId()}`;
     const createdAt = new Date();
-    const runs = parameterSets.map((parameters, index) => ({
-      runId: newRunId(createdAt),
-      index,
-      parameters,
-    }));
-    await enqueueSweep({
-      docker: prepared.engine.docker,
-      image: prepared.reference,
+    const queued = await executor.startSweep({
       sweepId,
-      job: { name: manifest.name, version: manifest.version, uid: manifest.uid },
-      target: target.name,
-      runs,
-      maxParallel,
-      env,
-      hostConfig: toHostConfig(options),
-      ...(slots.length > 0 ? { gpuSlots: slots } : {}),
-      hostSocketPath: prepared.engine.hostSocketPath,
+      runs: parameterSets.map((parameters, index) => ({
+        runId: newRunId(createdAt),
+        index,
+        parameters,
+      })),
+      ...(asked === undefined ? {} : { maxParallel: asked }),
       createdAt,
-      onProgress: (created, total) =>
+      onQueued: (created, total) =>
         context.progress.report({
           stage: 'queue',
-          message: `created ${created} of ${total} runs on ${target.name}`,
+          message: `created ${created} of ${total} runs on ${executor.targetName}`,
           fraction: created / total,
         }),
     });
-    const store = await context.records();
-    for (const run of runs) {
-      await store.put({
-        id: run.runId,
-        job: manifest.name,
-        version: manifest.version,
-        uid: manifest.uid,
-        target: target.name,
-        targetKind: target.type,
-        ...(prepared.engine.host === undefined ? {} : { host: prepared.engine.host }),
-        parameters: run.parameters,
-        status: 'queued',
-        createdAt: createdAt.toISOString(),
-        sweepId,
-        sweepIndex: run.index,
-        image: prepared.reference,
-        imageId: prepared.image.imageId,
-        packageSha256: prepared.packageSha256,
-      });
+    reportShipment(context, executor.targetName, queued.prepared);
+    if (asked !== undefined && asked > queued.maxParallel) {
+      context.note(
+        `ferry: note: at most ${queued.maxParallel} at once: each run takes one of the target's GPUs`,
+      );
     }
     context.progress.clear();
     context.note(
-      `ferry: sweep ${sweepId}: ${runs.length} runs of ${manifest.uid} queued on ${target.name}, at most ${maxParallel} at once (image ${prepared.reference})`,
+      `ferry: sweep ${sweepId}: ${queued.records.length} runs of ${queued.prepared.image.packageInfo.uid} queued on ${executor.targetName}, at most ${queued.maxParallel} at once (image ${queued.prepared.shipped?.reference ?? queued.prepared.image.reference})`,
     );
     context.out(sweepId);
     if (flag(args, 'detach')) {
@@ -184,18 +139,17 @@ all succeeded and 1 otherwise.`,
       );
       return EXIT.ok;
     }
-    return waitForSweep(context, sweepId, runs.length);
+    return waitForSweep(context, executor, sweepId, queued.records.length);
   },
 };
 
-/** Polls the sweep's containers until every run ended; prints the outcome. */
-async function waitForSweep(context: CliContext, sweepId: string, total: number): Promise<number> {
-  const store = await context.records();
-  const runs = (await store.list()).filter((r) => r.sweepId === sweepId);
-  const config = await context.config();
-  const target = config.targets[runs[0]!.target];
-  if (target === undefined || target.type === 'attached') return EXIT.usage;
-  const engine = await context.engine(target);
+/** Polls the sweep's runs until every one ended; prints the outcome. */
+async function waitForSweep(
+  context: CliContext,
+  executor: TargetExecutor,
+  sweepId: string,
+  total: number,
+): Promise<number> {
   let interrupted = false;
   const wake = new AbortController();
   const unregister = context.onInterrupt(() => {
@@ -205,25 +159,13 @@ async function waitForSweep(context: CliContext, sweepId: string, total: number)
   const started = Date.now();
   try {
     for (;;) {
-      const containers = await engine.docker.listContainers({
-        all: true,
-        filters: labelFilter({ [RECORD_LABELS.sweep]: sweepId, [RECORD_LABELS.role]: 'run' }),
-      });
-      const ended = containers.filter((c) => c.State === 'exited' || c.State === 'dead');
-      const running = containers.filter((c) => c.State === 'running').length;
-      const startFailed = containers.filter(
-        (c) => c.State === 'created' && c.Names.some((n) => n.endsWith('.start-failed')),
-      ).length;
-      const failed = ended.filter((c) => !/^Exited \(0\)/.test(c.Status)).length + startFailed;
-      const done = ended.length + startFailed;
-      const queued = containers.length - done - running;
+      const p = await executor.sweepProgress(sweepId, total);
       context.progress.report({
         stage: 'sweep',
-        message: `${done}/${total} ended (${failed} failed), ${running} running, ${queued} queued — ${formatDuration(Date.now() - started)}`,
-        fraction: total === 0 ? 1 : done / total,
+        message: `${p.ended}/${total} ended (${p.failed} failed), ${p.running} running, ${p.queued} queued — ${formatDuration(Date.now() - started)}`,
+        fraction: total === 0 ? 1 : p.ended / total,
       });
-      // Removed containers (ferry stop took them off the queue) count as ended.
-      if (running === 0 && queued <= 0) break;
+      if (p.running === 0 && p.queued <= 0) break;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 1000);
         wake.signal.addEventListener(
@@ -237,7 +179,7 @@ async function waitForSweep(context: CliContext, sweepId: string, total: number)
       });
       if (interrupted) {
         context.note(
-          `\nferry: stopped waiting; sweep ${sweepId} goes on on ${target.name}. See it: ferry status ${sweepId}; stop it: ferry stop ${sweepId}`,
+          `\nferry: stopped waiting; sweep ${sweepId} goes on on ${executor.targetName}. See it: ferry status ${sweepId}; stop it: ferry stop ${sweepId}`,
         );
         return EXIT.interrupted;
       }
@@ -256,71 +198,15 @@ async function waitForSweep(context: CliContext, sweepId: string, total: number)
   );
   const unstarted = final.filter((r) => r.status === 'failed' && r.exitCode === undefined);
   if (unstarted.length > 0) {
-    const reason = await startFailure(engine.docker, sweepId);
+    const reason = await executor.sweepStartFailure(sweepId);
     context.note(
-      `ferry: ${unstarted.length} runs could not start on ${target.name}${reason === undefined ? '' : `: ${reason}`}; the queue's log: ferry logs ${sweepId}`,
+      `ferry: ${unstarted.length} runs could not start on ${executor.targetName}${reason === undefined ? '' : `: ${reason}`}; the queue's log: ferry logs ${sweepId}`,
     );
   }
   return final.every((r) => r.status === 'succeeded') ? EXIT.ok : EXIT.jobFailed;
 }
 
-/** Why the queue runner could not start a run, from its log. */
-async function startFailure(docker: Dockerode, sweepId: string): Promise<string | undefined> {
-  const runners = await docker.listContainers({
-    all: true,
-    filters: labelFilter({ [RECORD_LABELS.sweep]: sweepId, [RECORD_LABELS.role]: 'sweep-runner' }),
-  });
-  if (runners[0] === undefined) return undefined;
-  const logs = await new DockerJobRun({
-    docker,
-    runId: sweepId,
-    containerId: runners[0].Id,
-  }).getLogs();
-  const line = logs.stdout.split('\n').find((l) => l.includes('could not start run'));
-  return line?.replace(/^\S+ could not start run \S+ \(#\d+\): /, '');
-}
-
-/** Reads every run's final state from its container into the records. */
+/** Every run's final state from its target, in the records, by index. */
 export async function settleSweep(context: CliContext, sweepId: string): Promise<RunRecord[]> {
-  const store = await context.records();
-  const config = await context.config();
-  const runs = (await store.list()).filter((r) => r.sweepId === sweepId);
-  const target = config.targets[runs[0]!.target];
-  if (target === undefined || target.type === 'attached') return runs;
-  const engine = await context.engine(target);
-  const containers = await engine.docker.listContainers({
-    all: true,
-    filters: labelFilter({ [RECORD_LABELS.sweep]: sweepId, [RECORD_LABELS.role]: 'run' }),
-  });
-  const byRun = new Map(containers.map((c) => [c.Labels[RECORD_LABELS.runId], c.Id]));
-  const out: RunRecord[] = [];
-  for (const run of runs.sort((a, b) => (a.sweepIndex ?? 0) - (b.sweepIndex ?? 0))) {
-    const id = byRun.get(run.id);
-    if (id === undefined) {
-      out.push(
-        isFinal(run.status)
-          ? run
-          : await store.update(run.id, {
-              status: run.status === 'queued' ? 'cancelled' : 'unknown',
-            }),
-      );
-      continue;
-    }
-    const fresh = recordFromContainer(
-      await engine.docker.getContainer(id).inspect(),
-      target.type,
-      target.name,
-      engine.host,
-    );
-    out.push(
-      await store.update(run.id, {
-        status: fresh?.status ?? 'unknown',
-        containerId: id,
-        ...(fresh?.exitCode === undefined ? {} : { exitCode: fresh.exitCode }),
-        ...(fresh?.startedAt === undefined ? {} : { startedAt: fresh.startedAt }),
-        ...(fresh?.finishedAt === undefined ? {} : { finishedAt: fresh.finishedAt }),
-      }),
-    );
-  }
-  return out;
+  return refreshRecords(context, await sweepRuns(context, sweepId));
 }

@@ -1,24 +1,12 @@
 import type Dockerode from 'dockerode';
-import {
-  engineMessage,
-  engineStatus,
-  toDockerUnavailable,
-} from '../../containering/dockerEngine.js';
-import { DockerEngineError } from '../../containering/errors.js';
+import { engineMessage, engineStatus, toDockerUnavailable } from '../../engines/dockerApi.js';
+import { DockerEngineError } from '../../engines/errors.js';
 import { RunNotFoundError } from '../errors.js';
-import type {
-  FollowLogsOptions,
-  JobLogs,
-  JobResult,
-  JobRun,
-  JobState,
-  JobStatus,
-} from '../jobExecutor.js';
+import type { FollowLogsOptions, JobLogs, JobResult, JobRun, JobStatus } from '../jobExecutor.js';
+import { replayLogs } from '../recordedRun.js';
+import { toStatus } from './containerState.js';
+import { NAME_SUFFIXES } from './labels.js';
 import { demuxLogs, lineDemuxer } from './logs.js';
-
-/** Exit codes that mean the run was stopped: SIGTERM as the entry point reports it, and SIGKILL. */
-const STOPPED_EXIT_CODES = new Set([143, 137]);
-const NEVER = '0001-01-01T00:00:00Z';
 
 export interface DockerJobRunFields {
   readonly docker: Dockerode;
@@ -29,6 +17,18 @@ export interface DockerJobRunFields {
   readonly removeContainer?: boolean;
   /** Seconds `stop()` lets the job end after SIGTERM before the engine kills it. Default: 10. */
   readonly stopTimeoutSeconds?: number;
+  /**
+   * Told once `wait()` saw the run end, with its final status (and its logs when the container is
+   * removed): where an executor records the run's end.
+   */
+  readonly onSettled?: (settled: SettledRun) => Promise<void>;
+}
+
+/** A run's end as `wait()` saw it. */
+export interface SettledRun {
+  readonly status: JobStatus;
+  /** The logs, read before the container was removed (`removeContainer`). */
+  readonly logs?: JobLogs;
 }
 
 /** A run in a container on a Docker engine (local, or remote through an SSH-tunnelled dockerode). */
@@ -39,6 +39,7 @@ export class DockerJobRun implements JobRun {
   private readonly container: Dockerode.Container;
   private readonly removeContainer: boolean;
   private readonly stopTimeoutSeconds: number;
+  private readonly onSettled: DockerJobRunFields['onSettled'];
   private finished: Promise<JobResult> | undefined;
   /** What was read before the container was removed. */
   private final: { status: JobStatus; logs: JobLogs } | undefined;
@@ -50,12 +51,13 @@ export class DockerJobRun implements JobRun {
     this.container = fields.docker.getContainer(fields.containerId);
     this.removeContainer = fields.removeContainer ?? false;
     this.stopTimeoutSeconds = fields.stopTimeoutSeconds ?? 10;
+    this.onSettled = fields.onSettled;
   }
 
   async status(): Promise<JobStatus> {
     if (this.final !== undefined) return this.final.status;
     const info = await this.call('inspect', () => this.container.inspect());
-    return toStatus(this.id, info.State);
+    return toStatus(this.id, info);
   }
 
   async getLogs(): Promise<JobLogs> {
@@ -68,7 +70,7 @@ export class DockerJobRun implements JobRun {
 
   async followLogs(options: FollowLogsOptions): Promise<void> {
     if (this.final !== undefined) {
-      replay(this.final.logs, options);
+      replayLogs(this.final.logs, options);
       return;
     }
     if (options.signal?.aborted === true) return;
@@ -106,8 +108,18 @@ export class DockerJobRun implements JobRun {
     return this.finished;
   }
 
+  /**
+   * SIGTERM (the entry point calls the job's `stop()`), then SIGKILL after the timeout. The
+   * container is first renamed with the stop suffix, so that its end reads as a stop Ferry asked
+   * for, from any process; an exit by a signal nobody asked Ferry for is a failure.
+   */
   async stop(): Promise<void> {
     if (this.final === undefined) {
+      const info = await this.call('inspect', () => this.container.inspect());
+      if (info.State.Running && !info.Name.endsWith(NAME_SUFFIXES.stopRequested)) {
+        const name = `${info.Name.replace(/^\//, '')}${NAME_SUFFIXES.stopRequested}`;
+        await this.call('rename', () => this.container.rename({ name }));
+      }
       try {
         await this.container.stop({ t: this.stopTimeoutSeconds });
       } catch (error) {
@@ -125,8 +137,12 @@ export class DockerJobRun implements JobRun {
     const status = await this.status();
     if (this.removeContainer && this.final === undefined) {
       const logs = await this.getLogs();
+      // Recorded before the container goes, so its logs are never lost with it.
+      await this.onSettled?.({ status, logs });
       this.final = { status, logs };
       await this.call('remove', () => this.container.remove({ force: true }));
+    } else {
+      await this.onSettled?.({ status });
     }
     return { runId: this.id, exitCode: status.exitCode ?? -1, state: status.state };
   }
@@ -153,48 +169,5 @@ export class DockerJobRun implements JobRun {
       engineStatus(error),
       { cause: error },
     );
-  }
-}
-
-/** Maps the engine's container state to a run's. */
-export function toStatus(runId: string, state: Dockerode.ContainerInspectInfo['State']): JobStatus {
-  const startedAt =
-    state.StartedAt && state.StartedAt !== NEVER ? new Date(state.StartedAt) : undefined;
-  const finishedAt =
-    !state.Running && state.FinishedAt && state.FinishedAt !== NEVER
-      ? new Date(state.FinishedAt)
-      : undefined;
-  let jobState: JobState;
-  let exitCode: number | undefined;
-  if (state.Running || state.Status === 'restarting' || state.Status === 'paused') {
-    jobState = 'running';
-  } else if (state.Status === 'created') {
-    jobState = 'created';
-  } else if (state.Status === 'exited' || state.Status === 'dead') {
-    exitCode = state.ExitCode;
-    jobState =
-      exitCode === 0
-        ? 'exited'
-        : STOPPED_EXIT_CODES.has(exitCode) && !state.OOMKilled
-          ? 'stopped'
-          : 'failed';
-  } else {
-    jobState = 'unknown';
-  }
-  return {
-    runId,
-    state: jobState,
-    ...(exitCode === undefined ? {} : { exitCode }),
-    ...(startedAt === undefined ? {} : { startedAt }),
-    ...(finishedAt === undefined ? {} : { finishedAt }),
-  };
-}
-
-function replay(logs: JobLogs, options: FollowLogsOptions): void {
-  for (const stream of ['stdout', 'stderr'] as const) {
-    const text = logs[stream];
-    if (text === '') continue;
-    const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
-    for (const line of lines) options.onLine(line, stream);
   }
 }

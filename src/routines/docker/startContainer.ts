@@ -1,10 +1,6 @@
 import type Dockerode from 'dockerode';
-import {
-  engineMessage,
-  engineStatus,
-  toDockerUnavailable,
-} from '../../containering/dockerEngine.js';
-import { DockerEngineError, GpuUnavailableError } from '../../containering/errors.js';
+import { engineMessage, engineStatus, toDockerUnavailable } from '../../engines/dockerApi.js';
+import { DockerEngineError, GpuUnavailableError } from '../../engines/errors.js';
 import type { MappedHostConfig } from '../dockerOptions.js';
 
 export interface StartContainerOptions {
@@ -15,11 +11,6 @@ export interface StartContainerOptions {
   /** `NAME=value` pairs, given to this container only. */
   readonly env: readonly string[];
   readonly hostConfig: MappedHostConfig;
-  /**
-   * Called with the created container before it starts (e.g. to inspect what the engine recorded,
-   * such as its DeviceRequests, before a failed start removes it).
-   */
-  readonly onCreated?: (container: Dockerode.Container) => Promise<void> | void;
 }
 
 /**
@@ -52,15 +43,24 @@ export async function startContainer(
       error,
     );
   }
+  // What the engine recorded of a GPU request, read before a failed start removes the container.
+  let deviceRequests: readonly unknown[] = [];
   try {
-    await options.onCreated?.(container);
+    if (options.hostConfig.DeviceRequests !== undefined) {
+      deviceRequests = (await container.inspect()).HostConfig.DeviceRequests ?? [];
+    }
     await container.start();
   } catch (error) {
     const removal = await container.remove({ force: true }).then(
       () => undefined,
       (removeError: unknown) => removeError,
     );
-    const failure = translate(docker, `could not start container ${options.name}`, error);
+    const failure = translate(
+      docker,
+      `could not start container ${options.name}`,
+      error,
+      deviceRequests,
+    );
     if (removal !== undefined && failure instanceof Error) {
       failure.message += ` (and removing the container failed too: ${engineMessage(removal)})`;
     }
@@ -69,12 +69,17 @@ export async function startContainer(
   return container.id;
 }
 
-function translate(docker: Dockerode, what: string, error: unknown): unknown {
+function translate(
+  docker: Dockerode,
+  what: string,
+  error: unknown,
+  deviceRequests: readonly unknown[] = [],
+): unknown {
   const unavailable = toDockerUnavailable(docker, error);
   if (unavailable !== error) return unavailable;
   const message = engineMessage(error);
   if (/could not select device driver .*capabilities: \[\[gpu\]\]|nvidia/i.test(message)) {
-    return new GpuUnavailableError(message, { cause: error });
+    return new GpuUnavailableError(message, deviceRequests, { cause: error });
   }
   return new DockerEngineError(`${what}: ${message}`, engineStatus(error), { cause: error });
 }

@@ -1,10 +1,6 @@
-import Dockerode from 'dockerode';
+/** Talking to a Docker engine's API: checking it answers, and reading the errors it gives. */
+import type Dockerode from 'dockerode';
 import { DockerUnavailableError } from './errors.js';
-
-/** A dockerode client for the engine `DOCKER_HOST` names, or the local socket. */
-export function defaultDocker(): Dockerode {
-  return new Dockerode();
-}
 
 /** Where a dockerode client talks to, for messages. */
 export function describeEngine(docker: Dockerode): string {
@@ -57,7 +53,7 @@ export function toDockerUnavailable(docker: Dockerode, error: unknown): unknown 
   }
   const reason = error instanceof Error ? error.message : String(error);
   return new DockerUnavailableError(
-    `no Docker engine answers at ${describeEngine(docker)} (${reason}); start dockerd (scripts/testbed.sh up does, here) or set DOCKER_HOST`,
+    `no Docker engine answers at ${describeEngine(docker)} (${reason}); start the Docker engine (sudo systemctl start docker, or Docker Desktop), or point DOCKER_HOST (or the target's dockerSocket) at a running one`,
     { cause: error },
   );
 }

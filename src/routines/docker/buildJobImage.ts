@@ -5,8 +5,8 @@ import {
   type ContaineringProgress,
   type ContaineringTaskFields,
   type ImageInfo,
-} from '../containering/index.js';
-import type { PackagingTask } from '../packaging/index.js';
+} from '../../containering/index.js';
+import type { PackagingTask } from '../../packaging/index.js';
 
 /** What a Docker executor knows about building its job's image. */
 export interface JobImageSettings {

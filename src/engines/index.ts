@@ -1,0 +1,3 @@
+export * from './engine.js';
+export * from './dockerApi.js';
+export * from './errors.js';

@@ -1,0 +1,72 @@
+/**
+ * Reading a run record file back: every field checked, since the file is on disk for anyone (or any
+ * crash) to change. A record that does not hold is a `RecordStoreError` naming the file and field.
+ */
+import { RecordStoreError } from './errors.js';
+import type { RunRecord, RunStatus, TargetKind } from './record.js';
+
+const STATUSES: ReadonlySet<string> = new Set<RunStatus>([
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'stopped',
+  'cancelled',
+  'unknown',
+]);
+const TARGET_KINDS: ReadonlySet<string> = new Set<TargetKind>(['attached', 'local', 'remote']);
+const REQUIRED_STRINGS = ['id', 'job', 'version', 'uid', 'target', 'createdAt'] as const;
+const OPTIONAL_STRINGS = [
+  'host',
+  'startedAt',
+  'finishedAt',
+  'sweepId',
+  'image',
+  'imageId',
+  'containerId',
+  'packageSha256',
+] as const;
+
+export function parseRecord(text: string, file: string): RunRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new RecordStoreError(`${file}: not a run record (${(error as Error).message})`);
+  }
+  const problem = recordProblem(value);
+  if (problem !== undefined) throw new RecordStoreError(`${file}: not a run record (${problem})`);
+  return value as RunRecord;
+}
+
+/** What is wrong with a parsed record, or undefined when it is one. */
+function recordProblem(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return 'not a JSON object';
+  }
+  const record = value as Record<string, unknown>;
+  for (const key of REQUIRED_STRINGS) {
+    if (typeof record[key] !== 'string') return `${key} must be a string`;
+  }
+  for (const key of OPTIONAL_STRINGS) {
+    if (record[key] !== undefined && typeof record[key] !== 'string') {
+      return `${key} must be a string when present`;
+    }
+  }
+  if (typeof record.status !== 'string' || !STATUSES.has(record.status)) {
+    return `status must be one of ${[...STATUSES].join(', ')}`;
+  }
+  if (typeof record.targetKind !== 'string' || !TARGET_KINDS.has(record.targetKind)) {
+    return `targetKind must be one of ${[...TARGET_KINDS].join(', ')}`;
+  }
+  const parameters = record.parameters;
+  if (parameters === null || typeof parameters !== 'object' || Array.isArray(parameters)) {
+    return 'parameters must be an object';
+  }
+  for (const key of ['exitCode', 'sweepIndex'] as const) {
+    if (record[key] !== undefined && !Number.isInteger(record[key])) {
+      return `${key} must be a whole number when present`;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,801 @@
+/**
+ * The one Docker executor (docs/design.md §7): runs a job in a container on a Docker engine, and
+ * finds, lists, removes and prunes what it ran there. Where the engine is and how an image gets to
+ * it is a variant's business (`LocalDockerExecutor`, `RemoteDockerExecutor`); everything else is
+ * here, so a run started from the API and one started from the CLI are the same kind of run, with
+ * the same labels and the same record.
+ */
+import path from 'node:path';
+import type Dockerode from 'dockerode';
+import type { ContaineringTaskFields } from '../../containering/containeringTask.js';
+import type { ContaineringProgress, ImageInfo } from '../../containering/makeContainer.js';
+import { engineMessage, engineStatus } from '../../engines/dockerApi.js';
+import type { DockerEngine } from '../../engines/engine.js';
+import { sha256File, type PackagingTask } from '../../packaging/index.js';
+import { parametersEnvironment } from '../../parameters/index.js';
+import { isFinal, statusOfState, type RunRecord, type TargetKind } from '../../records/record.js';
+import { RecordStore } from '../../records/store.js';
+import type { ShipResult, ShippingProgress } from '../../shipping/index.js';
+import {
+  DockerOptions,
+  resolveEnvironment,
+  toHostConfig,
+  type DockerOptionsFields,
+} from '../dockerOptions.js';
+import { NoJobError, PackageNotAvailableError, RunNotFoundError } from '../errors.js';
+import type {
+  ExecuteOptions,
+  TargetExecutor,
+  JobRun,
+  RemoveRunOptions,
+  RunInfo,
+} from '../jobExecutor.js';
+import { RecordedRun } from '../recordedRun.js';
+import { newRunId } from '../runId.js';
+import { RunLookupExecutor } from '../runLookupExecutor.js';
+import { buildJobImage } from './buildJobImage.js';
+import { recordFromContainer, toStatus, type ContainerFacts } from './containerState.js';
+import { DockerJobRun, type SettledRun } from './dockerJobRun.js';
+import { RUN_LABELS, containerName, labelFilter, runContainerLabels } from './labels.js';
+import { defaultParallelism, enqueueSweep, gpuSlotsOf, type SweepRun } from '../../sweeps/queue.js';
+import { readPackageFolder } from './packageFolder.js';
+import { startContainer } from './startContainer.js';
+
+/** What `execute()` reports while it packages, builds, connects, ships and starts. */
+export type ExecutorProgress =
+  | ContaineringProgress
+  | { readonly stage: 'connect'; readonly message: string }
+  | { readonly stage: 'ship'; readonly message: string; readonly shipping: ShippingProgress }
+  | { readonly stage: 'start'; readonly message: string };
+
+export interface DockerExecutorFields {
+  /**
+   * What to package. It is read at every `execute()`, so a new task object means new source or
+   * payload. Without one the executor still finds, lists, stops and removes runs.
+   */
+  readonly packagingTask?: PackagingTask | (() => PackagingTask);
+  /** How the container runs: environment, mounts, limits, GPUs, removal. */
+  readonly options?: DockerOptions | DockerOptionsFields;
+  /** Wait for the job to end in `execute()`. Default: the options' `wait`. */
+  readonly wait?: boolean;
+  /** ContaineringTask fields besides the packaging task (image name, base image, templates…). */
+  readonly containering?: Partial<Omit<ContaineringTaskFields, 'packagingTask'>>;
+  /**
+   * The project's work folder: packages are kept in `<workDir>/packages`, run records and saved
+   * logs in `<workDir>/runs`. Default: packages not kept, runs not recorded.
+   */
+  readonly workDir?: string;
+  /** Where run records go. Default: `<workDir>/runs` when there is a work folder. */
+  readonly records?: RecordStore;
+  /** The target's name, as runs are recorded and labelled. Default: the variant's kind. */
+  readonly targetName?: string;
+  /**
+   * The job's package name, for finding its runs without packaging it (a config's `project`).
+   * Default: the packaging task's name.
+   */
+  readonly jobName?: string;
+  /** Ferry's cache root (installed npm dependencies). */
+  readonly cacheDir?: string;
+  readonly onProgress?: (progress: ExecutorProgress) => void;
+  /** Where propagated variables are read at `execute()` time. Default: `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** An image on the engine runs start from. */
+export interface PreparedImage {
+  /** The image as built on the local engine. */
+  readonly image: ImageInfo;
+  /** What to run on this executor's engine: the image id there. */
+  readonly reference: string;
+  /** How it reached a remote engine. */
+  readonly shipped?: ShipResult;
+}
+
+export interface PruneImagesOptions {
+  /** How many of the newest images to keep. Default: 3. */
+  readonly keep?: number;
+  /** Whose images. Default: this executor's job (its package name). */
+  readonly job?: string;
+}
+
+export interface PruneImagesResult {
+  /** Ids of the images kept, newest first. */
+  readonly kept: readonly string[];
+  /** Ids of the images removed. */
+  readonly removed: readonly string[];
+  /** Images that could not be removed (used by a container), with the engine's reason. */
+  readonly skipped: readonly { readonly imageId: string; readonly reason: string }[];
+}
+
+/** A sweep to queue on a target: its runs, and how many may run at once. */
+export interface SweepPlan {
+  readonly sweepId: string;
+  readonly runs: readonly SweepRun[];
+  /** At most this many at once. Default: one per GPU slot, else 1. */
+  readonly maxParallel?: number;
+  readonly createdAt?: Date;
+  /** Told as each run is queued. */
+  readonly onQueued?: (queued: number, total: number) => void;
+}
+
+/** A sweep queued on a target. */
+export interface QueuedSweep {
+  readonly sweepId: string;
+  readonly prepared: PreparedImage;
+  /** What was asked for, and what the target's GPUs allow. */
+  readonly maxParallel: number;
+  readonly records: readonly RunRecord[];
+}
+
+/** How far a sweep has come, from its runs' containers. */
+export interface SweepProgress {
+  readonly total: number;
+  readonly ended: number;
+  readonly failed: number;
+  readonly running: number;
+  readonly queued: number;
+}
+
+export interface ListRunsOptions {
+  /** Every Ferry run on the engine, not only this job's. */
+  readonly allJobs?: boolean;
+  /** Only the runs of this sweep. */
+  readonly sweepId?: string;
+}
+
+export abstract class DockerExecutor extends RunLookupExecutor implements TargetExecutor {
+  abstract readonly kind: Exclude<TargetKind, 'attached'>;
+  readonly runsInProcess = false;
+  readonly options: DockerOptions;
+  /** Run records of this executor's runs (undefined: not recorded). */
+  readonly records: RecordStore | undefined;
+  /** The image of the last `execute()` or `build()`. */
+  lastImage: ImageInfo | undefined;
+  protected readonly fields: DockerExecutorFields;
+  private readonly waitByDefault: boolean;
+  private readonly runs = new Map<string, JobRun>();
+  private lastRunId: string | undefined;
+
+  constructor(fields: DockerExecutorFields) {
+    super();
+    this.fields = fields;
+    this.options =
+      fields.options instanceof DockerOptions
+        ? fields.options
+        : new DockerOptions(fields.options ?? {});
+    this.waitByDefault = fields.wait ?? this.options.wait;
+    this.records =
+      fields.records ??
+      (fields.workDir === undefined
+        ? undefined
+        : new RecordStore(path.join(path.resolve(fields.workDir), 'runs')));
+  }
+
+  /** The target's name runs are recorded under. */
+  get targetName(): string {
+    return this.fields.targetName ?? this.kind;
+  }
+
+  /** Where the engine is, for messages: a socket, or `user@host:port`. */
+  abstract get location(): string;
+
+  /** The engine runs start on (connecting to it when needed). */
+  abstract engine(): Promise<DockerEngine>;
+
+  /** The engine images are built on (the local one). */
+  protected abstract builder(): Dockerode;
+
+  /** Makes sure the run engine has `image`; gives what to run there. */
+  protected abstract deliver(image: ImageInfo): Promise<PreparedImage>;
+
+  /** Closes what the executor opened to reach its engine. Runs go on. */
+  abstract close(): Promise<void>;
+
+  /**
+   * Turns a failure under an engine call into the error that says what happened (a variant that
+   * reaches its engine over a connection says when the connection was lost).
+   */
+  async translate(error: unknown, _what: string): Promise<unknown> {
+    return error;
+  }
+
+  /** The packaging task `execute()` would use now. */
+  packagingTask(): PackagingTask {
+    const task = this.fields.packagingTask;
+    if (task === undefined) {
+      throw new NoJobError(
+        `this executor was made without a job (no packagingTask), so it can find and manage runs but not start one`,
+      );
+    }
+    return typeof task === 'function' ? task() : task;
+  }
+
+  /** Packages the job and builds its image on the local engine (reused when nothing changed). */
+  async build(): Promise<ImageInfo> {
+    const image = await buildJobImage(this.builder(), this.packagingTask(), this.fields);
+    this.lastImage = image;
+    return image;
+  }
+
+  /** Builds the image and makes sure this executor's engine has it. */
+  async prepare(): Promise<PreparedImage> {
+    return this.deliver(await this.build());
+  }
+
+  async execute(options: ExecuteOptions = {}): Promise<JobRun> {
+    // Read the variables first: a missing one fails before anything is built or sent.
+    const parameters = options.parameters ?? {};
+    const env = [
+      ...resolveEnvironment(this.options, this.fields.env ?? process.env),
+      parametersEnvironment(parameters),
+    ];
+    const hostConfig = toHostConfig(this.options);
+    const prepared = await this.prepareForRun();
+    const { docker } = await this.engine();
+    const manifest = prepared.image.packageInfo.manifest;
+    const runId = options.runId ?? newRunId();
+    const createdAt = new Date();
+    const name = containerName(manifest.name, runId);
+    this.progress({ stage: 'start', message: `Starting ${name} on ${this.location}` });
+    let containerId: string;
+    try {
+      containerId = await startContainer(docker, {
+        image: prepared.reference,
+        name,
+        labels: runContainerLabels(
+          { name: manifest.name, version: manifest.version, uid: manifest.uid, runId },
+          { target: this.targetName, parameters, createdAt },
+          options.labels,
+        ),
+        env,
+        hostConfig,
+      });
+    } catch (error) {
+      throw await this.translate(error, 'start the job on');
+    }
+    await this.records?.put({
+      id: runId,
+      job: manifest.name,
+      version: manifest.version,
+      uid: manifest.uid,
+      target: this.targetName,
+      targetKind: this.kind,
+      ...this.recordPlace(),
+      parameters,
+      status: 'running',
+      createdAt: createdAt.toISOString(),
+      image: prepared.shipped?.reference ?? prepared.image.reference,
+      imageId: prepared.image.imageId,
+      containerId,
+      packageSha256: await sha256File(prepared.image.packageInfo.path),
+    });
+    const run = await this.handle(runId, containerId, options.removeContainer);
+    this.lastRunId = runId;
+    if (options.wait ?? this.waitByDefault) await run.wait();
+    return run;
+  }
+
+  /** Builds and delivers the image for `execute()`; a variant may overlap the two with connecting. */
+  protected async prepareForRun(): Promise<PreparedImage> {
+    return this.prepare();
+  }
+
+  /**
+   * The run with this id: one this executor started, or any container labelled with it (started
+   * by another executor or process); when its container is gone, its record and saved logs. Without
+   * an id: this executor's last run, else the newest container of this job.
+   */
+  async run(runId?: string): Promise<JobRun> {
+    const id = runId ?? this.lastRunId;
+    const known = id === undefined ? undefined : this.runs.get(id);
+    if (known !== undefined) return known;
+    const filter: Record<string, string> =
+      id === undefined ? { [RUN_LABELS.job]: this.jobName() } : { [RUN_LABELS.runId]: id };
+    const found = await this.listContainers(filter, 'find the run on');
+    if (id !== undefined && found.length > 1) {
+      throw new RunNotFoundError(
+        `run ${id}: ${found.length} containers on ${this.location} carry its label (${found.map((c) => c.Names.join(',')).join('; ')}); expected one`,
+      );
+    }
+    const newest = [...found].sort((a, b) => b.Created - a.Created)[0];
+    if (newest === undefined) {
+      const recorded = id === undefined ? undefined : await this.recordedRun(id);
+      if (recorded !== undefined) return recorded;
+      throw new RunNotFoundError(
+        id === undefined
+          ? `no run of job ${this.jobName()} on ${this.location}; call execute() first`
+          : `no container with label ${RUN_LABELS.runId}=${id} on ${this.location} (removed, or run elsewhere)`,
+      );
+    }
+    return this.handle(newest.Labels[RUN_LABELS.runId] ?? id ?? newest.Id, newest.Id);
+  }
+
+  /** The runs on the engine, newest first: this job's, every Ferry run's, or a sweep's. */
+  async listRuns(options: ListRunsOptions = {}): Promise<RunInfo[]> {
+    const filter: Record<string, string | true> = {
+      [RUN_LABELS.runId]: true,
+      [RUN_LABELS.role]: 'run',
+      ...(options.sweepId === undefined ? {} : { [RUN_LABELS.sweep]: options.sweepId }),
+      ...(options.allJobs === true || options.sweepId !== undefined
+        ? {}
+        : { [RUN_LABELS.job]: this.jobName() }),
+    };
+    const containers = await this.listContainers(filter, 'list the runs on');
+    const runs = containers.map((c) => runInfoOf(c));
+    return runs.sort(
+      (a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.runId.localeCompare(a.runId),
+    );
+  }
+
+  /**
+   * Brings records that had not ended up to date with their containers (one list call), writing
+   * what changed back to the records. A record whose container is gone becomes `unknown`.
+   */
+  async syncRecords(records: readonly RunRecord[]): Promise<RunRecord[]> {
+    const store = this.records;
+    const stale = records.filter((r) => !isFinal(r.status));
+    if (store === undefined || stale.length === 0) return [...records];
+    const { docker } = await this.engine();
+    const byRun = new Map(
+      (await this.listContainers({ [RUN_LABELS.runId]: true }, 'list the runs on')).map((c) => [
+        c.Labels[RUN_LABELS.runId],
+        c,
+      ]),
+    );
+    const updated = new Map<string, RunRecord>();
+    for (const record of stale) {
+      const container = byRun.get(record.id);
+      if (container === undefined) {
+        if (record.status !== 'unknown') {
+          updated.set(record.id, await store.update(record.id, { status: 'unknown' }));
+        }
+        continue;
+      }
+      const listed = runInfoOf(container);
+      const same = statusOfState(listed.state) === record.status;
+      if (same && (record.status === 'queued' || record.startedAt !== undefined)) continue;
+      const info = await this.call('inspect the run on', () =>
+        docker.getContainer(container.Id).inspect(),
+      );
+      const fresh = recordFromContainer(info, {
+        targetKind: this.kind,
+        targetName: this.targetName,
+      });
+      if (fresh === undefined) continue;
+      updated.set(
+        record.id,
+        await store.update(record.id, {
+          status: fresh.status,
+          ...(fresh.exitCode === undefined ? {} : { exitCode: fresh.exitCode }),
+          ...(fresh.startedAt === undefined ? {} : { startedAt: fresh.startedAt }),
+          ...(fresh.finishedAt === undefined ? {} : { finishedAt: fresh.finishedAt }),
+          containerId: info.Id,
+        }),
+      );
+    }
+    return records.map((r) => updated.get(r.id) ?? r);
+  }
+
+  /**
+   * Records of this job's runs on the engine that the records folder does not hold (started by
+   * another machine or process), rebuilt from their labels and added to the records.
+   */
+  async discoverRuns(known: ReadonlySet<string>): Promise<RunRecord[]> {
+    const { docker } = await this.engine();
+    const containers = await this.listContainers(
+      { [RUN_LABELS.job]: this.jobName(), [RUN_LABELS.role]: 'run' },
+      'list the runs on',
+    );
+    const found: RunRecord[] = [];
+    for (const container of containers) {
+      const id = container.Labels[RUN_LABELS.runId];
+      if (id === undefined || known.has(id)) continue;
+      const record = await this.recordOfContainer(docker, container.Id);
+      if (record !== undefined) found.push(record);
+    }
+    return found;
+  }
+
+  /** The record of run `id` rebuilt from its container's labels (and added to the records). */
+  async discoverRun(id: string): Promise<RunRecord | undefined> {
+    const { docker } = await this.engine();
+    const [first] = await this.listContainers({ [RUN_LABELS.runId]: id }, 'find the run on');
+    return first === undefined ? undefined : this.recordOfContainer(docker, first.Id);
+  }
+
+  /**
+   * Removes a run: its container (killed first with `force`; else a live run is refused), its record
+   * and its saved logs.
+   */
+  async removeRun(runId: string, options: RemoveRunOptions = {}): Promise<void> {
+    const { docker } = await this.engine();
+    const containers = await this.listContainers({ [RUN_LABELS.runId]: runId }, 'find the run on');
+    for (const container of containers) {
+      if (container.State === 'running' && options.force !== true) {
+        throw new RunNotFoundError(
+          `run ${runId} is running on ${this.location}; stop it first or remove it with force`,
+        );
+      }
+      await this.removeContainer(docker, container.Id);
+    }
+    this.runs.delete(runId);
+    await this.records?.remove(runId);
+  }
+
+  /**
+   * Removes old images of a job from the engine, keeping the `keep` newest. An image a container
+   * still uses (even a stopped one) is skipped, with the engine's reason.
+   */
+  async pruneImages(options: PruneImagesOptions = {}): Promise<PruneImagesResult> {
+    const keep = options.keep ?? 3;
+    if (!Number.isInteger(keep) || keep < 0) {
+      throw new RangeError(`pruneImages: keep must be a whole number >= 0, not ${keep}`);
+    }
+    const job = options.job ?? this.jobName();
+    const { docker } = await this.engine();
+    return this.call('prune images on', async () => {
+      const images = await docker.listImages({ filters: labelFilter({ [RUN_LABELS.job]: job }) });
+      // The listing's Created is in whole seconds; the image's own creation time is finer.
+      const created = new Map<string, number>();
+      for (const image of images) {
+        const inspected = await docker.getImage(image.Id).inspect();
+        created.set(image.Id, Date.parse(inspected.Created) || image.Created * 1000);
+      }
+      const newestFirst = [...images].sort(
+        (a, b) => (created.get(b.Id) ?? 0) - (created.get(a.Id) ?? 0) || b.Id.localeCompare(a.Id),
+      );
+      const kept = newestFirst.slice(0, keep).map((i) => i.Id);
+      const removed: string[] = [];
+      const skipped: { imageId: string; reason: string }[] = [];
+      for (const image of newestFirst.slice(keep)) {
+        const names = (image.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
+        try {
+          // One name at a time: removing the last one deletes the image (by id, Docker refuses
+          // an image with several names without force, and force would untag images in use).
+          for (const name of names.length === 0 ? [image.Id] : names)
+            await docker.getImage(name).remove();
+          removed.push(image.Id);
+        } catch (error) {
+          if (engineStatus(error) !== 409) throw error;
+          skipped.push({ imageId: image.Id, reason: engineMessage(error) });
+        }
+      }
+      return { kept, removed, skipped };
+    });
+  }
+
+  /**
+   * Stops run `runId` (default: the last one): SIGTERM, then SIGKILL after the timeout; a run still
+   * waiting in a sweep's queue is taken off it (its container removed, its record `cancelled`).
+   */
+  override async stop(runId?: string): Promise<void> {
+    if (runId !== undefined) {
+      const [queued] = (
+        await this.listContainers({ [RUN_LABELS.runId]: runId }, 'find the run on')
+      ).filter((c) => c.State === 'created');
+      if (queued !== undefined) {
+        await this.removeContainer((await this.engine()).docker, queued.Id);
+        if ((await this.records?.get(runId)) !== undefined) {
+          await this.records!.update(runId, {
+            status: 'cancelled',
+            finishedAt: new Date().toISOString(),
+          });
+        }
+        return;
+      }
+    }
+    const run = await this.run(runId);
+    await run.stop();
+    // Seen to its end, so its record says how it ended.
+    await run.wait();
+  }
+
+  /**
+   * Queues a sweep on the engine: builds and delivers the image once, creates every run's container
+   * (queued) and starts the sweep's queue runner there, which starts at most `maxParallel` at once.
+   * The queue lives on the engine: it goes on when this process ends.
+   */
+  async startSweep(plan: SweepPlan): Promise<QueuedSweep> {
+    const env = resolveEnvironment(this.options, this.fields.env ?? process.env);
+    const slots = gpuSlotsOf(this.options.gpus);
+    const maxParallel = defaultParallelism(plan.maxParallel, slots);
+    const prepared = await this.prepareForRun();
+    const engine = await this.engine();
+    const manifest = prepared.image.packageInfo.manifest;
+    const createdAt = plan.createdAt ?? new Date();
+    await this.call('queue the sweep on', () =>
+      enqueueSweep({
+        docker: engine.docker,
+        image: prepared.reference,
+        sweepId: plan.sweepId,
+        job: { name: manifest.name, version: manifest.version, uid: manifest.uid },
+        target: this.targetName,
+        runs: plan.runs,
+        maxParallel,
+        env,
+        hostConfig: toHostConfig(this.options),
+        ...(slots.length > 0 ? { gpuSlots: slots } : {}),
+        hostSocketPath: engine.hostSocketPath,
+        createdAt,
+        ...(plan.onQueued === undefined ? {} : { onProgress: plan.onQueued }),
+      }),
+    );
+    const packageSha256 = await sha256File(prepared.image.packageInfo.path);
+    const records: RunRecord[] = [];
+    for (const run of plan.runs) {
+      const record: RunRecord = {
+        id: run.runId,
+        job: manifest.name,
+        version: manifest.version,
+        uid: manifest.uid,
+        target: this.targetName,
+        targetKind: this.kind,
+        ...this.recordPlace(),
+        parameters: run.parameters,
+        status: 'queued',
+        createdAt: createdAt.toISOString(),
+        sweepId: plan.sweepId,
+        sweepIndex: run.index,
+        image: prepared.shipped?.reference ?? prepared.image.reference,
+        imageId: prepared.image.imageId,
+        packageSha256,
+      };
+      records.push(this.records === undefined ? record : await this.records.put(record));
+    }
+    return { sweepId: plan.sweepId, prepared, maxParallel, records };
+  }
+
+  /** How far a sweep has come. Runs taken off the queue (removed) count as ended. */
+  async sweepProgress(sweepId: string, total: number): Promise<SweepProgress> {
+    const runs = await this.listRuns({ sweepId });
+    const ended = runs.filter((r) => !['created', 'running'].includes(r.state));
+    const running = runs.filter((r) => r.state === 'running').length;
+    return {
+      total,
+      ended: total - runs.length + ended.length,
+      failed: ended.filter((r) => r.state !== 'exited').length,
+      running,
+      queued: runs.length - ended.length - running,
+    };
+  }
+
+  /** The sweep's queue runner, as a run (its logs say which run started when). */
+  async sweepRunner(sweepId: string): Promise<JobRun> {
+    const [runner] = await this.listContainers(
+      { [RUN_LABELS.sweep]: sweepId, [RUN_LABELS.role]: 'sweep-runner' },
+      'find the queue runner on',
+    );
+    if (runner === undefined) {
+      throw new RunNotFoundError(
+        `sweep ${sweepId}: its queue runner container is gone from ${this.location}`,
+      );
+    }
+    return new DockerJobRun({
+      docker: (await this.engine()).docker,
+      runId: sweepId,
+      containerId: runner.Id,
+    });
+  }
+
+  /** Why the queue runner could not start some of a sweep's runs, from its log. */
+  async sweepStartFailure(sweepId: string): Promise<string | undefined> {
+    const logs = await (await this.sweepRunner(sweepId)).getLogs();
+    const line = logs.stdout.split('\n').find((l) => l.includes('could not start run'));
+    return line?.replace(/^\S+ could not start run \S+ \(#\d+\): /, '');
+  }
+
+  /** Stops a sweep's queue runner, so no further run of it starts; its runs are left as they are. */
+  async stopSweepRunner(sweepId: string): Promise<void> {
+    const { docker } = await this.engine();
+    const runners = await this.listContainers(
+      { [RUN_LABELS.sweep]: sweepId, [RUN_LABELS.role]: 'sweep-runner' },
+      'find the queue runner on',
+    );
+    for (const runner of runners) {
+      try {
+        await docker.getContainer(runner.Id).stop({ t: 5 });
+      } catch (error) {
+        // 304: stopped already; 404: removed meanwhile.
+        const status = engineStatus(error);
+        if (status !== 304 && status !== 404)
+          throw await this.translate(error, 'stop the queue runner on');
+      }
+    }
+  }
+
+  /** Removes a sweep's queue runner container. */
+  async removeSweepRunner(sweepId: string): Promise<void> {
+    const { docker } = await this.engine();
+    const runners = await this.listContainers(
+      { [RUN_LABELS.sweep]: sweepId, [RUN_LABELS.role]: 'sweep-runner' },
+      'find the queue runner on',
+    );
+    for (const runner of runners) await this.removeContainer(docker, runner.Id);
+  }
+
+  /**
+   * The files of the package a run used, from its container, else from its image (a container
+   * created and removed again, never started, to read them): by path relative to the package folder.
+   */
+  async packageFiles(record: RunRecord): Promise<Map<string, Buffer>> {
+    const { docker } = await this.engine();
+    const [container] = await this.listContainers(
+      { [RUN_LABELS.runId]: record.id },
+      'find the run on',
+    );
+    if (container !== undefined) {
+      return readPackageFolder(docker.getContainer(container.Id));
+    }
+    const image = record.imageId ?? record.image;
+    if (image === undefined) {
+      throw new PackageNotAvailableError(
+        `run ${record.id}: its container is gone and its record names no image`,
+      );
+    }
+    let temporary: Dockerode.Container;
+    try {
+      temporary = await docker.createContainer({
+        Image: image,
+        Labels: { [RUN_LABELS.role]: 'get' },
+      });
+    } catch (error) {
+      throw new PackageNotAvailableError(
+        `run ${record.id}: its container is gone and its image ${image} is not on ${this.location} (${engineMessage(error)})`,
+        { cause: error },
+      );
+    }
+    try {
+      return await readPackageFolder(temporary);
+    } finally {
+      await this.removeContainer(docker, temporary.id);
+    }
+  }
+
+  /** The containers carrying these labels, on this executor's engine. */
+  async listContainers(
+    labels: Readonly<Record<string, string | true>>,
+    what: string,
+  ): Promise<Dockerode.ContainerInfo[]> {
+    const { docker } = await this.engine();
+    return this.call(what, () =>
+      docker.listContainers({ all: true, filters: labelFilter(labels) }),
+    );
+  }
+
+  /** Runs an engine call, turning its failure into the error that says what happened. */
+  async call<T>(what: string, action: () => Promise<T>): Promise<T> {
+    try {
+      return await action();
+    } catch (error) {
+      throw await this.translate(error, what);
+    }
+  }
+
+  /** A handle on run `runId` in container `containerId`; a variant may wrap it (reconnecting). */
+  protected makeRun(
+    runId: string,
+    containerId: string,
+    docker: Dockerode,
+    removeContainer: boolean,
+  ): JobRun {
+    return new DockerJobRun({
+      docker,
+      runId,
+      containerId,
+      removeContainer,
+      onSettled: (settled) => this.recordEnd(runId, settled),
+    });
+  }
+
+  /** Where runs of a variant are, in their records (a remote host). */
+  protected recordPlace(): { readonly host?: string } {
+    return {};
+  }
+
+  protected progress(progress: ExecutorProgress): void {
+    this.fields.onProgress?.(progress);
+  }
+
+  /** Records a run's end (and its logs, when its container is about to be removed). */
+  protected async recordEnd(runId: string, settled: SettledRun): Promise<void> {
+    const store = this.records;
+    if (store === undefined || (await store.get(runId)) === undefined) return;
+    if (settled.logs !== undefined) await store.saveLogs(runId, settled.logs);
+    const { status } = settled;
+    await store.update(runId, {
+      status: statusOfState(status.state),
+      ...(status.exitCode === undefined ? {} : { exitCode: status.exitCode }),
+      ...(status.startedAt === undefined ? {} : { startedAt: status.startedAt.toISOString() }),
+      ...(status.finishedAt === undefined ? {} : { finishedAt: status.finishedAt.toISOString() }),
+    });
+  }
+
+  private async handle(
+    runId: string,
+    containerId: string,
+    removeContainer: boolean = this.options.removeContainer,
+  ): Promise<JobRun> {
+    const known = this.runs.get(runId);
+    if (known !== undefined) return known;
+    const run = this.makeRun(runId, containerId, (await this.engine()).docker, removeContainer);
+    this.runs.set(runId, run);
+    return run;
+  }
+
+  private jobName(): string {
+    return this.fields.jobName ?? this.packagingTask().name;
+  }
+
+  private async recordOfContainer(
+    docker: Dockerode,
+    containerId: string,
+  ): Promise<RunRecord | undefined> {
+    const info = await this.call('inspect the run on', () =>
+      docker.getContainer(containerId).inspect(),
+    );
+    const record = recordFromContainer(info, {
+      targetKind: this.kind,
+      targetName: this.targetName,
+      ...this.recordPlace(),
+    });
+    if (record === undefined) return undefined;
+    return this.records === undefined ? record : this.records.put(record);
+  }
+
+  /** A run whose container is gone, as its record and saved logs tell it. */
+  private async recordedRun(id: string): Promise<JobRun | undefined> {
+    const record = await this.records?.get(id);
+    return record === undefined || this.records === undefined
+      ? undefined
+      : new RecordedRun(record, this.records);
+  }
+
+  protected async removeContainer(docker: Dockerode, containerId: string): Promise<void> {
+    try {
+      await docker.getContainer(containerId).remove({ force: true });
+    } catch (error) {
+      // 404: removed meanwhile, which is what was asked.
+      if (engineStatus(error) !== 404) throw await this.translate(error, 'remove a container on');
+    }
+  }
+}
+
+/** A listed container as a run. */
+function runInfoOf(c: Dockerode.ContainerInfo): RunInfo {
+  const runId = c.Labels[RUN_LABELS.runId] ?? c.Id;
+  const status = toStatus(runId, {
+    State: listedState(c),
+    Name: c.Names[0] ?? '',
+  });
+  const sweepIndex = Number(c.Labels[RUN_LABELS.sweepIndex]);
+  return {
+    runId,
+    job: c.Labels[RUN_LABELS.job] ?? '',
+    version: c.Labels[RUN_LABELS.version] ?? '',
+    uid: c.Labels[RUN_LABELS.uid] ?? '',
+    containerId: c.Id,
+    containerName: (c.Names[0] ?? '').replace(/^\//, ''),
+    image: c.Image,
+    state: status.state,
+    ...(status.exitCode === undefined ? {} : { exitCode: status.exitCode }),
+    createdAt: new Date(c.Created * 1000),
+    ...(c.Labels[RUN_LABELS.sweep] === undefined ? {} : { sweepId: c.Labels[RUN_LABELS.sweep] }),
+    ...(Number.isInteger(sweepIndex) ? { sweepIndex } : {}),
+  };
+}
+
+/**
+ * A listing's container state in the form an inspect gives it. The exit code is in the listing's
+ * status text only (`Exited (137) 3 seconds ago`); OOM kills and times need an inspect.
+ */
+function listedState(c: Dockerode.ContainerInfo): ContainerFacts['State'] {
+  const exited = /^Exited \((-?\d+)\)/.exec(c.Status);
+  return {
+    Status: c.State as Dockerode.ContainerInspectInfo['State']['Status'],
+    Running: c.State === 'running',
+    ExitCode: exited === null ? 0 : Number(exited[1]),
+    OOMKilled: false,
+    StartedAt: '',
+    FinishedAt: '',
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * A run whose container (or process) is gone, as its record and saved logs tell it: what a target
+ * gives for a run it no longer holds, so `status`, `logs` and `wait` still answer.
+ */
+import { isFinal, type RunRecord } from '../records/record.js';
+import type { RecordStore } from '../records/store.js';
+import { RunNotFoundError } from './errors.js';
+import type {
+  FollowLogsOptions,
+  JobLogs,
+  JobResult,
+  JobRun,
+  JobState,
+  JobStatus,
+} from './jobExecutor.js';
+
+/** A run whose container is gone: what its record and saved logs say, read-only. */
+export class RecordedRun implements JobRun {
+  constructor(
+    private readonly record: RunRecord,
+    private readonly store: RecordStore,
+  ) {}
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  async status(): Promise<JobStatus> {
+    const r = this.record;
+    return {
+      runId: r.id,
+      state: stateOfRecord(r),
+      ...(r.exitCode === undefined ? {} : { exitCode: r.exitCode }),
+      ...(r.startedAt === undefined ? {} : { startedAt: new Date(r.startedAt) }),
+      ...(r.finishedAt === undefined ? {} : { finishedAt: new Date(r.finishedAt) }),
+    };
+  }
+
+  async getLogs(): Promise<JobLogs> {
+    const logs = await this.store.readLogs(this.record.id);
+    if (logs === undefined) {
+      throw new RunNotFoundError(
+        `run ${this.record.id}: its container is gone from target ${this.record.target} and no logs were saved`,
+      );
+    }
+    return logs;
+  }
+
+  async followLogs(options: FollowLogsOptions): Promise<void> {
+    replayLogs(await this.getLogs(), options);
+  }
+
+  async wait(): Promise<JobResult> {
+    const status = await this.status();
+    return { runId: this.record.id, exitCode: status.exitCode ?? -1, state: status.state };
+  }
+
+  async stop(): Promise<void> {
+    if (isFinal(this.record.status)) return;
+    throw new RunNotFoundError(
+      `run ${this.record.id}: its container is gone from target ${this.record.target}; there is nothing to stop`,
+    );
+  }
+}
+
+function stateOfRecord(record: RunRecord): JobState {
+  switch (record.status) {
+    case 'queued':
+      return 'created';
+    case 'running':
+      return 'running';
+    case 'succeeded':
+      return 'exited';
+    case 'failed':
+    case 'cancelled':
+      return 'failed';
+    case 'stopped':
+      return 'stopped';
+    default:
+      return 'unknown';
+  }
+}
+
+/** Calls `onLine` for every line of logs already read, stdout first. */
+export function replayLogs(logs: JobLogs, options: Pick<FollowLogsOptions, 'onLine'>): void {
+  for (const stream of ['stdout', 'stderr'] as const) {
+    const text = logs[stream];
+    if (text === '') continue;
+    const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
+    for (const line of lines) options.onLine(line, stream);
+  }
+}
