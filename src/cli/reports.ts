@@ -6,6 +6,10 @@ import type { CliContext } from './context.js';
 /** Reports an executor's progress on the context's progress display. */
 export function reportProgress(context: CliContext): (progress: ExecutorProgress) => void {
   return (progress) => {
+    if (progress.stage === 'delivered') {
+      reportShipment(context, progress.message, progress.prepared);
+      return;
+    }
     if (progress.stage === 'ship') {
       // The shipping message states its own byte count.
       context.progress.report({
@@ -23,8 +27,8 @@ export function reportProgress(context: CliContext): (progress: ExecutorProgress
   };
 }
 
-/** One line on how the image reached a target (nothing for an engine that built it itself). */
-export function reportShipment(context: CliContext, target: string, prepared: PreparedImage): void {
+/** One line on how the image reached its target: `<image> on <target>: <how>`. */
+function reportShipment(context: CliContext, where: string, prepared: PreparedImage): void {
   const shipped = prepared.shipped;
   if (shipped === undefined) return;
   const how =
@@ -35,7 +39,7 @@ export function reportShipment(context: CliContext, target: string, prepared: Pr
         : `${shipped.layersSent} of ${shipped.layersTotal} layers, ${formatBytes(shipped.bytesSent)} over SSH`;
   context.progress.report({
     stage: 'shipping',
-    message: `${prepared.image.reference} on ${target}: ${how}`,
+    message: `${where}: ${how}`,
     important: true,
   });
 }

@@ -191,7 +191,7 @@ export class RemoteDockerExecutor extends DockerExecutor {
     const [built, connected] = await Promise.allSettled([this.build(), this.engine()]);
     if (built.status === 'rejected') throw built.reason;
     if (connected.status === 'rejected') throw connected.reason;
-    return this.deliver(built.value);
+    return this.delivered(await this.deliver(built.value));
   }
 
   protected override recordPlace(): { readonly host?: string } {

@@ -1,6 +1,5 @@
 import { stringOption, flag, type Command } from '../command.js';
 import { EXIT } from '../exitCodes.js';
-import { reportShipment } from '../reports.js';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -24,7 +23,6 @@ image reference.`,
     const executor = await context.executor(stringOption(args, 'target'));
     await context.job();
     const prepared = await executor.prepare();
-    reportShipment(context, executor.targetName, prepared);
     const target = { name: executor.targetName };
     context.progress.clear();
     if (flag(args, 'json')) {

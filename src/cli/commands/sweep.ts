@@ -16,7 +16,6 @@ import { UsageError } from '../errors.js';
 import { EXIT } from '../exitCodes.js';
 import { formatDuration } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
-import { reportShipment } from '../reports.js';
 import { SWEEP_PREFIX, refreshRecords, sweepRuns } from '../runs.js';
 import { countStatuses, sweepRunsTable } from './status.js';
 
@@ -122,7 +121,6 @@ all succeeded and 1 otherwise.`,
           fraction: created / total,
         }),
     });
-    reportShipment(context, executor.targetName, queued.prepared);
     if (asked !== undefined && asked > queued.maxParallel) {
       context.note(
         `ferry: note: at most ${queued.maxParallel} at once: each run takes one of the target's GPUs`,

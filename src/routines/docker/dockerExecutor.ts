@@ -46,7 +46,8 @@ export type ExecutorProgress =
   | ContaineringProgress
   | { readonly stage: 'connect'; readonly message: string }
   | { readonly stage: 'ship'; readonly message: string; readonly shipping: ShippingProgress }
-  | { readonly stage: 'start'; readonly message: string };
+  | { readonly stage: 'start'; readonly message: string }
+  | { readonly stage: 'delivered'; readonly message: string; readonly prepared: PreparedImage };
 
 export interface DockerExecutorFields {
   /**
@@ -219,7 +220,19 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
 
   /** Builds the image and makes sure this executor's engine has it. */
   async prepare(): Promise<PreparedImage> {
-    return this.deliver(await this.build());
+    return this.delivered(await this.deliver(await this.build()));
+  }
+
+  /** Tells how the image reached the engine, when it had to travel. */
+  protected delivered(prepared: PreparedImage): PreparedImage {
+    if (prepared.shipped !== undefined) {
+      this.progress({
+        stage: 'delivered',
+        message: `${prepared.image.reference} on ${this.targetName}`,
+        prepared,
+      });
+    }
+    return prepared;
   }
 
   async execute(options: ExecuteOptions = {}): Promise<JobRun> {
