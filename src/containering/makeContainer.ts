@@ -12,9 +12,15 @@ import {
 import type { ContaineringTask } from './containeringTask.js';
 import { contextTarStream, sha256 } from './contextTar.js';
 import { ensureDependencies, type CachedDependencies } from './dependencies.js';
-import { engineStatus, ensureDockerAvailable, toDockerUnavailable } from '../engines/dockerApi.js';
+import {
+  describeEngine,
+  engineStatus,
+  ensureDockerAvailable,
+  toDockerUnavailable,
+} from '../engines/dockerApi.js';
 import { ImageBuildError } from './errors.js';
 import { localDockerClient } from '../engines/engine.js';
+import { buildFolderPrefix, removeAbandonedBuildFolders, withBuildLock } from './buildLock.js';
 import { runImageBuild } from './imageBuild.js';
 import { bundleRuntime } from './runtimeBundle.js';
 import {
@@ -98,8 +104,10 @@ export async function makeContainer(
   const keptIn = options.workDir === undefined ? undefined : path.resolve(options.workDir);
   const parent = keptIn ?? os.tmpdir();
   await mkdir(parent, { recursive: true });
-  // This build's own folder: concurrent builds never share one.
-  const work = await mkdtemp(path.join(parent, keptIn === undefined ? 'ferry-build-' : '.build-'));
+  await removeAbandonedBuildFolders(parent);
+  // This build's own folder: concurrent builds never share one; named by pid, so one left by a
+  // killed process is found and removed by the next build.
+  const work = await mkdtemp(buildFolderPrefix(parent));
   try {
     let packageInfo = options.packageInfo;
     if (packageInfo === undefined) {
@@ -191,45 +199,47 @@ export async function makeContainer(
       message: `Build context ${contentDigest.slice(0, 12)} on ${dependenciesImage}: ${context.entries.length} entries, ${bytes} bytes`,
     });
 
-    const existing = await findByTag(
-      docker,
-      `${task.imageName}:${contentTag}`,
-      LABELS.contentDigest,
-      contentDigest,
-    );
-    if (existing !== undefined) {
-      await tagImage(docker, existing, task.imageName, imageTag);
-      progress({ stage: 'cached', message: `${reference} is already built (${existing})` });
+    return await withBuildLock(describeEngine(docker), contentDigest, async () => {
+      const existing = await findByTag(
+        docker,
+        `${task.imageName}:${contentTag}`,
+        LABELS.contentDigest,
+        contentDigest,
+      );
+      if (existing !== undefined) {
+        await tagImage(docker, existing, task.imageName, imageTag);
+        progress({ stage: 'cached', message: `${reference} is already built (${existing})` });
+        return {
+          imageName: task.imageName,
+          imageTag,
+          reference,
+          imageId: existing,
+          contentDigest,
+          labels,
+          packageInfo,
+          built: false,
+        };
+      }
+
+      const imageId = await buildTagged(
+        docker,
+        withDockerfile(context.entries, context.dockerfile, labels),
+        `${task.imageName}:${contentTag}`,
+        (line, step) =>
+          progress({ stage: 'build', message: line, ...(step === undefined ? {} : { step }) }),
+      );
+      await tagImage(docker, imageId, task.imageName, imageTag);
       return {
         imageName: task.imageName,
         imageTag,
         reference,
-        imageId: existing,
+        imageId,
         contentDigest,
         labels,
         packageInfo,
-        built: false,
+        built: true,
       };
-    }
-
-    const imageId = await buildTagged(
-      docker,
-      withDockerfile(context.entries, context.dockerfile, labels),
-      `${task.imageName}:${contentTag}`,
-      (line, step) =>
-        progress({ stage: 'build', message: line, ...(step === undefined ? {} : { step }) }),
-    );
-    await tagImage(docker, imageId, task.imageName, imageTag);
-    return {
-      imageName: task.imageName,
-      imageTag,
-      reference,
-      imageId,
-      contentDigest,
-      labels,
-      packageInfo,
-      built: true,
-    };
+    });
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -264,29 +274,31 @@ async function ensureDependenciesImage(
   const digest = sha256(JSON.stringify({ baseId, context: context.digest }));
   const tag = digest.slice(0, 16);
   const reference = `${DEPENDENCIES_IMAGE_NAME}:${tag}`;
-  if ((await findByTag(docker, reference, LABELS.dependenciesDigest, digest)) !== undefined) {
+  return withBuildLock(describeEngine(docker), digest, async () => {
+    if ((await findByTag(docker, reference, LABELS.dependenciesDigest, digest)) !== undefined) {
+      return reference;
+    }
+    const labels = {
+      [LABELS.dependenciesDigest]: digest,
+      [LABELS.dependencies]: String(dependenciesVariables(baseImage, dependencies).dependencyList),
+    };
+    progress({
+      stage: 'dependencies',
+      message: `Building ${reference} (${baseImage} + node_modules)`,
+    });
+    await buildTagged(
+      docker,
+      withDockerfile(
+        context.entries.filter((e) => e.path !== 'Dockerfile'),
+        dockerfile,
+        labels,
+      ),
+      reference,
+      (line, step) =>
+        progress({ stage: 'dependencies', message: line, ...(step === undefined ? {} : { step }) }),
+    );
     return reference;
-  }
-  const labels = {
-    [LABELS.dependenciesDigest]: digest,
-    [LABELS.dependencies]: String(dependenciesVariables(baseImage, dependencies).dependencyList),
-  };
-  progress({
-    stage: 'dependencies',
-    message: `Building ${reference} (${baseImage} + node_modules)`,
   });
-  await buildTagged(
-    docker,
-    withDockerfile(
-      context.entries.filter((e) => e.path !== 'Dockerfile'),
-      dockerfile,
-      labels,
-    ),
-    reference,
-    (line, step) =>
-      progress({ stage: 'dependencies', message: line, ...(step === undefined ? {} : { step }) }),
-  );
-  return reference;
 }
 
 async function baseImageId(docker: Dockerode, baseImage: string): Promise<string> {

@@ -162,6 +162,7 @@ export class RemoteDockerExecutor extends DockerExecutor {
         local: this.localDocker,
         remote: docker,
         image: built.reference,
+        imageId: built.imageId,
         target: location,
         ...(this.fields.repository === undefined ? {} : { repository: this.fields.repository }),
         ...(this.fields.registryAuth === undefined
@@ -183,7 +184,8 @@ export class RemoteDockerExecutor extends DockerExecutor {
 
   protected async deliver(image: ImageInfo): Promise<PreparedImage> {
     const shipped = await this.ship(image);
-    return { image, reference: shipped.reference, shipped };
+    // By id: a tag another build moves meanwhile cannot change what this run starts from.
+    return { image, reference: shipped.imageId, shipped };
   }
 
   /** Builds here and connects there at the same time; reports a failure of either once both ended. */

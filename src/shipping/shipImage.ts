@@ -1,5 +1,6 @@
 import type Dockerode from 'dockerode';
 import { engineStatus } from '../engines/dockerApi.js';
+import { ImageShippingError } from './errors.js';
 import type { ShippingProgressListener } from './progress.js';
 import { shipThroughRegistry, splitReference, type RegistryAuth } from './registry.js';
 import { transferImage } from './transfer.js';
@@ -11,6 +12,11 @@ export interface ShipImageOptions {
   readonly remote: Dockerode;
   /** Local image reference, `name:tag`. */
   readonly image: string;
+  /**
+   * The id the reference must name (what was built). When another build moved the tag meanwhile,
+   * shipping refuses rather than send a different image than the one checked for.
+   */
+  readonly imageId?: string;
   /**
    * A registry (`host[:port][/path]`) to push to and pull from. Without one, the image goes over
    * the SSH connection, and only the layers the remote does not have.
@@ -43,6 +49,11 @@ export interface ShipResult {
 export async function shipImage(options: ShipImageOptions): Promise<ShipResult> {
   const started = Date.now();
   const local = await options.local.getImage(options.image).inspect();
+  if (options.imageId !== undefined && local.Id !== options.imageId) {
+    throw new ImageShippingError(
+      `${options.image} names ${local.Id} on this engine, not the ${options.imageId} that was built: another build moved the tag meanwhile; build again (an image tag of its own, imageTag, avoids this)`,
+    );
+  }
   const layersTotal = local.RootFS.Layers?.length ?? 0;
   const target = options.target ?? 'the remote engine';
   const remoteCopy = await inspectOrUndefined(options.remote, local.Id);
