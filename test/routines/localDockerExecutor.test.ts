@@ -202,6 +202,25 @@ describe.skipIf(!testbed)('routine.local: LocalDockerExecutor on the local engin
     expect((await runB.getLogs()).stdout).toContain('probe: concurrent B');
   });
 
+  it('builds identical concurrent executes once, and clears build folders a killed process left', async () => {
+    const work = path.join(scratch, 'work');
+    await mkdir(work, { recursive: true });
+    // What a CLI killed mid-build leaves: its pid (long gone) is in the folder's name.
+    const abandoned = path.join(work, '.build-999999999-left');
+    await mkdir(path.join(abandoned, 'install'), { recursive: true });
+    const make = () =>
+      executor(probe({ message: `once ${suffix}` }), {}, { name: `ctest-once-${suffix}` });
+    const executors = Array.from({ length: 6 }, make);
+    const runs = await Promise.all(executors.map((e) => e.execute()));
+    for (const run of runs) expect((await run.wait()).exitCode).toBe(0);
+    const images = executors.map((e) => e.lastImage!);
+    expect(images.filter((i) => i.built)).toHaveLength(1);
+    expect(new Set(images.map((i) => i.imageId)).size).toBe(1);
+    await expect(access(abandoned)).rejects.toThrow();
+    // Nothing of the builds themselves is left either.
+    expect((await readdir(work)).filter((n) => n.startsWith('.build-'))).toEqual([]);
+  });
+
   it('builds nothing on a second execute with unchanged source', async () => {
     const make = () => executor(probe({ message: 'same' }), {}, { name: `ctest-same-${suffix}` });
     const first = make();
