@@ -11,11 +11,7 @@ export function formatMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`;
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MB`;
-  if (bytes >= 1 << 10) return `${(bytes / (1 << 10)).toFixed(1)} KB`;
-  return `${bytes} B`;
-}
+export { formatBytes } from '../src/units.js';
 
 export function ratio(ours: number, theirs: number): string {
   return `${(theirs / ours).toFixed(1)}x`;
