@@ -74,20 +74,24 @@ export async function handshake(
   }
 
   await new Promise<void>((resolve, reject) => {
+    let settled = false;
     const onReady = (): void => {
+      settled = true;
       client.off('error', onError);
       client.off('close', onClose);
       resolve();
     };
     const onError = (error: Error & { level?: string; code?: string }): void => {
-      client.off('ready', onReady);
-      client.off('close', onClose);
+      // After a failure, ssh2 may report the same end again (e.g. "Connection lost before
+      // handshake" once the timed-out socket closes): the first error is the one reported.
+      if (settled) return;
+      settled = true;
       client.end();
       reject(toConnectError(error, { host, port, target, outcome, tried, settings }));
     };
     const onClose = (): void => {
-      client.off('ready', onReady);
-      client.off('error', onError);
+      if (settled) return;
+      settled = true;
       reject(
         outcome !== undefined && !outcome.ok
           ? outcome.error
@@ -95,7 +99,7 @@ export async function handshake(
       );
     };
     client.once('ready', onReady);
-    client.once('error', onError);
+    client.on('error', onError);
     client.once('close', onClose);
     client.connect(config);
     // The socket exists once connect() was called. Small requests (a Docker API call is a few

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
-import { HostUnreachableError, SshDisconnectedError } from './errors.js';
+import { HostUnreachableError, SshConnectionError, SshDisconnectedError } from './errors.js';
 import { handshake, type HandshakeSettings, type Ssh2Client } from './handshake.js';
 import type { PresentedHostKey, SshConnectionOptions } from './options.js';
 import { resolveRoute, type Hop } from './route.js';
@@ -64,10 +64,12 @@ export class SshConnection {
       this.socket() as { setKeepAlive?: (on: boolean, delayMs: number) => void } | undefined
     )?.setKeepAlive?.(true, 15_000);
     for (const [index, hopClient] of [client, ...this.jumps].entries()) {
-      const name = index === 0 ? 'the SSH connection' : `the jump host ${this.via[index - 1]}`;
-      hopClient.on('close', () => this.die(`${name} closed`));
-      hopClient.on('end', () => this.die(`${name} ended the connection`));
-      hopClient.on('error', (error: Error) => this.die(`${name} failed: ${error.message}`));
+      const name = index === 0 ? 'the host' : `the jump host ${this.via[index - 1]}`;
+      hopClient.on('close', () => this.die(`${name} closed the SSH connection`));
+      hopClient.on('end', () => this.die(`${name} ended the SSH connection`));
+      hopClient.on('error', (error: Error) =>
+        this.die(`the SSH connection to ${name} failed: ${error.message}`),
+      );
     }
     this.refresh();
   }
@@ -85,6 +87,8 @@ export class SshConnection {
       onWarning: options.onWarning ?? defaultWarning,
     };
     const opened: { client: Ssh2Client; hop: Hop }[] = [];
+    let jumpFailure: { readonly jump: Hop; readonly error: Error } | undefined;
+    const listeners = new Map<Ssh2Client, (error: Error) => void>();
     try {
       let sock: Duplex | undefined;
       for (const [index, hop] of hops.entries()) {
@@ -94,17 +98,30 @@ export class SshConnection {
         }
         const { client, hostKey } = await handshake(hop, settings, sock);
         if (index === hops.length - 1) {
+          for (const [jump, listener] of listeners) jump.off('error', listener);
           return new SshConnection(client, hop, hostKey, opened, {
             intervalMs: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
             countMax: options.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT_MAX,
           });
         }
+        // Until the connection object listens, a jump host's failure shows as the next hop's
+        // handshake failing (its stream closes); ssh2 must not throw it as an unhandled 'error'.
+        const onJumpError = (error: Error): void => {
+          jumpFailure ??= { jump: hop, error };
+        };
+        listeners.set(client, onJumpError);
+        client.on('error', onJumpError);
         opened.push({ client, hop });
       }
       throw new Error('resolveRoute returned no hop');
     } catch (error) {
       for (const { client } of opened.reverse()) client.end();
-      throw error;
+      if (jumpFailure === undefined) throw error;
+      const { jump, error: cause } = jumpFailure;
+      throw new SshConnectionError(
+        `the connection to the jump host ${jump.username}@${jump.host}:${jump.port} failed (${cause.message}) while going through it: ${(error as Error).message}`,
+        { cause },
+      );
     }
   }
 
@@ -294,14 +311,14 @@ export class SshConnection {
   }
 }
 
+/**
+ * Fails whoever reads or writes the channel. ssh2's `Channel.destroy()` ignores an error argument
+ * and only sends a close the dead peer will never answer, so the error is emitted here (an http
+ * request over the channel turns it into its own 'error'); with no listener there is nobody to tell.
+ */
 function destroyChannel(channel: Duplex | SFTPWrapper, error: SshDisconnectedError): void {
-  if ('destroyed' in channel) {
-    (channel as Duplex).destroy(error);
-    return;
-  }
-  // An SFTP session is not a stream: ending it fails its pending requests.
-  channel.emit('error', error);
-  channel.end();
+  if (channel.listenerCount('error') > 0) channel.emit('error', error);
+  channel.destroy();
 }
 
 /** A stream to `hop` through the jump host before it (OpenSSH `direct-tcpip`, as `ssh -J` uses). */
