@@ -46,7 +46,12 @@ export async function loadSshConfig(
   return config;
 }
 
-/** Replaces each `Include` line (top level or inside a section) by the lines of the files it names. */
+/**
+ * Replaces each `Include` line by the lines of the files it names. An Include inside a `Host`
+ * section puts the included file's own leading directives in that section; the included file's
+ * `Host` sections are placed right after it (OpenSSH would also require the outer section to
+ * match; Includes are usually at the top of the file, where both agree).
+ */
 async function expandIncludes(
   lines: Line[],
   baseDir: string,
@@ -57,34 +62,68 @@ async function expandIncludes(
     const line = lines[index]!;
     if (line.type !== LineType.DIRECTIVE) continue;
     if ('config' in line) {
-      await expandIncludes(line.config, baseDir, depth, file);
+      const hoisted = await expandSectionIncludes(line.config, baseDir, depth, file);
+      lines.splice(index + 1, 0, ...hoisted);
+      index += hoisted.length;
       continue;
     }
     if (line.param.toLowerCase() !== 'include') continue;
-    if (depth >= MAX_INCLUDE_DEPTH) {
-      throw new SshConfigError(
-        `${file}: Include nested more than ${MAX_INCLUDE_DEPTH} deep (an Include loop?)`,
-      );
-    }
-    const patterns =
-      typeof line.value === 'string' ? line.value.split(/\s+/) : line.value.map((v) => v.val);
-    const included: Line[] = [];
-    for (const pattern of patterns) {
-      for (const target of await includedFiles(expandHome(pattern), baseDir)) {
-        const text = await readFile(target, 'utf8').catch((error: unknown) => {
-          throw new SshConfigError(
-            `cannot read ${target} (Include in ${file}): ${(error as Error).message}`,
-            { cause: error },
-          );
-        });
-        const parsed = SSHConfig.parse(text);
-        await expandIncludes(parsed, baseDir, depth + 1, target);
-        included.push(...parsed);
-      }
-    }
+    const included = await includedLines(line, baseDir, depth, file);
     lines.splice(index, 1, ...included);
     index += included.length - 1;
   }
+}
+
+/** Expands the Includes inside one section; returns the included sections, to put after it. */
+async function expandSectionIncludes(
+  lines: Line[],
+  baseDir: string,
+  depth: number,
+  file: string,
+): Promise<Line[]> {
+  const hoisted: Line[] = [];
+  for (let index = 0; index < lines.length; index += 1) {
+    const line = lines[index]!;
+    if (line.type !== LineType.DIRECTIVE || line.param.toLowerCase() !== 'include') continue;
+    const included = await includedLines(line, baseDir, depth, file);
+    const firstSection = included.findIndex((l) => l.type === LineType.DIRECTIVE && 'config' in l);
+    const own = firstSection === -1 ? included : included.slice(0, firstSection);
+    if (firstSection !== -1) hoisted.push(...included.slice(firstSection));
+    lines.splice(index, 1, ...own);
+    index += own.length - 1;
+  }
+  return hoisted;
+}
+
+/** The parsed, expanded lines of the files one Include line names. */
+async function includedLines(
+  line: Line & { readonly type: LineType.DIRECTIVE },
+  baseDir: string,
+  depth: number,
+  file: string,
+): Promise<Line[]> {
+  if (depth >= MAX_INCLUDE_DEPTH) {
+    throw new SshConfigError(
+      `${file}: Include nested more than ${MAX_INCLUDE_DEPTH} deep (an Include loop?)`,
+    );
+  }
+  const value = (line as { value: string | { val: string }[] }).value;
+  const patterns = typeof value === 'string' ? value.split(/\s+/) : value.map((v) => v.val);
+  const included: Line[] = [];
+  for (const pattern of patterns) {
+    for (const target of await includedFiles(expandHome(pattern), baseDir)) {
+      const text = await readFile(target, 'utf8').catch((error: unknown) => {
+        throw new SshConfigError(
+          `cannot read ${target} (Include in ${file}): ${(error as Error).message}`,
+          { cause: error },
+        );
+      });
+      const parsed = SSHConfig.parse(text);
+      await expandIncludes(parsed, baseDir, depth + 1, target);
+      included.push(...parsed);
+    }
+  }
+  return included;
 }
 
 /** The files an Include pattern names: relative to the config's folder, `*`/`?` in the last part. */

@@ -345,7 +345,7 @@ async function forwardThrough(
           new HostUnreachableError(
             hop.host,
             hop.port,
-            `the jump host ${jumpName} could not connect to it (${error.message}); check the host and port, and that the jump host allows forwarding to them (AllowTcpForwarding, PermitOpen)`,
+            `the jump host ${jumpName} could not connect to it (${error.message}); its sshd must allow forwarding there (AllowTcpForwarding, PermitOpen)`,
             { cause: error },
           ),
         );

@@ -24,6 +24,8 @@ export interface OwnSshd {
   stop(): Promise<void>;
   /** Starts it again on the same port. */
   start(): Promise<void>;
+  /** What sshd has logged so far (stderr, `-e`), across restarts. */
+  log(): string;
   /** SIGSTOPs the listener and its sessions: TCP stays up, nothing answers (a hung host). */
   pause(): void;
   /** SIGCONTs what pause() stopped. */
@@ -79,13 +81,17 @@ export async function startOwnSshd(
   writeFileSync(configPath, `${lines.join('\n')}\n`);
 
   let child: ChildProcess | undefined;
+  let output = '';
   const start = async (): Promise<void> => {
     const started = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', configPath], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child = started;
     let stderr = '';
-    started.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    started.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      output += chunk.toString();
+    });
     const deadline = Date.now() + 10_000;
     while (!(await answers(listenAddress, port))) {
       if (started.exitCode !== null || Date.now() > deadline) {
@@ -117,6 +123,7 @@ export async function startOwnSshd(
     port,
     configPath,
     start,
+    log: () => output,
     pause: () => signalAll('SIGSTOP'),
     resume: () => signalAll('SIGCONT'),
     stop: async () => {
