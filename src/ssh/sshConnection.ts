@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { InternalError } from '../errors.js';
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { HostUnreachableError, SshConnectionError, SshDisconnectedError } from './errors.js';
 import { handshake, type HandshakeSettings, type Ssh2Client } from './handshake.js';
@@ -113,7 +114,7 @@ export class SshConnection {
         client.on('error', onJumpError);
         opened.push({ client, hop });
       }
-      throw new Error('resolveRoute returned no hop');
+      throw new InternalError('resolveRoute returned no hop to connect to');
     } catch (error) {
       for (const { client } of opened.reverse()) client.end();
       if (jumpFailure === undefined) throw error;

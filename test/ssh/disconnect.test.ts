@@ -156,6 +156,25 @@ describe.skipIf(!testbed)('a dying SSH connection settles every call', () => {
     await newConnectionWorks();
   });
 
+  it('a request on an idle connection to a hung sshd fails, typed, instead of waiting forever', async () => {
+    const connection = await SshConnection.connect(options());
+    const docker = remoteDocker(connection, { socketPath: tb.remote.dockerSocketPath });
+    sshd.pause();
+    try {
+      // The channel open itself goes unanswered: the keep-alives started with it notice.
+      const error = await settledWithin(
+        docker.ping().then(
+          () => new Error('ping answered by a stopped sshd'),
+          (e: unknown) => e,
+        ),
+        DETECTION_BOUND_MS,
+      );
+      expect(error).toBeInstanceOf(SshDisconnectedError);
+    } finally {
+      sshd.resume();
+    }
+  });
+
   it('an idle connection that died is reported on its next use', async () => {
     const connection = await SshConnection.connect(options());
     await sshd.stop();
