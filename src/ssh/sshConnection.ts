@@ -176,6 +176,7 @@ export class SshConnection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.markClosed('closed by Ferry');
+    this.failChannels();
     // The socket may be unref'd (an idle connection must not keep a script alive), so the fallback
     // timer stays ref'd: it is what keeps the process running until the close is seen.
     await new Promise<void>((resolve) => {
@@ -296,11 +297,17 @@ export class SshConnection {
   private die(reason: string): void {
     if (this.closedReason !== undefined) return;
     this.markClosed(reason);
-    for (const channel of [...this.channels])
-      destroyChannel(channel, this.disconnected('a request'));
-    this.channels.clear();
+    this.failChannels();
     this.client.destroy();
     for (const jump of this.jumps) jump.destroy();
+  }
+
+  /** Whoever still uses a channel learns why it ends (a pending `docker wait`, a log stream). */
+  private failChannels(): void {
+    for (const channel of [...this.channels]) {
+      destroyChannel(channel, this.disconnected('a request'));
+    }
+    this.channels.clear();
   }
 
   private markClosed(reason: string): void {

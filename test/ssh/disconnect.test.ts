@@ -175,6 +175,15 @@ describe.skipIf(!testbed)('a dying SSH connection settles every call', () => {
     }
   });
 
+  it('close() during a docker wait fails the wait, saying the connection was closed', async () => {
+    const { connection, waited, followed } = await waitAndFollow();
+    await connection.close();
+    const error = await settledWithin(waited, 3_000);
+    expect(error).toBeInstanceOf(SshDisconnectedError);
+    expect((error as Error).message).toMatch(/closed by Ferry/);
+    await settledWithin(followed, 3_000);
+  });
+
   it('an idle connection that died is reported on its next use', async () => {
     const connection = await SshConnection.connect(options());
     await sshd.stop();
