@@ -36,7 +36,8 @@ export async function handshake(
 ): Promise<{ client: Ssh2Client; hostKey: PresentedHostKey }> {
   const { host, port, username } = hop;
   const target = `${username}@${host}:${port}`;
-  const policy = await loadHostKeyPolicy(hop.hostKeys, host, port);
+  const keyName = hop.knownHostsName;
+  const policy = await loadHostKeyPolicy(hop.hostKeys, keyName, port);
   const credentials = await loadCredentials(hop.credentials);
   if (policy.kind === 'skip') {
     settings.onWarning(
@@ -54,7 +55,7 @@ export async function handshake(
     ...(sock === undefined ? {} : { sock }),
     readyTimeout: settings.readyTimeoutMs,
     hostVerifier: (key: Buffer): boolean => {
-      outcome = verifyHostKey(policy, host, port, key);
+      outcome = verifyHostKey(policy, keyName, port, key);
       return outcome.ok;
     },
     authHandler: (_methodsLeft, _partial, next) => {
@@ -67,7 +68,7 @@ export async function handshake(
       next({ ...credential.method, username } as never);
     },
   };
-  const first = preferredHostKeyAlgorithms(policy, host, port);
+  const first = preferredHostKeyAlgorithms(policy, keyName, port);
   if (first.length > 0) {
     // remove, then prepend: moves them to the front of ssh2's list.
     config.algorithms = { serverHostKey: { remove: first, prepend: first } as never };

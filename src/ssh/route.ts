@@ -25,6 +25,8 @@ export interface Hop {
   readonly host: string;
   readonly port: number;
   readonly username: string;
+  /** The name its key is looked up by in known_hosts: ssh_config's HostKeyAlias, else `host`. */
+  readonly knownHostsName: string;
   readonly credentials: CredentialSources;
   readonly hostKeys: HostKeySettings;
 }
@@ -111,17 +113,27 @@ function hopFrom(
   const identityFiles = entry.identityFiles.map((f) =>
     expandTokens(f, { ...tokens, host }, `${where} IdentityFile`),
   );
+  // known_hosts given to Ferry wins over ssh_config's UserKnownHostsFile.
+  const knownHostsPath =
+    given.hostKeys.knownHostsPath ??
+    (entry.userKnownHostsFile === undefined
+      ? undefined
+      : expandTokens(entry.userKnownHostsFile, { ...tokens, host }, `${where} UserKnownHostsFile`));
   return {
     alias,
     host,
     port,
     username,
+    knownHostsName: entry.hostKeyAlias ?? host,
     credentials: {
       ...given.credentials,
       identityFiles,
       ...(entry.identitiesOnly === undefined ? {} : { identitiesOnly: entry.identitiesOnly }),
     },
-    hostKeys: given.hostKeys,
+    hostKeys: {
+      ...given.hostKeys,
+      ...(knownHostsPath === undefined ? {} : { knownHostsPath }),
+    },
   };
 }
 

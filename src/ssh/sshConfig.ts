@@ -19,6 +19,10 @@ export interface SshConfigEntry {
   readonly identityFiles: readonly string[];
   readonly identitiesOnly?: boolean;
   readonly proxyJump?: string;
+  /** The first UserKnownHostsFile (Ferry reads one known_hosts file). */
+  readonly userKnownHostsFile?: string;
+  /** The name to look the host key up by in known_hosts instead of the host name. */
+  readonly hostKeyAlias?: string;
 }
 
 /** OpenSSH's limit on nested Include files. */
@@ -179,6 +183,13 @@ export function lookupSshConfig(config: SSHConfig, alias: string, file: string):
   }
   const user = one('user');
   const proxyJump = one('proxyjump');
+  const userKnownHostsFile = one('userknownhostsfile');
+  const hostKeyAlias = one('hostkeyalias');
+  if (hostKeyAlias !== undefined && !/^[^\s@/]+$/.test(hostKeyAlias)) {
+    throw new SshConfigError(
+      `${where}: HostKeyAlias ${JSON.stringify(hostKeyAlias)} is not a host name`,
+    );
+  }
   return {
     ...(hostName === undefined ? {} : { hostName }),
     ...(port === undefined ? {} : { port }),
@@ -193,6 +204,8 @@ export function lookupSshConfig(config: SSHConfig, alias: string, file: string):
       ? {}
       : { identitiesOnly: identitiesOnly.toLowerCase() === 'yes' }),
     ...(proxyJump === undefined ? {} : { proxyJump }),
+    ...(userKnownHostsFile === undefined ? {} : { userKnownHostsFile }),
+    ...(hostKeyAlias === undefined ? {} : { hostKeyAlias }),
   };
 }
 

@@ -111,6 +111,21 @@ describe('ssh_config resolution', () => {
     ).toHaveLength(1);
   });
 
+  it('reads UserKnownHostsFile and HostKeyAlias; knownHostsPath given to Ferry wins', async () => {
+    const file = write(
+      'known-hosts',
+      'Host gpu\n  HostName 10.0.0.7\n  HostKeyAlias gpu-key\n  UserKnownHostsFile ~/.ssh/kh_%h other\n',
+    );
+    const [hop] = await resolveRoute({ host: 'gpu', sshConfigPath: file }, local);
+    expect(hop).toMatchObject({ host: '10.0.0.7', knownHostsName: 'gpu-key' });
+    expect(hop!.hostKeys).toEqual({ knownHostsPath: '/home/me/.ssh/kh_10.0.0.7' });
+    const [given] = await resolveRoute(
+      { host: 'gpu', sshConfigPath: file, knownHostsPath: '/kh' },
+      local,
+    );
+    expect(given!.hostKeys).toEqual({ knownHostsPath: '/kh' });
+  });
+
   it('says what is wrong with a bad value, naming the file and the Host', async () => {
     const file = write('bad-port', 'Host gpu\n  Port 22a\n');
     const error = await resolveRoute({ host: 'gpu', sshConfigPath: file }, local).catch(
@@ -213,6 +228,39 @@ describe.skipIf(!testbed)('ProxyJump through a real jump host', () => {
     } finally {
       await connection.close();
     }
+  });
+
+  it("uses ssh_config's UserKnownHostsFile and HostKeyAlias for every hop", async () => {
+    const aliasedKnownHosts = path.join(dir, 'aliased_known_hosts');
+    writeFileSync(
+      aliasedKnownHosts,
+      `[127.0.0.1]:${jump.port} ${tb.remote.hostPublicKey}\n[final-key]:${final.port} ${tb.remote.hostPublicKey}\n`,
+    );
+    const aliasedConfig = path.join(dir, 'aliased_config');
+    writeFileSync(
+      aliasedConfig,
+      [
+        'Host aliased',
+        `  HostName ${FINAL_ADDRESS}`,
+        `  Port ${final.port}`,
+        '  HostKeyAlias final-key',
+        '  ProxyJump jump-box',
+        'Host jump-box',
+        '  HostName 127.0.0.1',
+        `  Port ${jump.port}`,
+        'Host *',
+        '  User root',
+        `  IdentityFile ${tb.remote.privateKeyPath}`,
+        `  UserKnownHostsFile ${aliasedKnownHosts}`,
+      ].join('\n') + '\n',
+    );
+    const connection = await SshConnection.connect({
+      host: 'aliased',
+      sshConfigPath: aliasedConfig,
+      agent: false,
+    });
+    expect(connection.hostKey.trustedBy).toBe(`known_hosts ${aliasedKnownHosts}:2`);
+    await connection.close();
   });
 
   it('goes through two jump hosts (comma-separated ProxyJump)', async () => {
