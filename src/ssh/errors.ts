@@ -18,6 +18,26 @@ export class HostUnreachableError extends SshError {
   }
 }
 
+/** The TCP connection or the SSH handshake did not complete within readyTimeoutMs. */
+export class SshHandshakeTimeoutError extends HostUnreachableError {
+  constructor(
+    host: string,
+    port: number,
+    readonly timeoutMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      host,
+      port,
+      `no SSH handshake within ${timeoutMs} ms (readyTimeoutMs); the server (or a jump host in between) accepted no connection or stopped answering`,
+      options,
+    );
+  }
+}
+
+/** The ssh_config file (or a file it includes) cannot be read or holds a value Ferry cannot use. */
+export class SshConfigError extends SshError {}
+
 /** The server refused every key (or password) Ferry offered for this user. */
 export class AuthenticationError extends SshError {
   constructor(

@@ -127,7 +127,7 @@ export async function diagnoseRemoteDocker(
     return new RemoteDockerUnavailableError(
       connection.target,
       socketPath,
-      `there is no such socket; install Docker on the host and start it (sudo systemctl start docker), or set dockerSocketPath to where its socket is`,
+      `there is no such socket; ${missingSocketAdvice(connection.username, socketPath, facts.elsewhere)}`,
       { cause: error },
     );
   }
@@ -154,8 +154,38 @@ export async function diagnoseRemoteDocker(
   );
 }
 
+/** What to do when the socket is not there, given the Docker sockets that are (`elsewhere`). */
+export function missingSocketAdvice(
+  username: string,
+  socketPath: string,
+  elsewhere: readonly string[],
+): string {
+  const advice: string[] = [];
+  if (isRootlessPath(socketPath)) {
+    advice.push(
+      `${username}'s rootless Docker engine is not running: on the host, as ${username}, start it (systemctl --user start docker; set it up once with dockerd-rootless-setuptool.sh install)`,
+    );
+  }
+  const found = elsewhere.find((candidate) => candidate !== socketPath);
+  if (found !== undefined) {
+    advice.push(
+      `a Docker socket exists at ${found}${isRootlessPath(found) ? ` (${username}'s rootless Docker)` : ''}: set dockerSocketPath to it`,
+    );
+  }
+  if (advice.length === 0) {
+    advice.push(
+      `install Docker on the host and start it (sudo systemctl start docker), or set dockerSocketPath to where its socket is (a rootless engine's is $XDG_RUNTIME_DIR/docker.sock, usually /run/user/<uid>/docker.sock)`,
+    );
+  }
+  return advice.join('; or ');
+}
+
+function isRootlessPath(socketPath: string): boolean {
+  return /^\/run\/user\/\d+\//.test(socketPath);
+}
+
 type SocketFacts =
-  | { readonly kind: 'missing' }
+  | { readonly kind: 'missing'; readonly elsewhere: readonly string[] }
   | { readonly kind: 'not-socket' }
   | { readonly kind: 'socket'; readonly allowed: boolean | undefined; readonly detail: string };
 
@@ -170,7 +200,7 @@ async function socketFacts(connection: SshConnection, socketPath: string): Promi
     } catch (error) {
       // SFTP status 2: no such file; 3: permission denied (on a folder above it).
       const code = (error as { code?: unknown }).code;
-      if (code === 2) return { kind: 'missing' };
+      if (code === 2) return { kind: 'missing', elsewhere: await otherSockets(connection, sftp) };
       if (code === 3) {
         return {
           kind: 'socket',
@@ -213,6 +243,30 @@ async function socketFacts(connection: SshConnection, socketPath: string): Promi
   } finally {
     sftp.end();
   }
+}
+
+/** Docker sockets that exist where one usually is: the system one and the user's rootless one. */
+async function otherSockets(connection: SshConnection, sftp: SFTPWrapper): Promise<string[]> {
+  const passwd = parseColonFile(await readText(sftp, '/etc/passwd'));
+  const uid = passwd.find((fields) => fields[0] === connection.username)?.[2];
+  const candidates = [
+    ...(uid === undefined || uid === '0' ? [] : [`/run/user/${uid}/docker.sock`]),
+    DEFAULT_REMOTE_DOCKER_SOCKET,
+  ];
+  const found: string[] = [];
+  for (const candidate of candidates) {
+    const stats = await new Promise<Stats | undefined>((resolve, reject) =>
+      sftp.stat(candidate, (error, result) => {
+        const code = (error as { code?: unknown } | undefined)?.code;
+        // 2: no such file, 3: a folder above is not readable; either way not one to suggest.
+        if (error && (code === 2 || code === 3)) resolve(undefined);
+        else if (error) reject(error);
+        else resolve(result);
+      }),
+    );
+    if (stats?.isSocket() === true) found.push(candidate);
+  }
+  return found;
 }
 
 async function readText(sftp: SFTPWrapper, file: string): Promise<string> {

@@ -1,115 +1,28 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import ssh2, {
-  type ClientChannel,
-  type ConnectConfig,
-  type ParsedKey,
-  type SFTPWrapper,
-} from 'ssh2';
-import {
-  AuthenticationError,
-  HostKeyMismatchError,
-  HostUnreachableError,
-  SshConnectionError,
-  SshDisconnectedError,
-  SshError,
-  UnknownHostKeyError,
-} from './errors.js';
-import {
-  algorithmsForKeyType,
-  checkKnownHost,
-  fingerprintOf,
-  keyTypeOf,
-  knownHostsLine,
-  knownKeyTypes,
-  normalizeFingerprint,
-  parseKnownHosts,
-  type KnownHostEntry,
-} from './hostKeys.js';
+import { InternalError } from '../errors.js';
+import type { ClientChannel, SFTPWrapper } from 'ssh2';
+import { HostUnreachableError, SshConnectionError, SshDisconnectedError } from './errors.js';
+import { handshake, type HandshakeSettings, type Ssh2Client } from './handshake.js';
+import type { PresentedHostKey, SshConnectionOptions } from './options.js';
+import { resolveRoute, type Hop } from './route.js';
 
-const { Client, utils } = ssh2;
+export type { PresentedHostKey, SshConnectionOptions } from './options.js';
 
-/** How to reach a host over SSH and how to trust it. */
-export interface SshConnectionOptions {
-  readonly host: string;
-  /** Default: 22. */
-  readonly port?: number;
-  /** Default: the local user's name. */
-  readonly username?: string;
-  /** A private key (OpenSSH or PEM text). */
-  readonly privateKey?: string | Buffer;
-  /** A private key file. */
-  readonly privateKeyPath?: string;
-  /** For an encrypted private key. Never logged. */
-  readonly passphrase?: string;
-  /** Password authentication, when the server allows it. Never logged. */
-  readonly password?: string;
-  /**
-   * The ssh-agent socket to authenticate with; `false` to not use an agent. Default: `SSH_AUTH_SOCK`.
-   * When no key, password or agent is given, `~/.ssh/id_ed25519`, `id_ecdsa` and `id_rsa` are tried.
-   */
-  readonly agent?: string | false;
-  /** known_hosts file to check the host key against. Default: `~/.ssh/known_hosts`. */
-  readonly knownHostsPath?: string;
-  /**
-   * Pinned host key fingerprint(s), `SHA256:…` as `ssh-keygen -lf` prints them. When given, the
-   * host key must match one of them and known_hosts is not read.
-   */
-  readonly hostKeyFingerprint?: string | readonly string[];
-  /**
-   * `'strict'` (default): an unknown host key is refused. `'skip'`: any host key is accepted, and a
-   * warning says so on every connection. Use only on networks you trust.
-   */
-  readonly hostKeyCheck?: 'strict' | 'skip';
-  /** How long to wait for the SSH handshake. Default: 20 s. */
-  readonly readyTimeoutMs?: number;
-  /**
-   * SSH-level keep-alive interval (0: off, the default). ssh2's keep-alive timer holds the process
-   * open until `close()`; without it, the TCP connection has OS keep-alive (after 15 s idle), and an
-   * idle connection does not keep a script from exiting.
-   */
-  readonly keepaliveIntervalMs?: number;
-  /** Where warnings go (skipped host key check). Default: `process.emitWarning`. */
-  readonly onWarning?: (message: string) => void;
+const DEFAULT_READY_TIMEOUT_MS = 20_000;
+const DEFAULT_KEEPALIVE_INTERVAL_MS = 10_000;
+const DEFAULT_KEEPALIVE_COUNT_MAX = 3;
+
+interface Liveness {
+  readonly intervalMs: number;
+  readonly countMax: number;
 }
-
-/** The host key the server presented, once the connection is up. */
-export interface PresentedHostKey {
-  readonly type: string;
-  /** `SHA256:…` */
-  readonly fingerprint: string;
-  /** How it was trusted: `known_hosts <file>:<line>`, `hostKeyFingerprint`, or `not checked`. */
-  readonly trustedBy: string;
-}
-
-interface Credential {
-  readonly description: string;
-  readonly method:
-    | { readonly type: 'publickey'; readonly key: ParsedKey }
-    | { readonly type: 'agent'; readonly agent: string }
-    | { readonly type: 'password'; readonly password: string };
-}
-
-type HostKeyPolicy =
-  | { readonly kind: 'pinned'; readonly fingerprints: readonly string[] }
-  | {
-      readonly kind: 'known-hosts';
-      readonly path: string;
-      readonly entries: readonly KnownHostEntry[];
-    }
-  | { readonly kind: 'skip' };
-
-type HostKeyOutcome =
-  | { readonly ok: true; readonly key: PresentedHostKey }
-  | { readonly ok: false; readonly error: SshError };
 
 /**
- * One authenticated SSH connection (ssh2). Channels opened through it (Unix socket forwards, SFTP)
- * keep the process alive while open; an idle connection does not, so a script that forgets
- * `close()` still exits.
+ * One authenticated SSH connection (ssh2), possibly through jump hosts. Channels opened through it
+ * (Unix socket forwards, SFTP) keep the process alive while open; an idle connection does not, so
+ * a script that forgets `close()` still exits. When the connection dies — closed, reset, or no
+ * answer to keep-alives while a channel is open — every open channel is destroyed with
+ * `SshDisconnectedError`, so nothing that waits on one hangs.
  */
 export class SshConnection {
   /** `user@host:port`, for messages. */
@@ -118,115 +31,99 @@ export class SshConnection {
   readonly port: number;
   readonly username: string;
   readonly hostKey: PresentedHostKey;
-  private readonly client: InstanceType<typeof Client>;
+  /** The jump hosts gone through, `user@host:port`, first to last (empty: direct). */
+  readonly via: readonly string[];
+  private readonly client: Ssh2Client;
+  private readonly jumps: readonly Ssh2Client[];
+  private readonly liveness: Liveness;
+  private readonly channels = new Set<Duplex | SFTPWrapper>();
   private active = 0;
   private closedReason: string | undefined;
   private readonly closeListeners = new Set<(reason: string) => void>();
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private unanswered = 0;
+  private probeOutstanding = false;
 
   private constructor(
-    client: InstanceType<typeof Client>,
-    host: string,
-    port: number,
-    username: string,
+    client: Ssh2Client,
+    hop: Hop,
     hostKey: PresentedHostKey,
+    jumps: readonly { client: Ssh2Client; hop: Hop }[],
+    liveness: Liveness,
   ) {
     this.client = client;
-    this.host = host;
-    this.port = port;
-    this.username = username;
-    this.target = `${username}@${host}:${port}`;
+    this.host = hop.host;
+    this.port = hop.port;
+    this.username = hop.username;
+    this.target = `${hop.username}@${hop.host}:${hop.port}`;
     this.hostKey = hostKey;
+    this.via = jumps.map((j) => `${j.hop.username}@${j.hop.host}:${j.hop.port}`);
+    this.jumps = jumps.map((j) => j.client);
+    this.liveness = liveness;
+    // OS keep-alive too, so a dead peer is noticed even while no channel is open.
     (
       this.socket() as { setKeepAlive?: (on: boolean, delayMs: number) => void } | undefined
     )?.setKeepAlive?.(true, 15_000);
-    client.on('close', () => this.markClosed('the SSH connection closed'));
-    client.on('end', () => this.markClosed('the SSH connection ended'));
-    client.on('error', (error: Error) =>
-      this.markClosed(`the SSH connection failed: ${error.message}`),
-    );
+    for (const [index, hopClient] of [client, ...this.jumps].entries()) {
+      const name = index === 0 ? 'the host' : `the jump host ${this.via[index - 1]}`;
+      hopClient.on('close', () => this.die(`${name} closed the SSH connection`));
+      hopClient.on('end', () => this.die(`${name} ended the SSH connection`));
+      hopClient.on('error', (error: Error) =>
+        this.die(`the SSH connection to ${name} failed: ${error.message}`),
+      );
+    }
     this.refresh();
   }
 
-  /** Connects, checks the host key and authenticates; typed errors for each way this fails. */
+  /**
+   * Resolves the host through ssh_config (aliases, HostName, User, Port, IdentityFile, ProxyJump),
+   * then connects through each jump host, checking each host key and authenticating; typed errors
+   * for each way this fails.
+   */
   static async connect(options: SshConnectionOptions): Promise<SshConnection> {
-    const host = options.host;
-    const port = options.port ?? 22;
-    const username = options.username ?? os.userInfo().username;
-    const target = `${username}@${host}:${port}`;
-    const policy = await hostKeyPolicy(options, host, port);
-    const credentials = await loadCredentials(options);
-    if (policy.kind === 'skip') {
-      (options.onWarning ?? defaultWarning)(
-        `Ferry is NOT checking the SSH host key of ${host}:${port} (hostKeyCheck: 'skip'); anyone on the network path could impersonate it. Pin it with hostKeyFingerprint or known_hosts instead.`,
+    const hops = await resolveRoute(options);
+    const settings: HandshakeSettings = {
+      readyTimeoutMs: options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+      noDelay: options.noDelay ?? true,
+      onWarning: options.onWarning ?? defaultWarning,
+    };
+    const opened: { client: Ssh2Client; hop: Hop }[] = [];
+    let jumpFailure: { readonly jump: Hop; readonly error: Error } | undefined;
+    const listeners = new Map<Ssh2Client, (error: Error) => void>();
+    try {
+      let sock: Duplex | undefined;
+      for (const [index, hop] of hops.entries()) {
+        const previous = opened[index - 1];
+        if (previous !== undefined) {
+          sock = await forwardThrough(previous, hop, settings.readyTimeoutMs);
+        }
+        const { client, hostKey } = await handshake(hop, settings, sock);
+        if (index === hops.length - 1) {
+          for (const [jump, listener] of listeners) jump.off('error', listener);
+          return new SshConnection(client, hop, hostKey, opened, {
+            intervalMs: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
+            countMax: options.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT_MAX,
+          });
+        }
+        // Until the connection object listens, a jump host's failure shows as the next hop's
+        // handshake failing (its stream closes); ssh2 must not throw it as an unhandled 'error'.
+        const onJumpError = (error: Error): void => {
+          jumpFailure ??= { jump: hop, error };
+        };
+        listeners.set(client, onJumpError);
+        client.on('error', onJumpError);
+        opened.push({ client, hop });
+      }
+      throw new InternalError('resolveRoute returned no hop to connect to');
+    } catch (error) {
+      for (const { client } of opened.reverse()) client.end();
+      if (jumpFailure === undefined) throw error;
+      const { jump, error: cause } = jumpFailure;
+      throw new SshConnectionError(
+        `the connection to the jump host ${jump.username}@${jump.host}:${jump.port} failed (${cause.message}) while going through it: ${(error as Error).message}`,
+        { cause },
       );
     }
-
-    const client = new Client();
-    let outcome: HostKeyOutcome | undefined;
-    const tried: string[] = [];
-    const config: ConnectConfig = {
-      host,
-      port,
-      username,
-      readyTimeout: options.readyTimeoutMs ?? 20_000,
-      keepaliveInterval: options.keepaliveIntervalMs ?? 0,
-      keepaliveCountMax: 4,
-      hostVerifier: (key: Buffer): boolean => {
-        outcome = verifyHostKey(policy, host, port, key);
-        return outcome.ok;
-      },
-      authHandler: (_methodsLeft, _partial, next) => {
-        const credential = credentials[tried.length];
-        if (credential === undefined) {
-          next(false as never);
-          return;
-        }
-        tried.push(credential.description);
-        next({ ...credential.method, username } as never);
-      },
-    };
-    const preferred =
-      policy.kind === 'known-hosts' ? knownKeyTypes(policy.entries, host, port) : [];
-    if (preferred.length > 0) {
-      // Offer the algorithms of the key types known_hosts lists first, as OpenSSH does, so a host
-      // with several keys presents the one that is pinned. (remove, then prepend: moves them first.)
-      const first = preferred.flatMap(algorithmsForKeyType);
-      if (first.length > 0) {
-        config.algorithms = { serverHostKey: { remove: first, prepend: first } as never };
-      }
-    }
-
-    await new Promise<void>((resolve, reject) => {
-      const onReady = (): void => {
-        client.off('error', onError);
-        client.off('close', onClose);
-        resolve();
-      };
-      const onError = (error: Error & { level?: string; code?: string }): void => {
-        client.off('ready', onReady);
-        client.off('close', onClose);
-        client.end();
-        reject(toConnectError(error, { host, port, target, outcome, tried }));
-      };
-      const onClose = (): void => {
-        client.off('ready', onReady);
-        client.off('error', onError);
-        reject(
-          outcome !== undefined && !outcome.ok
-            ? outcome.error
-            : new SshConnectionError(`${target} closed the connection during the SSH handshake`),
-        );
-      };
-      client.once('ready', onReady);
-      client.once('error', onError);
-      client.once('close', onClose);
-      client.connect(config);
-    });
-    if (outcome === undefined || !outcome.ok) {
-      client.end();
-      throw new SshConnectionError(`${target}: the connection came up without a host key check`);
-    }
-    return new SshConnection(client, host, port, username, outcome.key);
   }
 
   /** Whether the connection is gone (closed by us, the server, or the network). */
@@ -244,9 +141,13 @@ export class SshConnection {
     return this.socket()?.bytesRead ?? 0;
   }
 
-  private socket(): { bytesWritten?: number; bytesRead?: number } | undefined {
-    return (this.client as unknown as { _sock?: { bytesWritten?: number; bytesRead?: number } })
-      ._sock;
+  /** The TCP socket (the first jump host's when going through jump hosts). */
+  private socket():
+    | { bytesWritten?: number; bytesRead?: number; ref?: () => void; unref?: () => void }
+    | undefined {
+    // ssh2 keeps its socket private; reading byte counts and ref/unref from it needs no API.
+    const first = this.jumps[0] ?? this.client;
+    return (first as unknown as { _sock?: ReturnType<SshConnection['socket']> })._sock;
   }
 
   /** Calls `listener` once when the connection goes away. Returns a function that removes it. */
@@ -271,9 +172,11 @@ export class SshConnection {
     return this.track((callback) => this.client.sftp(callback), 'start SFTP');
   }
 
-  /** Closes the connection and every channel on it. */
+  /** Closes the connection, every channel on it and the jump hosts' connections. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.markClosed('closed by Ferry');
+    this.failChannels();
     // The socket may be unref'd (an idle connection must not keep a script alive), so the fallback
     // timer stays ref'd: it is what keeps the process running until the close is seen.
     await new Promise<void>((resolve) => {
@@ -284,7 +187,7 @@ export class SshConnection {
       });
       this.client.end();
     });
-    this.markClosed('closed by Ferry');
+    for (const jump of [...this.jumps].reverse()) jump.end();
   }
 
   private async track<T extends Duplex | SFTPWrapper>(
@@ -311,275 +214,156 @@ export class SshConnection {
           reject(error);
         }
       });
-      channel.once('close', release);
+      if (this.closedReason !== undefined) {
+        destroyChannel(channel, this.disconnected(what));
+        throw this.disconnected(what);
+      }
+      this.channels.add(channel);
+      channel.once('close', () => {
+        this.channels.delete(channel);
+        release();
+      });
       return channel;
     } catch (error) {
       release();
-      if (this.closedReason !== undefined) {
-        throw new SshDisconnectedError(`cannot ${what} on ${this.target}: ${this.closedReason}`, {
-          cause: error,
-        });
+      if (this.closedReason !== undefined && !(error instanceof SshDisconnectedError)) {
+        throw this.disconnected(what, error);
       }
       throw error;
     }
   }
 
-  /** Keeps the process alive while channels are open, and lets it exit while the connection is idle. */
+  private disconnected(what: string, cause?: unknown): SshDisconnectedError {
+    return new SshDisconnectedError(
+      `${what} on ${this.target} failed: ${this.closedReason ?? 'the connection is gone'}; check that the host is up and reachable, then run again`,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  /** Keeps the process alive and the keep-alive running while channels are open; neither while idle. */
   private refresh(): void {
-    const socket = (this.client as unknown as { _sock?: { ref?: () => void; unref?: () => void } })
-      ._sock;
-    if (this.active > 0) socket?.ref?.();
-    else socket?.unref?.();
+    const socket = this.socket();
+    if (this.active > 0 && !this.closed) {
+      socket?.ref?.();
+      this.startKeepalive();
+    } else {
+      socket?.unref?.();
+      this.stopKeepalive();
+    }
+  }
+
+  private startKeepalive(): void {
+    if (this.keepaliveTimer !== undefined || this.liveness.intervalMs <= 0) return;
+    this.unanswered = 0;
+    this.probeOutstanding = false;
+    this.keepaliveTimer = setInterval(() => this.probe(), this.liveness.intervalMs);
+    // The socket's ref holds the process while channels are open; the timer need not.
+    this.keepaliveTimer.unref();
+  }
+
+  private stopKeepalive(): void {
+    if (this.keepaliveTimer === undefined) return;
+    clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = undefined;
+  }
+
+  /**
+   * Asks the server for an answer. ssh2's own keepaliveInterval runs a ref'd timer for the whole
+   * connection (an idle connection would keep every script alive), so Ferry sends its own probe:
+   * a global request the server must answer — cancel-tcpip-forward for a forward that does not
+   * exist, answered with a failure, the same round trip as OpenSSH's ServerAliveInterval.
+   */
+  private probe(): void {
+    if (this.probeOutstanding) {
+      this.unanswered += 1;
+      if (this.unanswered >= this.liveness.countMax) {
+        const seconds = (this.liveness.intervalMs * (this.unanswered + 1)) / 1000;
+        this.die(`the host stopped answering (no reply to keep-alives for ${seconds} s)`);
+      }
+      return;
+    }
+    this.probeOutstanding = true;
+    try {
+      this.client.unforwardIn('127.0.0.1', 0, () => {
+        this.probeOutstanding = false;
+        this.unanswered = 0;
+      });
+    } catch (error) {
+      this.die(`the SSH connection is not writable: ${(error as Error).message}`);
+    }
+  }
+
+  /** The connection is gone: fail every open channel with a typed error, then tear it down. */
+  private die(reason: string): void {
+    if (this.closedReason !== undefined) return;
+    this.markClosed(reason);
+    this.failChannels();
+    this.client.destroy();
+    for (const jump of this.jumps) jump.destroy();
+  }
+
+  /** Whoever still uses a channel learns why it ends (a pending `docker wait`, a log stream). */
+  private failChannels(): void {
+    for (const channel of [...this.channels]) {
+      destroyChannel(channel, this.disconnected('a request'));
+    }
+    this.channels.clear();
   }
 
   private markClosed(reason: string): void {
     if (this.closedReason !== undefined) return;
     this.closedReason = reason;
+    this.stopKeepalive();
     for (const listener of this.closeListeners) listener(reason);
     this.closeListeners.clear();
   }
 }
 
+/**
+ * Fails whoever reads or writes the channel. ssh2's `Channel.destroy()` ignores an error argument
+ * and only sends a close the dead peer will never answer, so the error is emitted here (an http
+ * request over the channel turns it into its own 'error'); with no listener there is nobody to tell.
+ */
+function destroyChannel(channel: Duplex | SFTPWrapper, error: SshDisconnectedError): void {
+  if (channel.listenerCount('error') > 0) channel.emit('error', error);
+  channel.destroy();
+}
+
+/** A stream to `hop` through the jump host before it (OpenSSH `direct-tcpip`, as `ssh -J` uses). */
+async function forwardThrough(
+  jump: { client: Ssh2Client; hop: Hop },
+  hop: Hop,
+  timeoutMs: number,
+): Promise<ClientChannel> {
+  const jumpName = `${jump.hop.username}@${jump.hop.host}:${jump.hop.port}`;
+  return new Promise<ClientChannel>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(
+        new HostUnreachableError(
+          hop.host,
+          hop.port,
+          `the jump host ${jumpName} did not open a connection to it within ${timeoutMs} ms`,
+        ),
+      );
+    }, timeoutMs);
+    jump.client.forwardOut('127.0.0.1', 0, hop.host, hop.port, (error, channel) => {
+      clearTimeout(timer);
+      if (error) {
+        reject(
+          new HostUnreachableError(
+            hop.host,
+            hop.port,
+            `the jump host ${jumpName} could not connect to it (${error.message}); its sshd must allow forwarding there (AllowTcpForwarding, PermitOpen)`,
+            { cause: error },
+          ),
+        );
+        return;
+      }
+      resolve(channel);
+    });
+  });
+}
+
 function defaultWarning(message: string): void {
   process.emitWarning(message, { type: 'FerryWarning', code: 'FERRY_SSH_HOST_KEY_NOT_CHECKED' });
-}
-
-async function hostKeyPolicy(
-  options: SshConnectionOptions,
-  host: string,
-  port: number,
-): Promise<HostKeyPolicy> {
-  if (options.hostKeyCheck === 'skip') return { kind: 'skip' };
-  if (options.hostKeyCheck !== undefined && options.hostKeyCheck !== 'strict') {
-    throw new SshError(
-      `hostKeyCheck must be 'strict' or 'skip', not ${JSON.stringify(options.hostKeyCheck)}`,
-    );
-  }
-  if (options.hostKeyFingerprint !== undefined) {
-    const given =
-      typeof options.hostKeyFingerprint === 'string'
-        ? [options.hostKeyFingerprint]
-        : options.hostKeyFingerprint;
-    const fingerprints = given.map((f) => {
-      const normalized = normalizeFingerprint(f);
-      if (normalized === undefined) {
-        throw new SshError(
-          `hostKeyFingerprint ${JSON.stringify(f)} is not a SHA-256 fingerprint; expected SHA256:<43 base64 characters>, as ssh-keygen -lf prints it`,
-        );
-      }
-      return normalized;
-    });
-    if (fingerprints.length === 0)
-      throw new SshError(`hostKeyFingerprint for ${host}:${port} is an empty list`);
-    return { kind: 'pinned', fingerprints };
-  }
-  const file = options.knownHostsPath ?? path.join(os.homedir(), '.ssh', 'known_hosts');
-  let text = '';
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new SshError(`cannot read known_hosts file ${file}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-  }
-  return { kind: 'known-hosts', path: file, entries: parseKnownHosts(text) };
-}
-
-function verifyHostKey(
-  policy: HostKeyPolicy,
-  host: string,
-  port: number,
-  key: Buffer,
-): HostKeyOutcome {
-  const fingerprint = fingerprintOf(key);
-  const type = keyTypeOf(key);
-  if (policy.kind === 'skip')
-    return { ok: true, key: { type, fingerprint, trustedBy: 'not checked' } };
-  if (policy.kind === 'pinned') {
-    if (policy.fingerprints.includes(fingerprint)) {
-      return { ok: true, key: { type, fingerprint, trustedBy: 'hostKeyFingerprint' } };
-    }
-    return {
-      ok: false,
-      error: new HostKeyMismatchError(
-        host,
-        port,
-        fingerprint,
-        policy.fingerprints,
-        'hostKeyFingerprint',
-      ),
-    };
-  }
-  const verdict = checkKnownHost(policy.entries, host, port, key);
-  switch (verdict.kind) {
-    case 'known':
-      return {
-        ok: true,
-        key: { type, fingerprint, trustedBy: `known_hosts ${policy.path}:${verdict.entry.line}` },
-      };
-    case 'revoked':
-      return {
-        ok: false,
-        error: new HostKeyMismatchError(
-          host,
-          port,
-          fingerprint,
-          [],
-          `${policy.path}:${verdict.entry.line}`,
-          true,
-        ),
-      };
-    case 'changed':
-      return {
-        ok: false,
-        error: new HostKeyMismatchError(
-          host,
-          port,
-          fingerprint,
-          verdict.entries.map((e) => fingerprintOf(e.key)),
-          `${policy.path}:${verdict.entries.map((e) => e.line).join(',')}`,
-        ),
-      };
-    case 'unknown':
-      return {
-        ok: false,
-        error: new UnknownHostKeyError(
-          host,
-          port,
-          fingerprint,
-          knownHostsLine(host, port, key),
-          policy.path,
-          verdict.otherTypes,
-        ),
-      };
-  }
-}
-
-const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
-
-async function loadCredentials(options: SshConnectionOptions): Promise<Credential[]> {
-  const credentials: Credential[] = [];
-  const explicitKey = options.privateKey !== undefined || options.privateKeyPath !== undefined;
-  if (options.privateKey !== undefined) {
-    credentials.push(keyCredential(options.privateKey, 'the given privateKey', options.passphrase));
-  }
-  if (options.privateKeyPath !== undefined) {
-    const file = path.resolve(options.privateKeyPath);
-    let text: Buffer;
-    try {
-      text = await readFile(file);
-    } catch (error) {
-      throw new SshError(`cannot read privateKeyPath ${file}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    credentials.push(keyCredential(text, `key ${file}`, options.passphrase));
-  }
-  const agent = options.agent === undefined ? process.env.SSH_AUTH_SOCK : options.agent;
-  if (typeof agent === 'string' && agent !== '') {
-    credentials.push({ description: `ssh-agent (${agent})`, method: { type: 'agent', agent } });
-  }
-  if (options.password !== undefined) {
-    credentials.push({
-      description: 'a password',
-      method: { type: 'password', password: options.password },
-    });
-  }
-  if (!explicitKey && credentials.length === 0) {
-    for (const name of DEFAULT_IDENTITIES) {
-      const file = path.join(os.homedir(), '.ssh', name);
-      if (!existsSync(file)) continue;
-      const parsed = utils.parseKey(await readFile(file), options.passphrase);
-      // An encrypted default key without a passphrase is skipped, as ssh would prompt for it.
-      if (parsed instanceof Error) continue;
-      const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
-      credentials.push({
-        description: describeKey(`key ${file}`, key),
-        method: { type: 'publickey', key },
-      });
-    }
-  }
-  return credentials;
-}
-
-function keyCredential(
-  text: string | Buffer,
-  where: string,
-  passphrase: string | undefined,
-): Credential {
-  const parsed = utils.parseKey(text, passphrase);
-  if (parsed instanceof Error) {
-    const encrypted = /encrypted|passphrase/i.test(parsed.message);
-    throw new SshError(
-      encrypted
-        ? `${where} is encrypted: pass its passphrase (passphrase option), or use ssh-agent`
-        : `${where} is not a private key Ferry can read: ${parsed.message}`,
-      { cause: parsed },
-    );
-  }
-  const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
-  if (key.getPrivatePEM() === null && !key.isPrivateKey?.()) {
-    throw new SshError(`${where} holds a public key; give the private key`);
-  }
-  return { description: describeKey(where, key), method: { type: 'publickey', key } };
-}
-
-function describeKey(where: string, key: ParsedKey): string {
-  const blob = key.getPublicSSH();
-  return `${where} (${key.type} ${fingerprintOf(Buffer.isBuffer(blob) ? blob : Buffer.from(blob))})`;
-}
-
-const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ETIMEDOUT',
-  'ECONNRESET',
-  'EADDRNOTAVAIL',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
-
-function toConnectError(
-  error: Error & { level?: string; code?: string },
-  context: {
-    host: string;
-    port: number;
-    target: string;
-    outcome: HostKeyOutcome | undefined;
-    tried: readonly string[];
-  },
-): SshError {
-  if (context.outcome !== undefined && !context.outcome.ok) return context.outcome.error;
-  const { host, port } = context;
-  if (error.level === 'client-authentication') {
-    return new AuthenticationError(context.target, context.tried, { cause: error });
-  }
-  if (error.level === 'client-dns') {
-    return new HostUnreachableError(host, port, `cannot resolve ${host} (${error.message})`, {
-      cause: error,
-    });
-  }
-  if (error.level === 'client-timeout') {
-    return new HostUnreachableError(
-      host,
-      port,
-      `no SSH handshake within the timeout (${error.message})`,
-      {
-        cause: error,
-      },
-    );
-  }
-  if (
-    error.level === 'client-socket' ||
-    (error.code !== undefined && UNREACHABLE_CODES.has(error.code))
-  ) {
-    const reason = error.code === 'ECONNREFUSED' ? 'connection refused' : error.message;
-    return new HostUnreachableError(host, port, reason, { cause: error });
-  }
-  return new SshConnectionError(`SSH connection to ${context.target} failed: ${error.message}`, {
-    cause: error,
-  });
 }

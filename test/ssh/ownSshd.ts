@@ -24,6 +24,12 @@ export interface OwnSshd {
   stop(): Promise<void>;
   /** Starts it again on the same port. */
   start(): Promise<void>;
+  /** What sshd has logged so far (stderr, `-e`), across restarts. */
+  log(): string;
+  /** SIGSTOPs the listener and its sessions: TCP stays up, nothing answers (a hung host). */
+  pause(): void;
+  /** SIGCONTs what pause() stopped. */
+  resume(): void;
 }
 
 /** A free loopback port (bound, then released). */
@@ -60,6 +66,7 @@ export async function startOwnSshd(
   );
   chmodSync(authorizedKeys, 0o644);
   const port = await freePort();
+  const listenAddress = overrides.ListenAddress ?? '127.0.0.1';
   const settings: Record<string, string> = {
     AuthorizedKeysFile: authorizedKeys,
     ...overrides,
@@ -74,15 +81,19 @@ export async function startOwnSshd(
   writeFileSync(configPath, `${lines.join('\n')}\n`);
 
   let child: ChildProcess | undefined;
+  let output = '';
   const start = async (): Promise<void> => {
     const started = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', configPath], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child = started;
     let stderr = '';
-    started.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    started.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      output += chunk.toString();
+    });
     const deadline = Date.now() + 10_000;
-    while (!(await answers(port))) {
+    while (!(await answers(listenAddress, port))) {
       if (started.exitCode !== null || Date.now() > deadline) {
         throw new Error(`own sshd on port ${port} did not start: ${stderr}`);
       }
@@ -92,7 +103,8 @@ export async function startOwnSshd(
   const stop = async (): Promise<void> => {
     const listener = child;
     if (listener?.pid === undefined || listener.exitCode !== null) return;
-    // The sessions are forked children of the listener: end them too, by their pids.
+    // The sessions are forked children of the listener: end them too, by their pids (a stopped
+    // process dies of SIGKILL too).
     for (const pid of descendants(listener.pid)) killQuietly(pid);
     listener.kill('SIGKILL');
     await new Promise<void>((resolve) => {
@@ -101,11 +113,19 @@ export async function startOwnSshd(
     });
     for (const pid of descendants(listener.pid)) killQuietly(pid);
   };
+  const signalAll = (signal: NodeJS.Signals): void => {
+    const listener = child;
+    if (listener?.pid === undefined || listener.exitCode !== null) return;
+    for (const pid of [listener.pid, ...descendants(listener.pid)]) signalQuietly(pid, signal);
+  };
   await start();
   return {
     port,
     configPath,
     start,
+    log: () => output,
+    pause: () => signalAll('SIGSTOP'),
+    resume: () => signalAll('SIGCONT'),
     stop: async () => {
       await stop();
     },
@@ -119,9 +139,9 @@ export async function disposeOwnSshd(sshd: OwnSshd | undefined): Promise<void> {
   rmSync(path.dirname(sshd.configPath), { recursive: true, force: true });
 }
 
-async function answers(port: number): Promise<boolean> {
+async function answers(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = net.connect({ host, port });
     socket.once('data', (data: Buffer) => {
       socket.destroy();
       resolve(data.toString('latin1').startsWith('SSH-'));
@@ -160,8 +180,12 @@ function descendants(pid: number): number[] {
 }
 
 function killQuietly(pid: number): void {
+  signalQuietly(pid, 'SIGKILL');
+}
+
+function signalQuietly(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(pid, 'SIGKILL');
+    process.kill(pid, signal);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
   }
