@@ -43,7 +43,9 @@ describe('sweep plans', () => {
     expect(() => parseSweepSpec({ grid: { a: [] } }, 'f.json')).toThrow(
       'f.json.grid.a: expected a non-empty list',
     );
-    expect(() => parseSweepSpec({ grids: {} }, 'f.json')).toThrow(/unknown key "grids"/);
+    expect(() => parseSweepSpec({ grids: {} }, 'f.json')).toThrow(
+      'f.json.grids: unknown key (did you mean "grid"?); allowed: runs, grid',
+    );
     expect(() => parseSweepSpec([{ a: Number.NaN }], 'f.json')).toThrow(/f\.json\[0\]\.a/);
   });
 

@@ -1,0 +1,167 @@
+/**
+ * What the config and the parameters share about checking untrusted JSON with zod: messages that
+ * quote the value (`expected a port number 1-65535, got "22a"`), objects that name an unknown key
+ * with the closest known one, and zod's issues turned into one line per mistake at a dotted key.
+ */
+import { z } from 'zod';
+
+/** One thing wrong, at a dotted key path such as `targets.gpu-box.port` (`''`: the value itself). */
+export interface Issue {
+  readonly key: string;
+  readonly message: string;
+}
+
+/** A value as a message shows it: JSON, shortened. */
+export function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch (error) {
+    // A cycle or a BigInt: JSON cannot show it, its string form still says what it is.
+    text = `${String(value)} (${(error as Error).message})`;
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** The allowed name closest to `key` (edit distance at most 2, or a case-insensitive match). */
+export function closest(key: string, allowed: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of allowed) {
+    if (candidate.toLowerCase() === key.toLowerCase()) return candidate;
+    const d = distance(key, candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+/**
+ * A zod `error` option: "is required…" when the value is missing, else `expected <what>, got <the
+ * value>`. Give the same one to a schema and its checks so every failure of a key reads alike.
+ */
+export function expected(
+  what: string,
+  required = 'is required',
+): { error: (issue: { input?: unknown }) => string } {
+  return {
+    error: (issue) =>
+      issue.input === undefined ? required : `expected ${what}, got ${show(issue.input)}`,
+  };
+}
+
+/** Keys listed in "allowed: …" but never suggested (the editor's `$schema` key). */
+const UNLISTED_KEYS = new Set(['$schema']);
+
+/** The catch-all schemas of `strictObject`s: the JSON Schema forbids other keys there. */
+const UNKNOWN_KEY_SCHEMAS = new WeakSet<object>();
+
+/** The message for a key `allowed` does not hold. */
+export function unknownKeyMessage(key: string, allowed: readonly string[]): string {
+  const close = closest(key, allowed);
+  return `unknown key${close === undefined ? '' : ` (did you mean "${close}"?)`}; allowed: ${allowed.filter((k) => !UNLISTED_KEYS.has(k)).join(', ')}`;
+}
+
+/**
+ * An object schema that refuses keys outside `shape`, one issue per unknown key at its own path
+ * with the closest known key (zod's own strict objects report all unknown keys as one issue and
+ * cannot say which known key was meant).
+ */
+export function strictObject<Shape extends z.ZodRawShape>(
+  shape: Shape,
+  what = 'an object',
+): z.ZodObject<Shape, z.core.$strict> {
+  const allowed = Object.keys(shape);
+  const unknownKey = z.unknown().refine(() => false, {
+    error: (issue) => unknownKeyMessage(String(issue.path?.at(-1) ?? ''), allowed),
+  });
+  UNKNOWN_KEY_SCHEMAS.add(unknownKey);
+  // The catch-all never accepts a value, so the object is strict: its type says so, rather than
+  // the index signature a catch-all would add to every inferred config type.
+  return z.object(shape, expected(what)).catchall(unknownKey) as unknown as z.ZodObject<
+    Shape,
+    z.core.$strict
+  >;
+}
+
+/** `z.toJSONSchema` options that keep what the parser enforces but zod cannot show by itself. */
+export function jsonSchemaOverride(context: {
+  readonly zodSchema: z.core.$ZodTypes;
+  readonly jsonSchema: z.core.JSONSchema.BaseSchema;
+}): void {
+  const def = context.zodSchema._zod.def;
+  if (
+    def.type === 'object' &&
+    def.catchall !== undefined &&
+    UNKNOWN_KEY_SCHEMAS.has(def.catchall)
+  ) {
+    context.jsonSchema.additionalProperties = false;
+  }
+}
+
+/** `targets.gpu-box.mounts[0].host` from `['targets', 'gpu-box', 'mounts', 0, 'host']`. */
+export function keyOf(path: readonly PropertyKey[], prefix = ''): string {
+  let key = prefix;
+  for (const part of path) {
+    if (typeof part === 'number') key += `[${part}]`;
+    else key += key === '' ? String(part) : `.${String(part)}`;
+  }
+  return key;
+}
+
+/**
+ * zod's issues as one line per mistake, keys prefixed with `where` (`f.json` gives `f.json[0].a`).
+ * A union that failed as a whole is reported inside the one branch whose type the value has (an
+ * object's bad key, not "invalid input" at the object); when no branch or several fit, the union's
+ * own message stands. An invalid record key is reported at that key.
+ */
+export function issuesOf(issues: readonly z.core.$ZodIssue[], where = ''): Issue[] {
+  const out: Issue[] = [];
+  const visit = (list: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[]): void => {
+    for (const issue of list) {
+      const path = [...prefix, ...issue.path];
+      if (issue.code === 'invalid_union') {
+        const fitting = issue.errors.filter(
+          (branch) => !branch.some((i) => i.path.length === 0 && i.code === 'invalid_type'),
+        );
+        if (fitting.length === 1) {
+          visit(fitting[0]!, path);
+          continue;
+        }
+      } else if (issue.code === 'invalid_key') {
+        visit(issue.issues, path);
+        continue;
+      }
+      const key = keyOf(path, where);
+      if (!out.some((o) => o.key === key && o.message === issue.message)) {
+        out.push({ key, message: issue.message });
+      }
+    }
+  };
+  visit(issues, []);
+  return out;
+}
+
+/** `key: message`, one line each. */
+export function describeIssues(issues: readonly Issue[]): string {
+  return issues
+    .map((issue) => (issue.key === '' ? issue.message : `${issue.key}: ${issue.message}`))
+    .join('\n');
+}
