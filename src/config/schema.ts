@@ -179,34 +179,55 @@ const gpusSchema = z.union(
 /** The keys local and remote Docker targets share: how the container runs. */
 function dockerShape(side: Side) {
   return {
-    environment: textList('environment variable names', ENV_NAME).default([]),
+    environment: textList('environment variable names', ENV_NAME)
+      .default([])
+      .describe(
+        'Names of environment variables read when a run starts and passed to its container (never written into the image)',
+      ),
     mounts: z
       .array(
         mountSchema(side),
         expected(`a list of mounts (${MOUNT_FORM} or { host, container, readOnly })`),
       )
-      .default([]),
-    limits: limitsSchema.default({}),
-    gpus: gpusSchema.optional(),
+      .default([])
+      .describe(
+        side.kind === 'local'
+          ? 'Folders of this machine seen in the container: "host:/container[:ro]" or { host, container, readOnly }; a relative host path is resolved from the config\'s folder and must exist'
+          : 'Folders of the remote host seen in the container: "/host:/container[:ro]" or { host, container, readOnly }; host paths are absolute paths on the remote host',
+      ),
+    limits: limitsSchema.default({}).describe('CPU and memory limits of the container'),
+    gpus: gpusSchema.optional().describe(`GPUs given to the container: ${GPUS_HINT}`),
     baseImage: text('an image reference such as "node:20-bookworm-slim"', {
       pattern: /^\S+$/,
-    }).optional(),
+    })
+      .optional()
+      .describe('Image to build on. Default: node:20-bookworm-slim'),
     imageName: text('an image repository name such as "ferry/titanic"', {
       pattern: IMAGE_NAME,
-    }).optional(),
-    removeContainer: z.boolean(expected('true or false')).default(false),
+    })
+      .optional()
+      .describe('Image repository name. Default: ferry/<project>'),
+    removeContainer: z
+      .boolean(expected('true or false'))
+      .default(false)
+      .describe("Remove a run's container once it ended and its logs were read"),
     maxParallel: z
       .number(expected('how many sweep runs may run at once (a whole number above 0)'))
       .int(expected('how many sweep runs may run at once (a whole number above 0)'))
       .positive(expected('how many sweep runs may run at once (a whole number above 0)'))
-      .optional(),
+      .optional()
+      .describe(
+        'How many runs of a sweep may run at once. Default: one per GPU when gpus is a count or list, else 1',
+      ),
   };
 }
 
 export const attachedTargetSchema = strictObject({
   type: z.literal('attached'),
-  /** Run a copy loaded back from the package instead of the object itself. */
-  viaPackage: z.boolean(expected('true or false')).default(false),
+  viaPackage: z
+    .boolean(expected('true or false'))
+    .default(false)
+    .describe('Run a copy loaded back from the package instead of the object itself'),
 });
 
 export function localTargetSchema(root: string) {
@@ -214,8 +235,9 @@ export function localTargetSchema(root: string) {
   return strictObject({
     type: z.literal('local'),
     ...dockerShape(side),
-    /** The Docker socket here. Default: `DOCKER_HOST`'s socket, else `/var/run/docker.sock`. */
-    dockerSocket: localPath(root, 'the path of the Docker socket').optional(),
+    dockerSocket: localPath(root, 'the path of the Docker socket')
+      .optional()
+      .describe("The Docker socket here. Default: DOCKER_HOST's socket, else /var/run/docker.sock"),
   });
 }
 
@@ -228,23 +250,38 @@ function remoteOnlyShape(root: string) {
     host: text('a host name or address', {
       pattern: /^[^\s@]+$/,
       required: 'is required for a remote target: the host name or address to reach over SSH',
-    }),
+    }).describe('The host to reach over SSH; a target with a host is remote'),
     port: z
       .number(expected('a port number 1-65535'))
       .int(expected('a port number 1-65535'))
       .min(1, expected('a port number 1-65535'))
       .max(65535, expected('a port number 1-65535'))
-      .default(22),
-    user: text('a user name', { pattern: /^[^\s@:]+$/ }).optional(),
-    key: localPath(root, 'the path of a private key file').optional(),
-    knownHosts: localPath(root, 'the path of a known_hosts file').optional(),
+      .default(22)
+      .describe('SSH port'),
+    user: text('a user name', { pattern: /^[^\s@:]+$/ })
+      .optional()
+      .describe("SSH user. Default: this machine's user name"),
+    key: localPath(root, 'the path of a private key file')
+      .optional()
+      .describe(
+        'Private key file (relative to the config, or ~/). Default: ssh-agent, then ~/.ssh/id_*',
+      ),
+    knownHosts: localPath(root, 'the path of a known_hosts file')
+      .optional()
+      .describe('known_hosts file (relative to the config, or ~/). Default: ~/.ssh/known_hosts'),
     hostKeyFingerprint: z
       .union([fingerprint, z.array(fingerprint, fingerprintError)], fingerprintError)
-      .optional(),
-    hostKeyCheck: z.enum(['strict', 'skip'], expected('"strict" or "skip"')).default('strict'),
+      .optional()
+      .describe('Pinned host key fingerprint(s), SHA256:…; when given, known_hosts is not read'),
+    hostKeyCheck: z
+      .enum(['strict', 'skip'], expected('"strict" or "skip"'))
+      .default('strict')
+      .describe('"strict" checks the host key; "skip" accepts any host key, loudly'),
     repository: text('a registry repository such as "registry.example.com:5000/team"', {
       pattern: IMAGE_NAME,
-    }).optional(),
+    })
+      .optional()
+      .describe('Registry repository to ship images through (push here, pull there)'),
     registryAuth: strictObject({
       username: text('the registry user name', { required: 'is required: the registry user name' }),
       passwordEnv: text(
@@ -254,8 +291,12 @@ function remoteOnlyShape(root: string) {
           required:
             'is required: the name of an environment variable holding the password (never the password itself)',
         },
+      ).describe('Name of the environment variable holding the password or token'),
+    })
+      .optional()
+      .describe(
+        'Registry credentials: a user name and the environment variable holding the password',
       ),
-    }).optional(),
   };
 }
 
@@ -276,7 +317,9 @@ export function remoteTargetSchema(root: string) {
     ...dockerShape({ kind: 'remote' }),
     dockerSocket: text('an absolute path to the Docker socket on that host', {
       pattern: /^\//,
-    }).default(DEFAULT_REMOTE_DOCKER_SOCKET),
+    })
+      .default(DEFAULT_REMOTE_DOCKER_SOCKET)
+      .describe("The Docker socket on the remote host (a sweep's queue runner mounts it)"),
     ...remoteOnlyShape(root),
   })
     .superRefine((target, context) => {
@@ -335,14 +378,17 @@ export function configSchema(root: string) {
   const target = targetSchema(root);
   return strictObject({
     /** The JSON Schema an editor checks the file against; Ferry ignores it. */
-    $schema: z.string(expected('the path or URL of a JSON Schema')).optional(),
+    $schema: z
+      .string(expected('the path or URL of a JSON Schema'))
+      .optional()
+      .describe('The JSON Schema editors check this file against; Ferry ignores it'),
     project: text(
       "1-100 lower-case letters, digits, '.', '-' or '_' (e.g. \"titanic-featurization\")",
       {
         pattern: PROJECT_NAME,
         required: 'is required: the job package and image name, e.g. "titanic-featurization"',
       },
-    ),
+    ).describe('Package and image name'),
     version: z
       .string(
         expected(
@@ -353,23 +399,39 @@ export function configSchema(root: string) {
       .refine(
         (value) => semver.valid(value) === value,
         expected('a semver version such as "1.0.0"'),
-      ),
-    job: jobSchema(root),
+      )
+      .describe('Semver version of the job'),
+    job: jobSchema(root).describe(
+      'The job: "module#export" or { module, export }; the export is a job object or a function returning one',
+    ),
     sourceRoot: localPath(
       root,
       'a path',
       'is required: the folder the job\'s classes are exported from, e.g. "src"',
-    ),
-    projectRoot: localPath(root).optional(),
-    exclude: textList('globs relative to the source root', /./).optional(),
-    workDir: localPath(root).prefault('.ferry'),
+    ).describe('The folder whose modules are bundled into the package'),
+    projectRoot: localPath(root)
+      .optional()
+      .describe(
+        "Folder with the project's package.json and lockfile. Default: nearest above the source root",
+      ),
+    exclude: textList('globs relative to the source root', /./)
+      .optional()
+      .describe('Globs under the source root left out of the package'),
+    workDir: localPath(root)
+      .prefault('.ferry')
+      .describe('Where packages, builds and run records go'),
     defaults: strictObject({
-      target: text('a target name').default('local'),
-      parameters: jobParametersSchema.default({}),
+      target: text('a target name')
+        .default('local')
+        .describe('The target run and sweep use without --target'),
+      parameters: jobParametersSchema
+        .default({})
+        .describe('Parameters every run gets, under the ones given on the command line'),
     }).prefault({}),
     targets: z
       .record(targetNameSchema, target, expected('an object of targets by name'))
       .prefault({})
+      .describe('Targets by name; "attached" and "local" exist unless redefined')
       .transform((defined) => {
         // Null prototype: a target named `toString` or `constructor` is looked up as itself,
         // never found on Object.prototype.
