@@ -4,7 +4,7 @@
  * (`targets.gpu-box.port: expected a port number 1-65535, got "22a"`).
  */
 import path from 'node:path';
-import { closest, issuesOf, type Issue } from '../validation/issues.js';
+import { closest, issuesOf, protoKeyIssues, type Issue } from '../validation/issues.js';
 import { ConfigError } from './errors.js';
 import { configSchema, REMOTE_KEYS, REMOTE_ONLY_KEYS, type FerryConfig } from './schema.js';
 
@@ -58,12 +58,21 @@ export function inferTargetTypes(raw: unknown): {
 }
 
 /** The config's issues as the user should read them: one per mistake. */
-function configIssues(issues: readonly Issue[], misspelledHosts: ReadonlyMap<string, string>) {
+function configIssues(
+  raw: unknown,
+  issues: readonly Issue[],
+  misspelledHosts: ReadonlyMap<string, string>,
+): Issue[] {
   // A misspelled `host` is reported at the misspelling ("did you mean host"); that `host` is then
   // missing is the same mistake.
-  return issues.filter(
+  const named = issues.filter(
     (issue) => ![...misspelledHosts.keys()].some((name) => issue.key === `targets.${name}.host`),
   );
+  const proto = protoKeyIssues(
+    raw,
+    'unknown key; "__proto__" is never a config key (it is how code reaches Object.prototype)',
+  ).filter((issue) => !named.some((other) => other.key === issue.key));
+  return [...named, ...proto];
 }
 
 /**
@@ -75,8 +84,11 @@ export function validateConfig(raw: unknown, file: string): FerryConfig {
   const root = path.dirname(absolute);
   const { content, misspelledHosts } = inferTargetTypes(raw);
   const result = configSchema(root).safeParse(content);
-  if (!result.success) {
-    throw new ConfigError(absolute, configIssues(issuesOf(result.error.issues), misspelledHosts));
-  }
+  const issues = configIssues(
+    raw,
+    result.success ? [] : issuesOf(result.error.issues),
+    misspelledHosts,
+  );
+  if (!result.success || issues.length > 0) throw new ConfigError(absolute, issues);
   return { file: absolute, root, ...result.data };
 }

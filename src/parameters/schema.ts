@@ -53,25 +53,37 @@ function notJson(value: unknown): string {
   return `${describe(value)} is not a JSON value`;
 }
 
+/**
+ * An object of parameters by key. zod leaves a `__proto__` key out of what it parses, silently;
+ * it is refused here first, like the other names that reach `Object.prototype`.
+ */
+function parametersObject(params?: { error: (issue: { input?: unknown }) => string }) {
+  return z.preprocess(
+    (value, context) => {
+      if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+        context.addIssue({
+          code: 'custom',
+          path: ['__proto__'],
+          input: value,
+          message: forbiddenKeyMessage('__proto__')!,
+        });
+      }
+      return value;
+    },
+    z.record(parameterKeySchema, jsonValueSchema, params),
+  );
+}
+
 export const jsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
   z.union(
-    [
-      z.null(),
-      z.boolean(),
-      z.number(),
-      z.string(),
-      z.array(jsonValueSchema),
-      z.record(parameterKeySchema, jsonValueSchema),
-    ],
+    [z.null(), z.boolean(), z.number(), z.string(), z.array(jsonValueSchema), parametersObject()],
     { error: (issue) => notJson(issue.input) },
   ),
 );
 
-export const jobParametersSchema: z.ZodType<JobParameters> = z.record(
-  parameterKeySchema,
-  jsonValueSchema,
-  { error: (issue) => `expected an object of parameters, got ${describe(issue.input)}` },
-);
+export const jobParametersSchema: z.ZodType<JobParameters> = parametersObject({
+  error: (issue) => `expected an object of parameters, got ${describe(issue.input)}`,
+});
 
 /** Shown where a parameters object is expected: `{"epochs": 10}`. */
 export const PARAMETERS_EXAMPLE = show({ epochs: 10, optimizer: { lr: 0.01 } });

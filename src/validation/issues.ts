@@ -116,6 +116,27 @@ export function jsonSchemaOverride(context: {
   }
 }
 
+/**
+ * Issues for every own `__proto__` key in parsed JSON (JSON.parse keeps it as a key). zod leaves
+ * such keys out of what it parses without a word; they are never a valid key, so they are named.
+ */
+export function protoKeyIssues(value: unknown, message: string, where = ''): Issue[] {
+  const out: Issue[] = [];
+  const visit = (node: unknown, path: PropertyKey[], depth: number): void => {
+    if (typeof node !== 'object' || node === null || depth > 64) return;
+    if (Array.isArray(node)) {
+      node.forEach((item, i) => visit(item, [...path, i], depth + 1));
+      return;
+    }
+    for (const [key, item] of Object.entries(node)) {
+      if (key === '__proto__') out.push({ key: keyOf([...path, key], where), message });
+      else visit(item, [...path, key], depth + 1);
+    }
+  };
+  visit(value, [], 0);
+  return out;
+}
+
 /** `targets.gpu-box.mounts[0].host` from `['targets', 'gpu-box', 'mounts', 0, 'host']`. */
 export function keyOf(path: readonly PropertyKey[], prefix = ''): string {
   let key = prefix;
