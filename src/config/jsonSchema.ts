@@ -4,7 +4,7 @@
  * and checking. `npm run schema` writes it to `schema/ferry.config.schema.json`.
  */
 import { z } from 'zod';
-import { jsonSchemaOverride } from '../validation/issues.js';
+import { jsonSchemaOverride } from '../validation/objects.js';
 import { configSchema } from './schema.js';
 
 /** Where the published schema lives, relative to the package root. */

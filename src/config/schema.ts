@@ -10,7 +10,8 @@ import semver from 'semver';
 import { z } from 'zod';
 import { jobParametersSchema, type JobParameters } from '../parameters/index.js';
 import { InvalidDockerOptionsError, parseMemory } from '../routines/dockerOptions.js';
-import { expected, show, strictObject } from '../validation/issues.js';
+import { expected, show } from '../validation/issues.js';
+import { strictObject } from '../validation/objects.js';
 
 export const CONFIG_FILE_NAME = 'ferry.config.json';
 
@@ -424,8 +425,8 @@ export function configSchema(root: string) {
       target: text('a target name')
         .default('local')
         .describe('The target run and sweep use without --target'),
-      parameters: jobParametersSchema
-        .default({})
+      parameters: z
+        ._default(jobParametersSchema, {})
         .describe('Parameters every run gets, under the ones given on the command line'),
     }).prefault({}),
     targets: z

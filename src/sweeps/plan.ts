@@ -15,7 +15,8 @@ import {
   type JobParameters,
   type JsonValue,
 } from '../parameters/index.js';
-import { describeIssues, issuesOf, strictObject } from '../validation/issues.js';
+import { describeIssues, issuesOf } from '../validation/issues.js';
+import { strictObject } from '../validation/objects.js';
 
 /** What a sweep file (`ferry sweep --from sweep.json`) holds: a list of runs, or an object. */
 export interface SweepSpec {

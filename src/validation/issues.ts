@@ -1,9 +1,10 @@
 /**
  * What the config and the parameters share about checking untrusted JSON with zod: messages that
- * quote the value (`expected a port number 1-65535, got "22a"`), objects that name an unknown key
- * with the closest known one, and zod's issues turned into one line per mistake at a dotted key.
+ * quote the value (`expected a port number 1-65535, got "22a"`) and zod's issues turned into one
+ * line per mistake at a dotted key. Types only from zod, so the container runtime, which checks
+ * its parameters with zod/mini, bundles none of classic zod.
  */
-import { z } from 'zod';
+import type { $ZodIssue } from 'zod/v4/core';
 
 /** One thing wrong, at a dotted key path such as `targets.gpu-box.port` (`''`: the value itself). */
 export interface Issue {
@@ -67,55 +68,6 @@ export function expected(
   };
 }
 
-/** Keys listed in "allowed: …" but never suggested (the editor's `$schema` key). */
-const UNLISTED_KEYS = new Set(['$schema']);
-
-/** The catch-all schemas of `strictObject`s: the JSON Schema forbids other keys there. */
-const UNKNOWN_KEY_SCHEMAS = new WeakSet<object>();
-
-/** The message for a key `allowed` does not hold. */
-export function unknownKeyMessage(key: string, allowed: readonly string[]): string {
-  const close = closest(key, allowed);
-  return `unknown key${close === undefined ? '' : ` (did you mean "${close}"?)`}; allowed: ${allowed.filter((k) => !UNLISTED_KEYS.has(k)).join(', ')}`;
-}
-
-/**
- * An object schema that refuses keys outside `shape`, one issue per unknown key at its own path
- * with the closest known key (zod's own strict objects report all unknown keys as one issue and
- * cannot say which known key was meant).
- */
-export function strictObject<Shape extends z.ZodRawShape>(
-  shape: Shape,
-  what = 'an object',
-): z.ZodObject<Shape, z.core.$strict> {
-  const allowed = Object.keys(shape);
-  const unknownKey = z.unknown().refine(() => false, {
-    error: (issue) => unknownKeyMessage(String(issue.path?.at(-1) ?? ''), allowed),
-  });
-  UNKNOWN_KEY_SCHEMAS.add(unknownKey);
-  // The catch-all never accepts a value, so the object is strict: its type says so, rather than
-  // the index signature a catch-all would add to every inferred config type.
-  return z.object(shape, expected(what)).catchall(unknownKey) as unknown as z.ZodObject<
-    Shape,
-    z.core.$strict
-  >;
-}
-
-/** `z.toJSONSchema` options that keep what the parser enforces but zod cannot show by itself. */
-export function jsonSchemaOverride(context: {
-  readonly zodSchema: z.core.$ZodTypes;
-  readonly jsonSchema: z.core.JSONSchema.BaseSchema;
-}): void {
-  const def = context.zodSchema._zod.def;
-  if (
-    def.type === 'object' &&
-    def.catchall !== undefined &&
-    UNKNOWN_KEY_SCHEMAS.has(def.catchall)
-  ) {
-    context.jsonSchema.additionalProperties = false;
-  }
-}
-
 /**
  * Issues for every own `__proto__` key in parsed JSON (JSON.parse keeps it as a key). zod leaves
  * such keys out of what it parses without a word; they are never a valid key, so they are named.
@@ -153,9 +105,9 @@ export function keyOf(path: readonly PropertyKey[], prefix = ''): string {
  * object's bad key, not "invalid input" at the object); when no branch or several fit, the union's
  * own message stands. An invalid record key is reported at that key.
  */
-export function issuesOf(issues: readonly z.core.$ZodIssue[], where = ''): Issue[] {
+export function issuesOf(issues: readonly $ZodIssue[], where = ''): Issue[] {
   const out: Issue[] = [];
-  const visit = (list: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[]): void => {
+  const visit = (list: readonly $ZodIssue[], prefix: readonly PropertyKey[]): void => {
     for (const issue of list) {
       const path = [...prefix, ...issue.path];
       if (issue.code === 'invalid_union') {
