@@ -75,6 +75,18 @@ function configIssues(
   return [...named, ...proto];
 }
 
+/** Schemas by config folder: building one costs far more than parsing with it. */
+const schemas = new Map<string, ReturnType<typeof configSchema>>();
+
+function schemaFor(root: string): ReturnType<typeof configSchema> {
+  let schema = schemas.get(root);
+  if (schema === undefined) {
+    schema = configSchema(root);
+    schemas.set(root, schema);
+  }
+  return schema;
+}
+
 /**
  * Validates the parsed content of a config file. `file` is the file's path (messages and relative
  * paths). Throws `ConfigError` listing every problem.
@@ -83,7 +95,7 @@ export function validateConfig(raw: unknown, file: string): FerryConfig {
   const absolute = path.resolve(file);
   const root = path.dirname(absolute);
   const { content, misspelledHosts } = inferTargetTypes(raw);
-  const result = configSchema(root).safeParse(content);
+  const result = schemaFor(root).safeParse(content);
   const issues = configIssues(
     raw,
     result.success ? [] : issuesOf(result.error.issues),
