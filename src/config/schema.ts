@@ -120,7 +120,9 @@ function mountSchema(side: Side) {
       },
       {
         error: (issue) =>
-          `expected ${side.kind === 'local' ? MOUNT_FORM.replace('/host/path', 'host/path') : MOUNT_FORM}, got ${show(issue.input)}`,
+          side.kind === 'local'
+            ? `expected "host/path:/container/path" with an optional ":ro" (the host path absolute, or relative to the config's folder), got ${show(issue.input)}`
+            : `expected ${MOUNT_FORM} (the host path absolute: it is on the remote host), got ${show(issue.input)}`,
       },
     )
     .transform((value) => {

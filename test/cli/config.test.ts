@@ -146,8 +146,8 @@ describe('ferry config, and config and parameter mistakes', () => {
     // A remote host's folders are on that host: not checked here, but they must be absolute.
     await write({ ...base, targets: { r: { host: 'h', mounts: ['data:/data'] } } });
     const remote = await ferry(['config'], dir);
-    expect(remote.stderr).toContain(
-      `${file}: targets.r.mounts[0]: expected "/host/path:/container/path"`,
+    expect(remote.stderr).toBe(
+      `ferry: error: ${file}: targets.r.mounts[0]: expected "/host/path:/container/path" with an optional ":ro" (the host path absolute: it is on the remote host), got "data:/data"\n`,
     );
   });
 

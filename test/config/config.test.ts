@@ -286,7 +286,7 @@ describe('config mistakes named once, in the file’s own keys', () => {
       expect.stringMatching(
         /^targets\.box\.mounts\[0\]\.host: expected .* \(absolute: it is a path on the remote host\), got "rel"$/,
       ),
-      'targets.box.mounts[1]: expected "/host/path:/container/path" with an optional ":ro", got "/a:/b:rx"',
+      'targets.box.mounts[1]: expected "/host/path:/container/path" with an optional ":ro" (the host path absolute: it is on the remote host), got "/a:/b:rx"',
       'targets.box.limits.cpus: expected a positive number of CPUs such as 1.5, got -1',
       'targets.box.limits.memory: expected bytes or a size such as "512m" or "4g", got "lots"',
       'targets.box.dockerSocket: expected an absolute path to the Docker socket on that host, got "relative.sock"',
