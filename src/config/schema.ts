@@ -306,14 +306,6 @@ function remoteOnlyShape(root: string) {
 /** Keys that make a target without `type` or `host` remote (someone meant a remote target). */
 export const REMOTE_ONLY_KEYS: readonly string[] = Object.keys(remoteOnlyShape('/'));
 
-/** Names of the settings of a target without `type`, as `inferTargetTypes` weighs them. */
-export const REMOTE_KEYS: readonly string[] = [
-  'type',
-  ...Object.keys(dockerShape({ kind: 'remote' })),
-  'dockerSocket',
-  ...REMOTE_ONLY_KEYS,
-];
-
 export function remoteTargetSchema(root: string) {
   return strictObject({
     type: z.literal('remote'),
@@ -346,6 +338,9 @@ export function remoteTargetSchema(root: string) {
       return { ...target, ...pinned };
     });
 }
+
+/** Every key of a remote target (what a misspelled key of a target is compared with). */
+export const REMOTE_KEYS: readonly string[] = Object.keys(remoteTargetSchema('/').in.shape);
 
 /**
  * A target: `type` says its kind. Where the file leaves `type` out, `inferTargetTypes` (in
