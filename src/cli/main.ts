@@ -74,6 +74,12 @@ export const COMMANDS: readonly {
     summary: 'fetch the exact package (.tar.gz) a run used',
     load: async () => (await import('./commands/get.js')).getCommand,
   },
+  {
+    name: 'config',
+    summary:
+      'print the resolved config as JSON: defaults filled in, paths absolute, secrets by name',
+    load: async () => (await import('./commands/config.js')).configCommand,
+  },
 ];
 
 export function mainHelp(): string {

@@ -15,7 +15,7 @@ export const PARAMETER_OPTIONS: OptionSpecs = {
     multiple: true,
     value: 'key=value',
     description:
-      'a parameter for the job\'s run(); the value is JSON if it parses (3, true, [1,2], {"a":1}), else text; a dotted key sets a nested value',
+      'a parameter for the job\'s run(); the value is JSON if it parses (3, true, [1,2], {"a":1}), else text, but one that starts with [, { or " must be JSON; a dotted key sets a nested value (inside an object, never replacing a number or text by one)',
   },
   params: {
     type: 'string',

@@ -1,10 +1,8 @@
 import { InputError } from '../errors.js';
+import type { Issue } from '../validation/issues.js';
 
 /** One thing wrong in a config file, at a dotted key path such as `targets.gpu-box.port`. */
-export interface ConfigIssue {
-  readonly key: string;
-  readonly message: string;
-}
+export type ConfigIssue = Issue;
 
 /** The config file is missing, unreadable, not JSON, or has keys with wrong values. */
 export class ConfigError extends InputError {

@@ -4,7 +4,9 @@ export {
   UnknownTargetError,
   type ConfigIssue,
 } from './errors.js';
+export { CONFIG_JSON_SCHEMA_PATH, configJsonSchema } from './jsonSchema.js';
 export {
+  checkLocalMounts,
   findConfigFile,
   getTarget,
   JobLoadError,
@@ -14,4 +16,4 @@ export {
   type LoadConfigOptions,
 } from './loadConfig.js';
 export * from './schema.js';
-export { resolvePath, validateConfig } from './validate.js';
+export { inferTargetTypes, resolvePath, validateConfig } from './validate.js';

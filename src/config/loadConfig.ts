@@ -1,10 +1,16 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FerryError, InputError } from '../errors.js';
 import { assertJob, InvalidJobError, type Job } from '../routines/job.js';
-import { ConfigError, ConfigNotFoundError, UnknownTargetError } from './errors.js';
+import { closest } from '../validation/issues.js';
+import {
+  ConfigError,
+  ConfigNotFoundError,
+  UnknownTargetError,
+  type ConfigIssue,
+} from './errors.js';
 import { CONFIG_FILE_NAME, type FerryConfig, type TargetConfig } from './schema.js';
 import { validateConfig } from './validate.js';
 
@@ -28,7 +34,8 @@ export function findConfigFile(from: string = process.cwd()): string | undefined
 }
 
 /**
- * Reads and validates the project's config: the CLI and code read the same file.
+ * Reads and validates the project's config: the CLI and code read the same file. Relative paths in
+ * it are resolved from its folder; the host folders of local targets' mounts must exist.
  * Throws `ConfigNotFoundError` when there is none, `ConfigError` naming each bad key.
  */
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<FerryConfig> {
@@ -49,7 +56,35 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Ferry
       { key: '', message: `cannot read it (${code ?? String(error)})` },
     ]);
   }
-  return parseConfig(text, file);
+  const config = parseConfig(text, file);
+  await checkLocalMounts(config);
+  return config;
+}
+
+/**
+ * Checks that the host side of every mount of a local target exists here, so that a missing folder
+ * is a mistake named by its key instead of Docker's "bind source path does not exist" at run time.
+ * (A remote target's host paths are on the remote host.)
+ */
+export async function checkLocalMounts(config: FerryConfig): Promise<void> {
+  const issues: ConfigIssue[] = [];
+  for (const target of Object.values(config.targets)) {
+    if (target.type !== 'local') continue;
+    for (const [i, mount] of target.mounts.entries()) {
+      const key = `targets.${target.name}.mounts[${i}]`;
+      try {
+        await stat(mount.hostPath);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
+        issues.push({
+          key,
+          message: `the host folder ${mount.hostPath} does not exist (relative paths are resolved from ${config.root}); create it, or fix the path`,
+        });
+      }
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(config.file, issues);
 }
 
 /** Validates config text (JSON) as if read from `file`. */
@@ -76,10 +111,13 @@ function describeJsonError(text: string, error: Error): string {
 /** The target with this name (default: the config's default target). */
 export function getTarget(config: FerryConfig, name?: string): TargetConfig {
   const wanted = name ?? config.defaults.target;
-  const target = config.targets[wanted];
+  // Own keys only: a target named `toString` is unknown unless the config defines it.
+  const target = Object.hasOwn(config.targets, wanted) ? config.targets[wanted] : undefined;
   if (target === undefined) {
+    const names = Object.keys(config.targets);
+    const hint = closest(wanted, names);
     throw new UnknownTargetError(
-      `no target named ${JSON.stringify(wanted)} in ${config.file}; targets: ${Object.keys(config.targets).join(', ')}`,
+      `unknown target ${JSON.stringify(wanted)}${hint === undefined ? '' : ` (did you mean "${hint}"?)`}; the targets in ${config.file} are ${names.join(', ')}`,
     );
   }
   return target;
@@ -92,8 +130,22 @@ export class JobLoadError extends InputError {}
  * Imports `job.module` and returns the job: the export itself when it is a job, else what calling
  * it (sync or async, no arguments) returns. The module is TypeScript or JavaScript; TypeScript
  * needs a TypeScript-aware loader in this process (the `ferry` command registers tsx).
+ *
+ * The module and its factory run in the config's folder (the current directory is changed for
+ * that time and restored after), so a factory that reads `data/labels.json` finds it whatever
+ * folder `ferry` was started in, as the config's own relative paths are.
  */
 export async function loadJob(config: FerryConfig): Promise<Job> {
+  const cwd = process.cwd();
+  process.chdir(config.root);
+  try {
+    return await importJob(config);
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
+async function importJob(config: FerryConfig): Promise<Job> {
   const { module, export: exportName } = config.job;
   const where = `job.module ${path.relative(config.root, module) || module}`;
   if (!existsSync(module)) {

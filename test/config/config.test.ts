@@ -234,3 +234,192 @@ describe('loadJob and executors from a config', () => {
     expect(routine.packagingTask().sourceRoot).toBe(path.join(dir, 'src'));
   });
 });
+
+describe('config mistakes named once, in the file’s own keys', () => {
+  it('takes a target with a key only remote targets have as remote, so a missing host is the one mistake', () => {
+    expect(
+      problems({
+        ...minimal,
+        targets: { 'gpu-box': { hots: 'gpu', port: 22, user: 'me', key: 'k', knownHosts: 'kh' } },
+      }),
+    ).toEqual([
+      expect.stringMatching(/^targets\.gpu-box\.hots: unknown key \(did you mean "host"\?\)/),
+    ]);
+    expect(problems({ ...minimal, targets: { 'gpu-box': { Host: 'gpu' } } })).toEqual([
+      expect.stringMatching(/^targets\.gpu-box\.Host: unknown key \(did you mean "host"\?\)/),
+    ]);
+    expect(problems({ ...minimal, targets: { 'gpu-box': { port: 2222 } } })).toEqual([
+      'targets.gpu-box.host: is required for a remote target: the host name or address to reach over SSH',
+    ]);
+    // Without a remote key, a target is local, and a remote-looking key is just unknown there.
+    expect(parse({ ...minimal, targets: { box: {} } }).targets.box?.type).toBe('local');
+    expect(
+      parse({ ...minimal, targets: { attached: { viaPackage: true } } }).targets.attached,
+    ).toEqual({
+      name: 'attached',
+      type: 'attached',
+      viaPackage: true,
+    });
+    expect(problems({ ...minimal, targets: { box: { type: 'remot', host: 'h' } } })).toEqual([
+      'targets.box.type: expected "attached", "local" or "remote", got "remot"',
+    ]);
+  });
+
+  it('never names an API field: messages use the keys the user wrote', () => {
+    const found = problems({
+      ...minimal,
+      targets: {
+        box: {
+          host: 'h',
+          key: 3,
+          environment: ['not a name'],
+          dockerSocket: 'relative.sock',
+          mounts: [{ host: 'rel', container: '/c' }, '/a:/b:rx'],
+          limits: { memory: 'lots', cpus: -1 },
+          hostKeyFingerprint: ['MD5:xx'],
+          registryAuth: { username: 'me', passwordEnv: 'REG_PW', password: 'x' },
+        },
+      },
+    });
+    expect(found).toEqual([
+      'targets.box.environment[0]: expected environment variable names, got "not a name"',
+      expect.stringMatching(
+        /^targets\.box\.mounts\[0\]\.host: expected .* \(absolute: it is a path on the remote host\), got "rel"$/,
+      ),
+      'targets.box.mounts[1]: expected "/host/path:/container/path" with an optional ":ro" (the host path absolute: it is on the remote host), got "/a:/b:rx"',
+      'targets.box.limits.cpus: expected a positive number of CPUs such as 1.5, got -1',
+      'targets.box.limits.memory: expected bytes or a size such as "512m" or "4g", got "lots"',
+      'targets.box.dockerSocket: expected an absolute path to the Docker socket on that host, got "relative.sock"',
+      'targets.box.key: expected the path of a private key file, got 3',
+      'targets.box.hostKeyFingerprint[0]: expected SHA256:… fingerprints as ssh-keygen -lf prints them, got "MD5:xx"',
+      expect.stringMatching(
+        /^targets\.box\.registryAuth\.password: unknown key; allowed: username, passwordEnv$/,
+      ),
+    ]);
+    for (const line of found) {
+      expect(line).not.toMatch(
+        /privateKeyPath|propagatedEnvironmentVariables|dockerSocketPath|memoryLimit|cpuLimit|hostPath|containerPath|Invalid input/,
+      );
+    }
+  });
+
+  it('resolves every relative path from the config’s folder, and ~ from the home folder', () => {
+    const config = parse({
+      ...minimal,
+      projectRoot: '..',
+      workDir: '~/ferry-work',
+      targets: {
+        local: {
+          mounts: ['data:/data:ro', { host: '../shared', container: '/shared' }],
+          dockerSocket: 'run/docker.sock',
+        },
+        box: { host: 'h', key: 'keys/id', knownHosts: '~/.ssh/known_hosts' },
+      },
+    });
+    expect(config.projectRoot).toBe('/');
+    expect(config.workDir).toBe(path.join(os.homedir(), 'ferry-work'));
+    expect(getTarget(config, 'local')).toMatchObject({
+      dockerSocket: '/project/run/docker.sock',
+      mounts: [
+        { hostPath: '/project/data', containerPath: '/data', readOnly: true },
+        { hostPath: '/shared', containerPath: '/shared', readOnly: false },
+      ],
+    });
+    expect(getTarget(config, 'box')).toMatchObject({
+      key: '/project/keys/id',
+      knownHosts: path.join(os.homedir(), '.ssh/known_hosts'),
+    });
+  });
+
+  it('looks targets up as own keys: toString is unknown unless the config defines it', () => {
+    const config = parse(minimal);
+    for (const name of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      expect(config.targets[name], name).toBeUndefined();
+      expect(() => getTarget(config, name)).toThrow(UnknownTargetError);
+      expect(() => getTarget(config, name)).toThrow(`unknown target ${JSON.stringify(name)}`);
+    }
+    expect(problems({ ...minimal, defaults: { target: 'toString' } })).toEqual([
+      'defaults.target: no target named "toString"; targets: attached, local',
+    ]);
+    const defined = parse({ ...minimal, targets: { toString: { host: 'h' } } });
+    expect(getTarget(defined, 'toString')).toMatchObject({ type: 'remote', host: 'h' });
+  });
+});
+
+describe('a config holding __proto__ keys', () => {
+  it('names each one instead of leaving it out, and nothing reaches Object.prototype', () => {
+    const text = JSON.stringify(minimal).replace(
+      /}$/,
+      ',"__proto__":{"polluted":1},"defaults":{"parameters":{"a":{"__proto__":{"polluted":1}}}},"targets":{"box":{"__proto__":{"polluted":1}}}}',
+    );
+    let error: unknown;
+    try {
+      parseConfig(text, FILE);
+    } catch (caught) {
+      error = caught;
+    }
+    expect((error as ConfigError).issues.map((i) => i.key)).toEqual([
+      'defaults.parameters.a.__proto__',
+      '__proto__',
+      'targets.box.__proto__',
+    ]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('loadConfig and loadJob work from the config’s folder', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'ferry-folder-'));
+    await mkdir(path.join(dir, 'src'));
+    await mkdir(path.join(dir, 'data'));
+    await writeFile(path.join(dir, 'data/labels.json'), '["cat","dog"]');
+    await writeFile(path.join(dir, 'package.json'), '{"type":"module"}');
+    await writeFile(
+      path.join(dir, 'src/job.ts'),
+      [
+        "import { readFileSync } from 'node:fs';",
+        'export class Job { constructor(readonly labels: string[], readonly cwd: string) {} run() { return this.labels; } }',
+        "export function createJob() { return new Job(JSON.parse(readFileSync('data/labels.json', 'utf8')), process.cwd()); }",
+      ].join('\n'),
+    );
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('runs the job factory in the config’s folder, and gives the current folder back', async () => {
+    await writeFile(path.join(dir, 'ferry.config.json'), JSON.stringify(minimal));
+    const before = process.cwd();
+    const config = await loadConfig({
+      file: path.join(dir, 'ferry.config.json'),
+      cwd: os.tmpdir(),
+    });
+    const job = (await loadJob(config)) as unknown as { labels: string[]; cwd: string };
+    expect(job.labels).toEqual(['cat', 'dog']);
+    expect(job.cwd).toBe(dir);
+    expect(process.cwd()).toBe(before);
+  });
+
+  it('refuses a local mount whose host folder does not exist, naming its key', async () => {
+    await writeFile(
+      path.join(dir, 'ferry.config.json'),
+      JSON.stringify({
+        ...minimal,
+        targets: {
+          local: { mounts: ['data:/data', 'nowhere:/nowhere'] },
+          box: { host: 'h', mounts: ['/only/on/the/remote:/r'] },
+        },
+      }),
+    );
+    const error = await loadConfig({ cwd: dir }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues).toEqual([
+      {
+        key: 'targets.local.mounts[1]',
+        message: `the host folder ${path.join(dir, 'nowhere')} does not exist (relative paths are resolved from ${dir}); create it, or fix the path`,
+      },
+    ]);
+  });
+});

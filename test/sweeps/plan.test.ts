@@ -20,6 +20,32 @@ describe('sweep plans', () => {
     expect(() => parseGridOption('=1,2')).toThrow(/expected key=values/);
   });
 
+  it('refuses malformed ranges, lists and keys, quoting the input and showing the right form', () => {
+    expect(() => parseGridOption('lr=1..x')).toThrow(
+      '--grid "lr=1..x": a range is two whole numbers, from..to (--grid lr=1..20); list other values with commas (--grid lr=0.1,0.5,1)',
+    );
+    expect(() => parseGridOption('lr=0.1..1')).toThrow(/a range is two whole numbers/);
+    expect(() => parseGridOption('lr=[0.1,0.01')).toThrow(
+      /^--grid "lr=\[0\.1,0\.01": "\[0\.1,0\.01" is not valid JSON \(.*\); write a JSON list, quoted for the shell: --grid 'lr=\[0\.1,0\.01\]'$/,
+    );
+    expect(() => parseGridOption('lr=0.1,,0.01')).toThrow(
+      '--grid "lr=0.1,,0.01": value 2 is empty; separate values with single commas (--grid lr=0.1,0.01)',
+    );
+    expect(() => parseGridOption('opt=adam,{"lr":')).toThrow(/is not valid JSON/);
+    expect(() => parseGridOption('__proto__.x=1,2')).toThrow(
+      '--grid "__proto__.x=1,2": "__proto__" cannot be a parameter name',
+    );
+    // Text with dots is not a range; one JSON object is one value.
+    expect(parseGridOption('data=../a,../b').values).toEqual(['../a', '../b']);
+    expect(parseGridOption('opt={"lr":1,"m":2}').values).toEqual([{ lr: 1, m: 2 }]);
+    expect(() => parseSweepSpec(JSON.parse('{"grid": {"__proto__.x": [1]}}'), 'f.json')).toThrow(
+      /^f\.json\.grid\.__proto__\.x: "__proto__\.x" is not a grid key/,
+    );
+    expect(() =>
+      expandSweep({}, { runs: [{ model: 'resnet' }], grid: { 'model.depth': [2] } }),
+    ).toThrow(/model is "resnet" \(a string, set by the sweep's runs\)/);
+  });
+
   it('crosses grids with runs, over the base parameters', () => {
     const sets = expandSweep(
       { epochs: 3, model: { depth: 1, width: 8 } },
@@ -43,7 +69,9 @@ describe('sweep plans', () => {
     expect(() => parseSweepSpec({ grid: { a: [] } }, 'f.json')).toThrow(
       'f.json.grid.a: expected a non-empty list',
     );
-    expect(() => parseSweepSpec({ grids: {} }, 'f.json')).toThrow(/unknown key "grids"/);
+    expect(() => parseSweepSpec({ grids: {} }, 'f.json')).toThrow(
+      'f.json.grids: unknown key (did you mean "grid"?); allowed: runs, grid',
+    );
     expect(() => parseSweepSpec([{ a: Number.NaN }], 'f.json')).toThrow(/f\.json\[0\]\.a/);
   });
 
