@@ -259,8 +259,19 @@ function remoteOnlyShape(root: string) {
       .int(expected('a port number 1-65535'))
       .min(1, expected('a port number 1-65535'))
       .max(65535, expected('a port number 1-65535'))
-      .default(22)
-      .describe('SSH port'),
+      .optional()
+      .describe("SSH port. Default: the host's Port in ~/.ssh/config, else 22"),
+    sshConfig: z
+      .union([localPath(root, 'the path of an ssh_config file'), z.literal(false)])
+      .optional()
+      .describe(
+        'ssh_config file whose Host entries apply (HostName, User, Port, IdentityFile, ProxyJump, Include). Default: ~/.ssh/config; false: none',
+      ),
+    proxyJump: text('jump hosts, as ssh -J takes them (user@host:port,...), or none')
+      .optional()
+      .describe(
+        "Jump hosts to reach the host through (each host key is checked); overrides ssh_config's ProxyJump",
+      ),
     user: text('a user name', { pattern: /^[^\s@:]+$/ })
       .optional()
       .describe("SSH user. Default: this machine's user name"),

@@ -257,7 +257,9 @@ export function sshOptionsFor(
 ): SshConnectionOptions {
   return {
     host: target.host,
-    port: target.port,
+    ...(target.port === undefined ? {} : { port: target.port }),
+    ...(target.sshConfig === undefined ? {} : { sshConfigPath: target.sshConfig }),
+    ...(target.proxyJump === undefined ? {} : { proxyJump: target.proxyJump }),
     ...(target.user === undefined ? {} : { username: target.user }),
     ...(target.key === undefined ? {} : { privateKeyPath: target.key }),
     ...(target.knownHosts === undefined ? {} : { knownHostsPath: target.knownHosts }),

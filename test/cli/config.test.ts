@@ -72,7 +72,6 @@ describe('ferry config, and config and parameter mistakes', () => {
         },
         'gpu-box': {
           type: 'remote',
-          port: 22,
           hostKeyCheck: 'strict',
           dockerSocket: '/var/run/docker.sock',
           key: path.join(dir, 'keys/id_ed25519'),
@@ -119,7 +118,7 @@ describe('ferry config, and config and parameter mistakes', () => {
     const result = await ferry(['config'], dir);
     expect(result.code).toBe(2);
     expect(result.stderr.split('\n')[0]).toBe(
-      `ferry: error: ${file}: targets.gpu-box.hots: unknown key (did you mean "host"?); allowed: type, environment, mounts, limits, gpus, baseImage, imageName, removeContainer, maxParallel, dockerSocket, host, port, user, key, knownHosts, hostKeyFingerprint, hostKeyCheck, repository, registryAuth`,
+      `ferry: error: ${file}: targets.gpu-box.hots: unknown key (did you mean "host"?); allowed: type, environment, mounts, limits, gpus, baseImage, imageName, removeContainer, maxParallel, dockerSocket, host, port, sshConfig, proxyJump, user, key, knownHosts, hostKeyFingerprint, hostKeyCheck, repository, registryAuth`,
     );
     expect(result.stderr).not.toMatch(/targets\.gpu-box\.(port|user|key|knownHosts|host):/);
   });
