@@ -8,9 +8,9 @@ import * as tar from 'tar';
 import { PACKAGE_DIR } from '../../containering/buildContext.js';
 import { engineMessage } from '../../containering/dockerEngine.js';
 import { InputError } from '../../errors.js';
-import { writeDeterministicTarGz, type ArchiveEntry } from '../../packaging/archive.js';
 import { MANIFEST_FILE, type PackageManifest } from '../../packaging/manifest.js';
 import type { RunRecord } from '../../records/record.js';
+import { writeTarGz } from '../../tar/index.js';
 import { stringOption, type Command, RUN_LOOKUP_TARGET_OPTION } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
@@ -126,7 +126,7 @@ async function fetchFromTarget(context: CliContext, record: RunRecord, out: stri
       `run ${record.id}: the image holds package ${manifest.uid}, not ${record.uid}`,
     );
   }
-  const entries: ArchiveEntry[] = [];
+  const entries: { path: string; contents: Buffer }[] = [];
   for (const [file, expected] of Object.entries(manifest.files)) {
     const bytes = files.get(file);
     const actual =
@@ -138,11 +138,15 @@ async function fetchFromTarget(context: CliContext, record: RunRecord, out: stri
     }
     entries.push({ path: file, contents: bytes! });
   }
-  entries.sort((a, b) => (a.path < b.path ? -1 : 1));
-  await writeDeterministicTarGz(out, [
-    { path: MANIFEST_FILE, contents: manifestBytes },
-    ...entries,
-  ]);
+  await writeTarGz(
+    out,
+    [{ path: MANIFEST_FILE, contents: manifestBytes }, ...entries].map((e) => ({
+      type: 'file' as const,
+      path: e.path,
+      source: { bytes: e.contents },
+    })),
+    { leading: MANIFEST_FILE },
+  );
   context.progress.report({
     stage: 'get',
     message: `${entries.length + 1} files, ${formatBytes(entries.reduce((n, e) => n + e.contents.length, 0))}`,

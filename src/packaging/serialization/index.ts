@@ -3,6 +3,7 @@
  */
 export { serialize, type SerializeOptions } from './serialize.js';
 export { deserialize, type DeserializeOptions } from './deserialize.js';
+export { MAX_DOCUMENT_DEPTH, parseDocumentText } from './parseDocument.js';
 export {
   ferrySerialize,
   ferryDeserialize,
