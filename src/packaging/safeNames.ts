@@ -96,5 +96,6 @@ export function describe(value: unknown): string {
   if (typeof value === 'string') {
     return value.length > 60 ? `a string of ${value.length} characters` : JSON.stringify(value);
   }
-  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+  if (typeof value === 'object') return 'an object';
+  return typeof value === 'number' || typeof value === 'boolean' ? String(value) : typeof value;
 }
