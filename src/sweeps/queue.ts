@@ -14,8 +14,8 @@ import { FerryError } from '../errors.js';
 import { parametersEnvironment, type JobParameters } from '../parameters/index.js';
 import { RECORD_LABELS, recordLabels } from '../records/labels.js';
 import { containerName, runLabels, type RunIdentity } from '../routines/docker/labels.js';
-import { tarBufferOf } from '../tar/index.js';
 import type { GpuRequest, MappedHostConfig } from '../routines/dockerOptions.js';
+import { tarBufferOf } from '../tar/index.js';
 
 /** Where the queue runner's script is put in its container. */
 export const RUNNER_DIR = 'ferry-queue';
