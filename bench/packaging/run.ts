@@ -1,10 +1,12 @@
 /**
  * Packaging figures: time to package a 200-module source root, and serialize/load throughput for a
- * payload holding a 100 MB Float64Array beside JSON.stringify/JSON.parse of the same numbers.
+ * payload holding a 100 MB Float64Array beside JSON.stringify/JSON.parse of the same numbers; the
+ * time to refuse hostile archives (100,000 entries, a header declaring 10 GB) beside the time to
+ * install the normal package.
  *
  *   npx tsx bench/packaging/run.ts
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -13,6 +15,14 @@ import {
   makePackage,
 } from '../../src/packaging/index.js';
 import { deserialize, serialize } from '../../src/packaging/serialization/index.js';
+import {
+  PackageIntegrityError,
+  installPackage,
+  type PackageInfo,
+} from '../../src/packaging/index.js';
+import * as tar from 'tar';
+import { gzipSync } from 'node:zlib';
+import { rawTar, type RawTarEntry } from '../../test/support/rawTar.js';
 import { formatBytes, formatMs, ratio, timed } from '../support.js';
 
 const MODULES = 200;
@@ -20,13 +30,14 @@ const FLOATS = (100 * 1024 * 1024) / 8;
 
 const work = await mkdtemp(path.join(tmpdir(), 'ferry-bench-packaging-'));
 try {
-  await packageManyModules();
+  const normal = await packageManyModules();
+  await refuseHostileArchives(normal.info, normal.installMs);
   await serializeLargeArray();
 } finally {
   await rm(work, { recursive: true, force: true });
 }
 
-async function packageManyModules(): Promise<void> {
+async function packageManyModules(): Promise<{ info: PackageInfo; installMs: number }> {
   const root = path.join(work, 'source');
   await mkdir(path.join(root, 'steps'), { recursive: true });
   await writeFile(
@@ -63,6 +74,82 @@ async function packageManyModules(): Promise<void> {
   console.log(`  makePackage (cold):  ${formatMs(first.ms)}  -> ${formatBytes(first.result.size)}`);
   console.log(`  makePackage (warm):  ${formatMs(second.ms)}`);
   console.log(`  install and verify:  ${formatMs(install.ms)}`);
+  return { info: first.result, installMs: install.ms };
+}
+
+/** Hostile archives built from the normal package's own manifest, refused by installPackage. */
+async function refuseHostileArchives(normal: PackageInfo, installMs: number): Promise<void> {
+  const manifest = await manifestBytes(normal.path);
+  const junk = (count: number): RawTarEntry[] =>
+    Array.from({ length: count }, (_, i) => ({
+      path: `bundle/junk/${i}.js`,
+      contents: Buffer.from('x'),
+    }));
+  const cases: [string, Buffer][] = [
+    [
+      '100,000 entries after the manifest',
+      gzipSync(rawTar([{ path: 'ferry-manifest.json', contents: manifest }, ...junk(100_000)])),
+    ],
+    [
+      '100,000 entries, manifest last',
+      gzipSync(rawTar([...junk(100_000), { path: 'ferry-manifest.json', contents: manifest }])),
+    ],
+    [
+      'a header declaring 10 GB',
+      gzipSync(
+        rawTar(
+          [
+            { path: 'ferry-manifest.json', contents: manifest },
+            {
+              path: Object.keys(normal.manifest.files)[0] ?? 'bundle/x.js',
+              declaredSize: 10 * 1000 ** 3,
+            },
+          ],
+          false,
+        ),
+      ),
+    ],
+  ];
+  console.log(
+    `refuse hostile archives (beside installing the ${MODULES}-module package: ${formatMs(installMs)})`,
+  );
+  for (const [name, bytes] of cases) {
+    const file = path.join(work, `hostile-${cases.findIndex(([n]) => n === name)}.tar.gz`);
+    await writeFile(file, bytes);
+    const installRoot = path.join(work, `hostile-root-${path.basename(file)}`);
+    const refused = await timed(() =>
+      installPackage(file, { installRoot }).then(
+        () => {
+          throw new Error(`${name}: was installed`);
+        },
+        (error: unknown) => {
+          if (!(error instanceof PackageIntegrityError)) throw error;
+          return error;
+        },
+      ),
+    );
+    const left = await readdir(installRoot);
+    if (left.length > 0) throw new Error(`${name}: left ${left.join(', ')} behind`);
+    console.log(
+      `  ${`${name}:`.padEnd(38)} refused in ${formatMs(refused.ms)} (${formatBytes(bytes.length)}; install / refuse ${ratio(refused.ms, installMs)})`,
+    );
+  }
+}
+
+async function manifestBytes(packagePath: string): Promise<Buffer> {
+  let found: Buffer | undefined;
+  await tar.t({
+    file: packagePath,
+    onReadEntry: (entry) => {
+      const chunks: Buffer[] = [];
+      entry.on('data', (chunk: Buffer) => chunks.push(chunk));
+      entry.on('end', () => {
+        if (entry.path === 'ferry-manifest.json') found = Buffer.concat(chunks);
+      });
+    },
+  });
+  if (found === undefined) throw new Error(`${packagePath} has no manifest`);
+  return found;
 }
 
 async function serializeLargeArray(): Promise<void> {

@@ -1,16 +1,25 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import {
+  DIRECTORY_MODE,
+  EXECUTABLE_MODE,
+  FILE_MODE,
+  SYMLINK_MODE,
+  comparePaths,
+  tarBufferOf,
+  tarStreamOf,
+  type TarEntry,
+} from '../tar/index.js';
 import { BuildContextError } from './errors.js';
 
 /**
- * A deterministic tar writer for Docker build contexts. Entries are sorted, owned by root, stamped
- * with one fixed time and a normalized mode, so the same input gives the same bytes, and so the same
- * layers: Docker keys COPY's cache on content, and a layer's digest on its tar.
+ * Docker build contexts: entries checked, completed with their parent folders and written by the tar
+ * module's determinism rule (sorted, owned by root, one fixed time, modes by kind), so the same
+ * input gives the same bytes, and so the same layers: Docker keys COPY's cache on content, and a
+ * layer's digest on its tar.
  */
 
-/** 1980-01-01T00:00:00Z, the epoch reproducible builds use (a zero mtime confuses some tools). */
-export const FIXED_MTIME = 315532800;
+export { FIXED_MTIME } from '../tar/index.js';
 
 export type ContextEntry = ContextFile | ContextDirectory | ContextSymlink;
 
@@ -85,7 +94,7 @@ export function normalizeEntries(entries: Iterable<ContextEntry>): ContextEntry[
       }
     }
   }
-  return [...byPath.values()].sort((a, b) => compareBytes(a.path, b.path));
+  return [...byPath.values()].sort((a, b) => comparePaths(a.path, b.path));
 }
 
 function checkPath(path: string): void {
@@ -98,10 +107,6 @@ function checkPath(path: string): void {
   ) {
     throw new BuildContextError(`build context: unsafe path ${JSON.stringify(path)}`);
   }
-}
-
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 /**
@@ -125,131 +130,29 @@ export function contextDigest(entries: readonly ContextEntry[]): string {
 }
 
 function modeOf(entry: ContextEntry): number {
-  if (entry.type === 'directory') return 0o755;
-  if (entry.type === 'symlink') return 0o777;
-  return entry.executable === true ? 0o755 : 0o644;
+  if (entry.type === 'directory') return DIRECTORY_MODE;
+  if (entry.type === 'symlink') return SYMLINK_MODE;
+  return entry.executable === true ? EXECUTABLE_MODE : FILE_MODE;
 }
 
 /** Streams a tar of the normalized entries; file bytes are read from disk only as they are sent. */
 export function contextTarStream(entries: readonly ContextEntry[]): Readable {
-  return Readable.from(tarChunks(entries), { objectMode: false });
+  return tarStreamOf(entries.map(toTarEntry));
 }
 
 /** The whole tar in memory (for tests and small contexts). */
-export async function contextTarBuffer(entries: readonly ContextEntry[]): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of tarChunks(entries)) chunks.push(chunk);
-  return Buffer.concat(chunks);
+export function contextTarBuffer(entries: readonly ContextEntry[]): Promise<Buffer> {
+  return tarBufferOf(entries.map(toTarEntry));
 }
 
-async function* tarChunks(entries: readonly ContextEntry[]): AsyncGenerator<Buffer> {
-  for (const entry of entries) {
-    yield* headerBlocks(entry);
-    if (entry.type !== 'file') continue;
-    let written = 0;
-    if ('bytes' in entry.source) {
-      written = entry.source.bytes.byteLength;
-      yield Buffer.from(entry.source.bytes);
-    } else {
-      for await (const chunk of createReadStream(entry.source.file) as AsyncIterable<Buffer>) {
-        written += chunk.byteLength;
-        if (written > entry.size) break;
-        yield chunk;
-      }
-    }
-    if (written !== entry.size) {
-      throw new BuildContextError(
-        `build context: ${entry.path} changed while it was being sent (expected ${entry.size} bytes, read ${written})`,
-      );
-    }
-    const padding = (512 - (entry.size % 512)) % 512;
-    if (padding > 0) yield Buffer.alloc(padding);
-  }
-  yield Buffer.alloc(1024);
-}
-
-function headerBlocks(entry: ContextEntry): Buffer[] {
-  const name = entry.type === 'directory' ? `${entry.path}/` : entry.path;
-  const linkName = entry.type === 'symlink' ? entry.target : '';
-  const pax: [string, string][] = [];
-  if (!fitsUstar(name, 100)) pax.push(['path', name]);
-  if (!fitsUstar(linkName, 100)) pax.push(['linkpath', linkName]);
-  const blocks: Buffer[] = [];
-  if (pax.length > 0) {
-    const body = Buffer.from(pax.map(([k, v]) => paxRecord(k, v)).join(''), 'utf8');
-    blocks.push(
-      ustarHeader({
-        name: 'PaxHeader',
-        mode: 0o644,
-        size: body.byteLength,
-        type: 'x',
-        linkName: '',
-      }),
-    );
-    blocks.push(body, Buffer.alloc((512 - (body.byteLength % 512)) % 512));
-  }
-  blocks.push(
-    ustarHeader({
-      name: fitsUstar(name, 100) ? name : asciiPlaceholder(name),
-      mode: modeOf(entry),
-      size: entry.type === 'file' ? entry.size : 0,
-      type: entry.type === 'file' ? '0' : entry.type === 'directory' ? '5' : '2',
-      linkName: fitsUstar(linkName, 100) ? linkName : asciiPlaceholder(linkName),
-    }),
-  );
-  return blocks;
-}
-
-function fitsUstar(value: string, length: number): boolean {
-  return Buffer.byteLength(value, 'utf8') <= length && /^[\x20-\x7e]*$/.test(value);
-}
-
-function asciiPlaceholder(value: string): string {
-  return `ferry-long-name-${sha256(value).slice(0, 32)}`;
-}
-
-function paxRecord(key: string, value: string): string {
-  const payload = ` ${key}=${value}\n`;
-  const payloadLength = Buffer.byteLength(payload, 'utf8');
-  let length = payloadLength + 1;
-  while (String(length).length + payloadLength !== length) length++;
-  return `${length}${payload}`;
-}
-
-interface UstarFields {
-  readonly name: string;
-  readonly mode: number;
-  readonly size: number;
-  readonly type: '0' | '2' | '5' | 'x';
-  readonly linkName: string;
-}
-
-function ustarHeader(fields: UstarFields): Buffer {
-  const block = Buffer.alloc(512);
-  block.write(fields.name, 0, 100, 'utf8');
-  writeOctal(block, fields.mode, 100, 8);
-  writeOctal(block, 0, 108, 8); // uid
-  writeOctal(block, 0, 116, 8); // gid
-  writeOctal(block, fields.size, 124, 12);
-  writeOctal(block, FIXED_MTIME, 136, 12);
-  block.fill(0x20, 148, 156); // checksum counts as spaces while it is computed
-  block.write(fields.type, 156, 1, 'ascii');
-  block.write(fields.linkName, 157, 100, 'utf8');
-  block.write('ustar\u000000', 257, 8, 'ascii');
-  block.write('root', 265, 32, 'ascii');
-  block.write('root', 297, 32, 'ascii');
-  writeOctal(block, 0, 329, 8);
-  writeOctal(block, 0, 337, 8);
-  let checksum = 0;
-  for (const byte of block) checksum += byte;
-  block.write(`${checksum.toString(8).padStart(6, '0')}\u0000 `, 148, 8, 'ascii');
-  return block;
-}
-
-function writeOctal(block: Buffer, value: number, offset: number, length: number): void {
-  const digits = value.toString(8);
-  if (digits.length > length - 1) {
-    throw new BuildContextError(`build context: ${value} does not fit a tar header field`);
-  }
-  block.write(`${digits.padStart(length - 1, '0')}\u0000`, offset, length, 'ascii');
+function toTarEntry(entry: ContextEntry): TarEntry {
+  if (entry.type !== 'file') return entry;
+  const source =
+    'bytes' in entry.source ? entry.source : { file: entry.source.file, size: entry.size };
+  return {
+    type: 'file',
+    path: entry.path,
+    executable: entry.executable === true,
+    source,
+  };
 }

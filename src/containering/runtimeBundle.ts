@@ -18,33 +18,6 @@ export interface RuntimeBundle {
   readonly ferryVersion: string;
 }
 
-/**
- * npm packages the runtime's imports reach but never call: packaging's archive module (writing and
- * extracting `.tar.gz` files) comes along with `loadInstalledPackage`, and in a container the package
- * is already installed. They are replaced by a stub that throws if it is ever used, which keeps the
- * runtime layer small (~60 kB instead of ~900 kB).
- */
-export const RUNTIME_STUBBED_PACKAGES: readonly string[] = ['archiver', 'tar'];
-
-const stubPlugin: esbuild.Plugin = {
-  name: 'ferry-runtime-stubs',
-  setup(build) {
-    const filter = new RegExp(
-      `^(?:${RUNTIME_STUBBED_PACKAGES.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?:/.*)?$`,
-    );
-    build.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'ferry-runtime-stub' }));
-    build.onLoad({ filter: /.*/, namespace: 'ferry-runtime-stub' }, (args) => ({
-      loader: 'js',
-      contents: `module.exports = new Proxy({}, {
-  get(_target, key) {
-    if (typeof key === 'symbol' || key === '__esModule' || key === 'then') return undefined;
-    throw new Error(${JSON.stringify(`${args.path}`)} + '.' + String(key) + " is not available in Ferry's container runtime");
-  },
-});`,
-    }));
-  },
-};
-
 let cached: Promise<RuntimeBundle> | undefined;
 
 /**
@@ -79,7 +52,6 @@ async function build(): Promise<RuntimeBundle> {
       legalComments: 'none',
       logLevel: 'silent',
       define: { FERRY_RUNTIME_VERSION: JSON.stringify(pkg.version) },
-      plugins: [stubPlugin],
       // Inlined CommonJS packages call require(); give the ESM bundle one.
       banner: {
         js: "import { createRequire as __ferryCreateRequire } from 'node:module';\nconst require = __ferryCreateRequire(import.meta.url);",

@@ -3,7 +3,7 @@
  * and imported by the generated entry file. It loads the installed package, runs the job with
  * `runJob`, and turns the outcome and signals into the process's exit code.
  */
-import { loadInstalledPackage } from '../packaging/installPackage.js';
+import { loadInstalledPackage } from '../packaging/load.js';
 import { PARAMETERS_ENV, decodeParameters } from '../parameters/index.js';
 import { EXIT_NOT_A_JOB, EXIT_SIGTERM, describe, runJob } from './runJob.js';
 

@@ -62,25 +62,46 @@ function referenceKey(module: string, exportName: string): string {
 
 /**
  * Resolves class references against the modules of one source tree (a package's bundle or the
- * caller's source), importing only modules the package lists and only the ones referenced.
+ * caller's source). `moduleFileOf` says where a reference's module is, or undefined when the
+ * package does not list the module as exporting that name; every reference is checked so before
+ * any module is imported, and only referenced modules are imported.
  */
 export async function resolveClassesFrom(
-  references: readonly ClassReference[],
-  moduleFileOf: (modulePath: string) => string | undefined,
+  references: unknown,
+  moduleFileOf: (reference: ClassReference) => string | undefined,
 ): Promise<ClassResolver> {
-  const namespaces = new Map<string, ModuleNamespace>();
-  for (const { module } of references) {
-    if (namespaces.has(module)) continue;
-    const file = moduleFileOf(module);
-    if (file === undefined) {
+  if (!Array.isArray(references)) {
+    throw new ClassRegistryError(
+      "the payload's class table is not a list; the resource is damaged",
+    );
+  }
+  const files = new Map<string, string>();
+  for (const reference of references as unknown[]) {
+    const { module, exportName } = (reference ?? {}) as Partial<Record<string, unknown>>;
+    if (typeof module !== 'string' || typeof exportName !== 'string') {
       throw new ClassRegistryError(
-        `the payload names module '${module}', which is not part of the package's source`,
+        "the payload's class table holds an entry without a string module and export name; the resource is damaged",
       );
     }
+    const file = moduleFileOf({ module, exportName });
+    if (file === undefined) {
+      throw new ClassRegistryError(
+        `the payload names class ${JSON.stringify(`${module.slice(0, 200)}#${exportName.slice(0, 100)}`)}, which the package's source does not export; refused before importing anything`,
+      );
+    }
+    files.set(module, file);
+  }
+  const namespaces = new Map<string, ModuleNamespace>();
+  for (const [module, file] of files) {
     namespaces.set(module, await importModule(file, module));
   }
   return (reference) => {
-    const value = namespaces.get(reference.module)?.[reference.exportName];
+    const namespace = namespaces.get(reference.module);
+    const value =
+      namespace !== undefined &&
+      Object.prototype.hasOwnProperty.call(namespace, reference.exportName)
+        ? namespace[reference.exportName]
+        : undefined;
     if (typeof value !== 'function') {
       throw new ClassRegistryError(
         `${reference.module}#${reference.exportName} is not a class exported by the package's source`,

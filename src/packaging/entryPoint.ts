@@ -3,8 +3,8 @@ import path from 'node:path';
 import { resolveClassesFrom } from './classRegistry.js';
 import { ResourceNotFoundError } from './errors.js';
 import { resourceFiles, type PackageManifest } from './manifest.js';
-import { deserialize } from './serialization/index.js';
-import type { SerializedDocument } from './serialization/types.js';
+import { ownValue, pathInside } from './safeNames.js';
+import { deserialize, parseDocumentText } from './serialization/index.js';
 
 export interface LoadResourceOptions {
   /**
@@ -47,18 +47,24 @@ export class EntryPoint {
       );
     }
     const files = resourceFiles(name);
+    const where = `package ${this.uid}`;
     const [documentText, blobs] = await Promise.all([
-      readFile(path.join(this.dir, files.document), 'utf8'),
-      readFile(path.join(this.dir, files.blobs)),
+      readFile(pathInside(this.dir, files.document, where), 'utf8'),
+      readFile(pathInside(this.dir, files.blobs, where)),
     ]);
-    const document = JSON.parse(documentText) as SerializedDocument;
+    const document = parseDocumentText(documentText, files.document);
     const rebindTo = options.rebindTo === undefined ? undefined : path.resolve(options.rebindTo);
-    const resolveClass = await resolveClassesFrom(document.classes ?? [], (modulePath) => {
-      const bundled = this.manifest.modules[modulePath];
-      if (bundled === undefined) return undefined;
+    const resolveClass = await resolveClassesFrom(document.classes, (reference) => {
+      const bundled = ownValue(this.manifest.modules, reference.module);
+      const exported = ownValue(this.manifest.exports, reference.module);
+      // Only a name the package says the module exports: a module that exports nothing (a script)
+      // or a name it does not export is refused before any module is imported.
+      if (bundled === undefined || exported?.includes(reference.exportName) !== true) {
+        return undefined;
+      }
       return rebindTo === undefined
-        ? path.join(this.dir, bundled)
-        : path.join(rebindTo, modulePath);
+        ? pathInside(this.dir, bundled, `${where}: module ${reference.module}`)
+        : pathInside(rebindTo, reference.module, `${where}: module ${reference.module} rebound`);
     });
     return deserialize({ document, blobs }, { resolveClass });
   }

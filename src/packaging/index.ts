@@ -8,12 +8,12 @@ export {
 export {
   installPackage,
   installPackageAndGetLoader,
-  loadInstalledPackage,
   type InstallPackageOptions,
   type InstalledPackage,
-} from './installPackage.js';
+} from './install.js';
+export { loadInstalledPackage } from './load.js';
 export { EntryPoint, type LoadResourceOptions } from './entryPoint.js';
-export type { PackageManifest } from './manifest.js';
+export { PACKAGE_LIMITS, type PackageManifest } from './manifest.js';
 export type {
   ExternalDependency,
   ExternalDependencies,

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ferryVersion, nodeRange } from '../version.js';
-import { writeDeterministicTarGz, type ArchiveEntry } from './archive.js';
+import { comparePaths, writeTarGz, type TarFile } from '../tar/index.js';
 import { BUNDLE_FOLDER, bundleSourceModules } from './bundle.js';
 import { ExportedClasses } from './classRegistry.js';
 import { resolveExternalDependencies } from './dependencies.js';
@@ -64,7 +64,7 @@ export async function makePackage(
   progress('serializing', Object.keys(task.payload).join(', '));
   const classes = new ExportedClasses(task.sourceRoot, bundle.exportsByModule);
   const resources = Object.keys(task.payload).sort();
-  const resourceEntries: ArchiveEntry[] = [];
+  const resourceEntries: PackageFile[] = [];
   for (const resource of resources) {
     const { document, blobs } = await serializeResource(task.payload[resource], resource, classes);
     const files = resourceFiles(resource);
@@ -74,40 +74,58 @@ export async function makePackage(
     );
   }
 
-  const entries: ArchiveEntry[] = [
+  const entries: PackageFile[] = [
     ...bundle.files.map((file) => ({
       path: `${BUNDLE_FOLDER}/${file.path}`,
       contents: file.contents,
     })),
     ...resourceEntries,
-  ].sort((a, b) => (a.path < b.path ? -1 : 1));
+  ].sort((a, b) => comparePaths(a.path, b.path));
   const files = Object.fromEntries(entries.map((e) => [e.path, sha256(e.contents)]));
-  const uid = makeUid(
-    task.name,
-    task.version,
-    contentHash(task.name, task.version, dependencies, locked, files),
-  );
-  const manifest: PackageManifest = {
+  const sizes = Object.fromEntries(entries.map((e) => [e.path, e.contents.byteLength]));
+  const content: Omit<PackageManifest, 'uid'> = {
     format: MANIFEST_FORMAT,
     formatVersion: MANIFEST_FORMAT_VERSION,
     name: task.name,
     version: task.version,
-    uid,
     ferryVersion,
     node: nodeRange,
     modules: Object.fromEntries(
       modules.map((m) => [m.modulePath, `${BUNDLE_FOLDER}/${m.bundlePath}`]),
     ),
+    exports: Object.fromEntries(
+      modules.map((m) => [
+        m.modulePath,
+        [...(bundle.exportsByModule.get(m.modulePath) ?? [])].sort(),
+      ]),
+    ),
     resources,
     dependencies,
     lockedDependencies: locked,
     files,
+    sizes,
   };
+  const uid = makeUid(task.name, task.version, contentHash(content));
+  // The UID goes after the version, where a reader looks for it; the hash does not depend on order.
+  const { format, formatVersion, name, version, ...rest } = content;
+  const manifest: PackageManifest = { format, formatVersion, name, version, uid, ...rest };
 
   const packagePath = path.join(path.resolve(options.outputDir), `${uid}.tar.gz`);
   progress('writing', packagePath);
   const manifestEntry = { path: MANIFEST_FILE, contents: Buffer.from(renderManifest(manifest)) };
-  await writeDeterministicTarGz(packagePath, [manifestEntry, ...entries]);
+  // The manifest leads, so an installer checks it before reading anything else.
+  await writeTarGz(packagePath, [manifestEntry, ...entries].map(asTarFile), {
+    leading: MANIFEST_FILE,
+  });
   const { size } = await stat(packagePath);
   return { path: packagePath, uid, name: task.name, version: task.version, manifest, size };
+}
+
+interface PackageFile {
+  readonly path: string;
+  readonly contents: Uint8Array;
+}
+
+function asTarFile(file: PackageFile): TarFile {
+  return { type: 'file', path: file.path, source: { bytes: file.contents } };
 }

@@ -1,10 +1,7 @@
 import path from 'node:path';
 import semver from 'semver';
 import { InvalidPackagingTaskError } from './errors.js';
-
-/** Lower-case letters, digits, dots, dashes and underscores: safe for a folder, an npm name and a Docker image name. */
-const PACKAGE_NAME = /^[a-z0-9][a-z0-9._-]{0,99}$/;
-const RESOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
+import { PACKAGE_NAME, RESOURCE_NAME } from './safeNames.js';
 
 export const DEFAULT_EXCLUDES: readonly string[] = ['**/*.test.*', '**/*.spec.*', '**/*.d.ts'];
 

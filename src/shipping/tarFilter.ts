@@ -1,10 +1,22 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import {
+  BLOCK_SIZE,
+  TarFormatError,
+  decodeHeader,
+  isEndBlock,
+  parsePaxRecords,
+} from '../tar/index.js';
 
 /**
  * A streaming filter over a tar archive (ustar, with PAX and GNU long-name extensions): entries are
  * kept byte for byte or dropped whole, decided from their header, without unpacking anything. Small
  * entries can be captured on the way (their bytes still pass through), so a later decision can
  * depend on an earlier entry's contents.
+ *
+ * Headers are decoded by the tar module (node-tar underneath); only the routing of bytes is done
+ * here. Re-reading and re-writing the archive with a tar library would re-encode every header and
+ * copy every layer's bytes through an entry stream: on this path (`docker save` into `docker load`)
+ * the archive must reach the remote engine as the local one wrote it, and as fast as it comes.
  */
 
 export interface TarEntryHeader {
@@ -26,7 +38,7 @@ export interface TarFilterOptions {
   readonly onEntry?: (entry: TarEntryHeader, kept: boolean) => void;
 }
 
-const BLOCK = 512;
+const BLOCK = BLOCK_SIZE;
 
 type Sink = 'out' | 'drop' | 'hold';
 
@@ -68,7 +80,7 @@ export class TarFilter extends Transform {
       this.buffer.length > 0
     ) {
       if (!this.ended) {
-        callback(new Error('tar archive ends in the middle of an entry'));
+        callback(new TarFormatError('tar archive ends in the middle of an entry'));
         return;
       }
     }
@@ -114,17 +126,18 @@ export class TarFilter extends Transform {
   }
 
   private onHeader(header: Buffer): void {
-    if (header.every((byte) => byte === 0)) {
+    if (isEndBlock(header)) {
       // End of archive; everything from here passes through.
-      if (this.preamble.length > 0) throw new Error('tar archive ends after an extension header');
+      if (this.preamble.length > 0) {
+        throw new TarFormatError('tar archive ends after an extension header');
+      }
       this.ended = true;
       this.push(header);
       return;
     }
-    verifyChecksum(header);
-    const flag = header[156] ?? 0;
-    const type = flag === 0 ? '0' : String.fromCharCode(flag);
-    const size = readSize(header);
+    const decoded = decodeHeader(header);
+    const type = decoded.typeFlag;
+    const size = decoded.size;
     if (type === 'x' || type === 'L' || type === 'K') {
       // Describes the next entry: hold it until that entry is decided.
       this.preamble.push(header);
@@ -132,7 +145,7 @@ export class TarFilter extends Transform {
       this.captured = [];
       this.onDataDone = (contents) => {
         if (type === 'x') {
-          const records = parsePax(contents);
+          const records = parsePaxRecords(contents);
           if (records.path !== undefined) this.pendingPath = records.path;
           if (records.size !== undefined) this.pendingSize = records.size;
         } else if (type === 'L') {
@@ -152,7 +165,7 @@ export class TarFilter extends Transform {
       return;
     }
     const entry: TarEntryHeader = {
-      path: this.pendingPath ?? readPath(header),
+      path: this.pendingPath ?? decoded.path,
       size: this.pendingSize ?? size,
       type,
     };
@@ -193,61 +206,4 @@ export class TarFilter extends Transform {
     this.captured = undefined;
     done?.(contents);
   }
-}
-
-function verifyChecksum(header: Buffer): void {
-  const stored = parseOctal(header.subarray(148, 156));
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i += 1) sum += i >= 148 && i < 156 ? 0x20 : (header[i] ?? 0);
-  if (stored !== sum)
-    throw new Error(`not a tar archive: bad header checksum (${stored} != ${sum})`);
-}
-
-function readSize(header: Buffer): number {
-  const field = header.subarray(124, 136);
-  if (((field[0] ?? 0) & 0x80) !== 0) {
-    // GNU base-256: big-endian binary in the remaining bytes.
-    let value = 0;
-    for (let i = 1; i < field.length; i += 1) value = value * 256 + (field[i] ?? 0);
-    return value;
-  }
-  return parseOctal(field);
-}
-
-function parseOctal(field: Buffer): number {
-  const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
-  return text === '' ? 0 : parseInt(text, 8);
-}
-
-function readPath(header: Buffer): string {
-  const name = cString(header.subarray(0, 100));
-  const magic = header.subarray(257, 263).toString('latin1');
-  const prefix = magic.startsWith('ustar') ? cString(header.subarray(345, 500)) : '';
-  return prefix === '' ? name : `${prefix}/${name}`;
-}
-
-function cString(bytes: Buffer): string {
-  const end = bytes.indexOf(0);
-  return bytes.subarray(0, end === -1 ? bytes.length : end).toString('utf8');
-}
-
-/** PAX records: `<length> <key>=<value>\n`. */
-export function parsePax(contents: Buffer): { path?: string; size?: number } {
-  const result: { path?: string; size?: number } = {};
-  let offset = 0;
-  while (offset < contents.length) {
-    const space = contents.indexOf(0x20, offset);
-    if (space === -1) break;
-    const length = parseInt(contents.subarray(offset, space).toString('latin1'), 10);
-    if (!Number.isFinite(length) || length <= 0) break;
-    const record = contents.subarray(space + 1, offset + length - 1).toString('utf8');
-    offset += length;
-    const equals = record.indexOf('=');
-    if (equals === -1) continue;
-    const key = record.slice(0, equals);
-    const value = record.slice(equals + 1);
-    if (key === 'path') result.path = value;
-    if (key === 'size') result.size = Number(value);
-  }
-  return result;
 }

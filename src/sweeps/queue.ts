@@ -7,7 +7,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { TarArchive } from 'archiver';
 import type Dockerode from 'dockerode';
 import { engineMessage, engineStatus, toDockerUnavailable } from '../engines/dockerApi.js';
 import { DockerEngineError } from '../engines/errors.js';
@@ -21,6 +20,7 @@ import {
   type RunIdentity,
 } from '../routines/docker/labels.js';
 import type { GpuRequest, MappedHostConfig } from '../routines/dockerOptions.js';
+import { tarBufferOf } from '../tar/index.js';
 
 /** Where the queue runner's script is put in its container. */
 export const RUNNER_DIR = 'ferry-queue';
@@ -169,21 +169,8 @@ export async function enqueueSweep(options: EnqueueSweepOptions): Promise<Enqueu
 
 /** A tar holding `ferry-queue/queueRunner.mjs`. */
 async function runnerArchive(): Promise<Buffer> {
-  const archive = new TarArchive({});
-  const chunks: Buffer[] = [];
-  archive.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const done = new Promise<void>((resolve, reject) => {
-    archive.on('end', () => resolve());
-    archive.on('error', reject);
-  });
-  archive.append(await readFile(RUNNER_SOURCE), {
-    name: `${RUNNER_DIR}/${RUNNER_FILE}`,
-    date: new Date(0),
-    mode: 0o644,
-  });
-  await archive.finalize();
-  await done;
-  return Buffer.concat(chunks);
+  const bytes = await readFile(RUNNER_SOURCE);
+  return tarBufferOf([{ type: 'file', path: `${RUNNER_DIR}/${RUNNER_FILE}`, source: { bytes } }]);
 }
 
 async function call<T>(docker: Dockerode, what: string, action: () => Promise<T>): Promise<T> {

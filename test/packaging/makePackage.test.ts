@@ -53,6 +53,12 @@ function task(
   });
 }
 
+async function unpacked(packagePath: string): Promise<string> {
+  const dir = await mkdtemp(path.join(work, 'unpacked-'));
+  await tar.x({ file: packagePath, cwd: dir });
+  return dir;
+}
+
 async function exists(p: string): Promise<boolean> {
   return access(p).then(
     () => true,
@@ -82,6 +88,10 @@ async function repack(
     .sort();
   const entries: RawTarEntry[] = await Promise.all(
     files.map(async (f) => ({ path: f, contents: await readFile(path.join(dir, f)) })),
+  );
+  // The manifest stays the first entry, as installers require.
+  entries.sort(
+    (a, b) => Number(b.path === 'ferry-manifest.json') - Number(a.path === 'ferry-manifest.json'),
   );
   const target = path.join(work, `repacked-${path.basename(dir)}.tar.gz`);
   await writeFile(target, rawTarGz(entries));
@@ -290,7 +300,7 @@ describe('makePackage and installPackageAndGetLoader', () => {
     const installRoot = path.join(work, 'tamper-installed');
     const tampered = await repack(info.path, async (dir) => {
       const file = path.join(dir, 'bundle/pipelineJob.js');
-      await writeFile(file, (await readFile(file, 'utf8')).replace('satisfies', 'pwned'));
+      await writeFile(file, (await readFile(file, 'utf8')).replace('satisfies', 'pwnedpwne'));
     });
     await expect(installPackage(tampered, { installRoot })).rejects.toThrow(
       /'bundle\/pipelineJob\.js' does not match the SHA-256/,
@@ -337,28 +347,31 @@ describe('makePackage and installPackageAndGetLoader', () => {
     [
       'a symbolic link',
       { path: 'bundle/link.js', type: '2', linkTarget: '/etc/passwd' },
-      /'bundle\/link\.js' is a SymbolicLink/,
+      /'bundle\/link\.js' is a symlink/,
     ],
     [
       'a hard link',
       { path: 'bundle/hard.js', type: '1', linkTarget: '/etc/passwd' },
-      /'bundle\/hard\.js' is a Link/,
+      /'bundle\/hard\.js' is a link/,
     ],
-  ])(
-    'refuses an archive holding %s, by name, before extracting anything',
-    async (_, entry, message) => {
-      const hostile = path.join(work, `hostile-${Math.random().toString(16).slice(2)}.tar.gz`);
-      await writeFile(
-        hostile,
-        rawTarGz([{ path: 'ferry-manifest.json', contents: Buffer.from('{}') }, entry]),
-      );
-      const installRoot = path.join(work, 'hostile-installed');
-      await expect(installPackage(hostile, { installRoot })).rejects.toThrow(message);
-      expect(await readdir(installRoot)).toEqual([]);
-      expect(await exists(path.join(work, 'escaped.txt'))).toBe(false);
-      expect(await exists('/tmp/ferry-absolute.txt')).toBe(false);
-    },
-  );
+  ])('refuses an archive holding %s, by name, before extracting it', async (_, entry, message) => {
+    const info = await makePackage(task(pipelineJob()), { outputDir: path.join(work, 'base') });
+    // A genuine manifest first, then the hostile entry.
+    const manifest = await readFile(path.join(await unpacked(info.path), 'ferry-manifest.json'));
+    const hostile = path.join(work, `hostile-${Math.random().toString(16).slice(2)}.tar.gz`);
+    await writeFile(
+      hostile,
+      rawTarGz([{ path: 'ferry-manifest.json', contents: manifest }, entry]),
+    );
+    const installRoot = path.join(work, 'hostile-installed');
+    await expect(installPackage(hostile, { installRoot })).rejects.toThrow(message);
+    await expect(installPackage(hostile, { installRoot })).rejects.toBeInstanceOf(
+      PackageIntegrityError,
+    );
+    expect(await readdir(installRoot)).toEqual([]);
+    expect(await exists(path.join(work, 'escaped.txt'))).toBe(false);
+    expect(await exists('/tmp/ferry-absolute.txt')).toBe(false);
+  });
 });
 
 describe('PackagingTask and payload errors', () => {

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { Socket } from 'node:net';
+import * as esbuild from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { FerryError } from '../../src/errors.js';
 import {
@@ -21,6 +22,9 @@ import { constructorCalls, Step } from './fixtures/serialization-base.js';
 import {
   Bus,
   Connection,
+  Counter,
+  NamedCounter,
+  Sequence,
   FailingHook,
   Featurizer,
   Guarded,
@@ -515,6 +519,71 @@ describe('depth', () => {
       loadedList = loadedList.next;
     }
     expect(count).toBe(100_000);
+  });
+
+  it('refuses a document nested 100,000 levels deep with PayloadFormatError, not a stack overflow', () => {
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    const text = `{"format":"ferry-graph","version":1,"classes":[],"binary":{"byteLength":0,"byteOrder":"little-endian"},"nodes":[],"root":${deep}}`;
+    const error = loadError({ document: JSON.parse(text), blobs: Buffer.alloc(0) });
+    expect(error).toBeInstanceOf(PayloadFormatError);
+    expect((error as Error).message).toMatch(/nested more than 16 levels deep/);
+    const inProps = `{"format":"ferry-graph","version":1,"classes":[],"binary":{"byteLength":0,"byteOrder":"little-endian"},"nodes":[{"type":"object","props":{"x":${deep}}}],"root":["ref",0]}`;
+    expect(loadError({ document: JSON.parse(inProps), blobs: Buffer.alloc(0) })).toBeInstanceOf(
+      PayloadFormatError,
+    );
+  });
+
+  it('refuses a graph deeper than the bound at packaging time, naming where', () => {
+    type Link = { next: Link | null };
+    let list: Link | null = null;
+    for (let i = 0; i < 2_000; i += 1) list = { next: list };
+    let error: unknown;
+    try {
+      serialize(list, { identifyClass, maxDepth: 1_000 });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(NotSerializableError);
+    expect((error as NotSerializableError).code).toBe('too-deep');
+    expect((error as Error).message).toMatch(
+      /^job…\(\d[\d,]* more\)…(\.next)+: the object graph is nested more than 1000 levels deep/,
+    );
+  });
+});
+
+describe('private state', () => {
+  it('refuses an instance with #private fields and no hook, naming the path and the hook', () => {
+    const error = refusal({ steps: [new Counter('c')] });
+    expect(error.code).toBe('private-state');
+    expect(error.message).toMatch(
+      /^job\.steps\[0\]: an instance of class Counter keeps state in its private member #count/,
+    );
+    expect(error.message).toMatch(/\[ferrySerialize\]\(\).*\[ferryDeserialize\]\(state\)/);
+  });
+
+  it('refuses a decorated accessor and a subclass of a class with private state', async () => {
+    // Compiled as tsx and Ferry's bundler compile it (Node runs no decorators itself).
+    const { code } = await esbuild.transform(
+      `function tracked(target, _context) { return target; }
+       export class Gauge { @tracked accessor level = 1; }`,
+      { loader: 'ts', format: 'esm', target: 'node20' },
+    );
+    const { Gauge } = (await import(`data:text/javascript,${encodeURIComponent(code)}`)) as {
+      Gauge: new () => object;
+    };
+    expect(refusal({ gauge: new Gauge() }).message).toMatch(
+      /^job\.gauge: an instance of class Gauge keeps state in its private member level/,
+    );
+    expect(refusal(new NamedCounter('n')).message).toMatch(
+      /class NamedCounter keeps state in its private member #count/,
+    );
+  });
+
+  it('delivers classes whose private state goes through the hook, or is static', () => {
+    expect(roundTrip(new Vault('s3cret', 'v')).reveal()).toBe('s3cret');
+    const loaded = roundTrip(new Sequence());
+    expect(loaded).toBeInstanceOf(Sequence);
+    expect(loaded.describe()).toMatch(/^sequence #\d+$/);
   });
 });
 

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import * as tar from 'tar';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TarFilter, parsePax, type TarEntryHeader } from '../../src/shipping/tarFilter.js';
+import { TarFilter, type TarEntryHeader } from '../../src/shipping/tarFilter.js';
+import { TarFormatError, parsePaxRecords } from '../../src/tar/index.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-tarfilter-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -127,6 +128,7 @@ describe('TarFilter', () => {
     const corrupt = Buffer.from(archive);
     corrupt[0] = (corrupt[0]! + 1) % 256;
     await expect(filter(corrupt, { keep: () => true })).rejects.toThrow(/checksum/);
+    await expect(filter(corrupt, { keep: () => true })).rejects.toBeInstanceOf(TarFormatError);
     await expect(filter(archive.subarray(0, 5_000), { keep: () => true })).rejects.toThrow(
       /middle of an entry/,
     );
@@ -143,6 +145,6 @@ describe('TarFilter', () => {
     const contents = Buffer.from(
       record('path', 'x/y/z') + record('size', '12345') + record('mtime', '1.5'),
     );
-    expect(parsePax(contents)).toEqual({ path: 'x/y/z', size: 12345 });
+    expect(parsePaxRecords(contents)).toEqual({ path: 'x/y/z', size: 12345 });
   });
 });

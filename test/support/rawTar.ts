@@ -1,42 +1,45 @@
 import { gzipSync } from 'node:zlib';
+import { Header } from 'tar';
 
-/** One raw tar entry; unlike a tar library, nothing here sanitizes the path or type. */
+/** One raw tar entry; unlike Ferry's tar writer, nothing here checks the path, type or size. */
 export interface RawTarEntry {
   readonly path: string;
   readonly contents?: Buffer;
   /** ustar type flag: '0' file, '2' symlink, '1' hard link, '5' folder. */
   readonly type?: '0' | '1' | '2' | '5';
   readonly linkTarget?: string;
+  /** The size the header declares, when it should differ from the contents' (a forged header). */
+  readonly declaredSize?: number;
 }
 
-/** Builds a gzipped ustar archive byte by byte, so tests can craft hostile packages. */
-export function rawTarGz(entries: readonly RawTarEntry[]): Buffer {
+const TYPES = { '0': 'File', '1': 'Link', '2': 'SymbolicLink', '5': 'Directory' } as const;
+
+/** An uncompressed tar, header by header (node-tar's Header encodes each block as given). */
+export function rawTar(entries: readonly RawTarEntry[], end = true): Buffer {
   const blocks: Buffer[] = [];
   for (const entry of entries) {
     const contents = entry.contents ?? Buffer.alloc(0);
-    blocks.push(header(entry, contents.length), pad(contents));
+    const header = new Header({
+      path: entry.path,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: entry.declaredSize ?? contents.length,
+      mtime: new Date(0),
+      type: TYPES[entry.type ?? '0'],
+      linkpath: entry.linkTarget ?? '',
+    });
+    const block = Buffer.alloc(512);
+    header.encode(block, 0);
+    blocks.push(block, pad(contents));
   }
-  blocks.push(Buffer.alloc(1024));
-  return gzipSync(Buffer.concat(blocks));
+  if (end) blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
 }
 
-function header(entry: RawTarEntry, size: number): Buffer {
-  const block = Buffer.alloc(512);
-  block.write(entry.path, 0, 100, 'utf8');
-  block.write('0000644\0', 100);
-  block.write('0000000\0', 108);
-  block.write('0000000\0', 116);
-  block.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
-  block.write('00000000000\0', 136);
-  block.write('        ', 148);
-  block.write(entry.type ?? '0', 156);
-  block.write(entry.linkTarget ?? '', 157, 100, 'utf8');
-  block.write('ustar\0', 257);
-  block.write('00', 263);
-  let checksum = 0;
-  for (const byte of block) checksum += byte;
-  block.write(`${checksum.toString(8).padStart(6, '0')}\0 `, 148);
-  return block;
+/** A gzipped {@link rawTar}, so tests can craft hostile packages. */
+export function rawTarGz(entries: readonly RawTarEntry[]): Buffer {
+  return gzipSync(rawTar(entries));
 }
 
 function pad(contents: Buffer): Buffer {

@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { writeDeterministicTarGz, type ArchiveEntry } from '../../packaging/archive.js';
-import { MANIFEST_FILE, type PackageManifest } from '../../packaging/manifest.js';
+import { MANIFEST_FILE, parseManifest } from '../../packaging/manifest.js';
 import { packagePath, sha256File } from '../../packaging/index.js';
 import type { RunRecord } from '../../records/record.js';
 import { PackageNotAvailableError } from '../../routines/errors.js';
+import { writeTarGz } from '../../tar/index.js';
 import { stringOption, type Command, RUN_LOOKUP_TARGET_OPTION } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
@@ -79,13 +79,14 @@ async function fetchFromTarget(context: CliContext, record: RunRecord, out: stri
       `run ${record.id}: the package folder on ${record.target} holds no ${MANIFEST_FILE}`,
     );
   }
-  const manifest = JSON.parse(manifestBytes.toString('utf8')) as PackageManifest;
+  // Read from a target, so untrusted: checked whole before any of it is used.
+  const manifest = parseManifest(manifestBytes.toString('utf8'), `the image of run ${record.id}`);
   if (manifest.uid !== record.uid) {
     throw new PackageNotAvailableError(
       `run ${record.id}: the image holds package ${manifest.uid}, not ${record.uid}`,
     );
   }
-  const entries: ArchiveEntry[] = [];
+  const entries: { path: string; contents: Buffer }[] = [];
   for (const [file, expected] of Object.entries(manifest.files)) {
     const bytes = files.get(file);
     const actual =
@@ -97,11 +98,15 @@ async function fetchFromTarget(context: CliContext, record: RunRecord, out: stri
     }
     entries.push({ path: file, contents: bytes! });
   }
-  entries.sort((a, b) => (a.path < b.path ? -1 : 1));
-  await writeDeterministicTarGz(out, [
-    { path: MANIFEST_FILE, contents: manifestBytes },
-    ...entries,
-  ]);
+  await writeTarGz(
+    out,
+    [{ path: MANIFEST_FILE, contents: manifestBytes }, ...entries].map((e) => ({
+      type: 'file' as const,
+      path: e.path,
+      source: { bytes: e.contents },
+    })),
+    { leading: MANIFEST_FILE },
+  );
   context.progress.report({
     stage: 'get',
     message: `${entries.length + 1} files, ${formatBytes(entries.reduce((n, e) => n + e.contents.length, 0))}`,

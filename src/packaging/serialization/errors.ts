@@ -20,7 +20,9 @@ export type NotSerializableCode =
   | 'unsupported-object'
   | 'hook-missing-deserialize'
   | 'hook-failed'
-  | 'hook-cycle';
+  | 'hook-cycle'
+  | 'private-state'
+  | 'too-deep';
 
 /**
  * A value in the job's object graph cannot be delivered. The message always starts with the path of the

@@ -1,8 +1,9 @@
 /**
  * Ferry's serializer: a job's object graph to a JSON-safe document plus side-car bytes, and back (DESIGN 1, 3, 4).
  */
-export { serialize, type SerializeOptions } from './serialize.js';
+export { MAX_GRAPH_DEPTH, serialize, type SerializeOptions } from './serialize.js';
 export { deserialize, type DeserializeOptions } from './deserialize.js';
+export { MAX_DOCUMENT_DEPTH, parseDocumentText } from './parseDocument.js';
 export {
   ferrySerialize,
   ferryDeserialize,

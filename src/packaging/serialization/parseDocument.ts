@@ -22,7 +22,7 @@ import {
   type SpecialNumber,
   arrayIndexOf,
 } from './format.js';
-import type { ClassReference } from './types.js';
+import type { ClassReference, SerializedDocument } from './types.js';
 
 export interface ParsedDocument {
   readonly classes: readonly ClassReference[];
@@ -50,7 +50,27 @@ const MAX_TIME = 8.64e15;
 
 type Raw = Record<string, unknown>;
 
+/**
+ * How deep a document's JSON may nest. The format itself needs 6 levels (document, nodes, node,
+ * entries, pair, tag); anything deeper is not a Ferry document, and is refused before it is walked.
+ */
+export const MAX_DOCUMENT_DEPTH = 16;
+
+/** Parses a document's JSON text; text that is not JSON is a {@link PayloadFormatError}. */
+export function parseDocumentText(text: string, where: string): SerializedDocument {
+  try {
+    return JSON.parse(text) as SerializedDocument;
+  } catch (error) {
+    throw new PayloadFormatError(
+      `not JSON (${error instanceof Error ? error.message : String(error)}); the resource is damaged`,
+      where,
+      { cause: error },
+    );
+  }
+}
+
 export function parseDocument(document: unknown, blobsLength: number): ParsedDocument {
+  refuseDeepNesting(document);
   const top = record(document, 'document');
   if (top.format !== FORMAT) {
     throw new PayloadFormatError(
@@ -368,7 +388,7 @@ function parseTag(raw: object, where: string, context: Context): DocValue {
       return ['bigint', payload];
     }
   }
-  throw new PayloadFormatError(`unknown value tag ${JSON.stringify(raw).slice(0, 80)}`, where);
+  throw new PayloadFormatError(`unknown value tag ${preview(raw)}`, where);
 }
 
 function parseBoxedValue(raw: unknown, where: string, context: Context): DocValue {
@@ -441,4 +461,40 @@ function integer(raw: unknown, where: string, min: number, max: number): number 
     );
   }
   return raw;
+}
+
+/** Walks the parsed JSON with an explicit stack; past {@link MAX_DOCUMENT_DEPTH} it is refused. */
+function refuseDeepNesting(document: unknown): void {
+  const stack: { value: unknown; depth: number }[] = [{ value: document, depth: 1 }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { value, depth } = item;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > MAX_DOCUMENT_DEPTH) {
+      throw new PayloadFormatError(
+        `nested more than ${MAX_DOCUMENT_DEPTH} levels deep; a Ferry document never is (damaged or forged)`,
+        'document',
+      );
+    }
+    const children = Array.isArray(value) ? value : Object.values(value);
+    for (const child of children as unknown[]) {
+      if (typeof child === 'object' && child !== null)
+        stack.push({ value: child, depth: depth + 1 });
+    }
+  }
+}
+
+/** A short, bounded description of an untrusted value (never a recursive JSON.stringify). */
+function preview(raw: readonly unknown[]): string {
+  const parts = raw
+    .slice(0, 3)
+    .map((item) =>
+      typeof item === 'string'
+        ? JSON.stringify(item.slice(0, 30))
+        : typeof item === 'object' && item !== null
+          ? Array.isArray(item)
+            ? '[…]'
+            : '{…}'
+          : String(item),
+    );
+  return `[${parts.join(', ')}${raw.length > 3 ? ', …' : ''}]`;
 }

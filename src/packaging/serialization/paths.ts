@@ -32,11 +32,20 @@ export function childPath(
   return { parent, step, key, index };
 }
 
-/** Renders `job.items[3].lookup<map value for "a">`. */
-export function renderPath(path: GraphPath): string {
+/**
+ * Renders `job.items[3].lookup<map value for "a">`. With `maxSteps`, a longer path keeps its root
+ * and its last `maxSteps` steps: `job…(999,988 more)….next.next`.
+ */
+export function renderPath(path: GraphPath, maxSteps = Number.POSITIVE_INFINITY): string {
   const segments: string[] = [];
+  let total = 0;
   for (let at: GraphPath | undefined = path; at !== undefined; at = at.parent) {
-    segments.push(renderStep(at));
+    if (segments.length < maxSteps || at.parent === undefined) segments.push(renderStep(at));
+    total += 1;
+  }
+  if (total > segments.length) {
+    const root = segments.pop() as string;
+    segments.push(`…(${(total - segments.length - 1).toLocaleString('en-US')} more)…`, root);
   }
   return segments.reverse().join('');
 }

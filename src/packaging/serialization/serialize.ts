@@ -46,7 +46,15 @@ export interface SerializeOptions {
   readonly identifyClass: ClassIdentifier;
   /** The name paths in error messages start with. Default `job`. */
   readonly rootName?: string;
+  /**
+   * How many levels below the root an object may first be reached (breadth-first). Default
+   * {@link MAX_GRAPH_DEPTH}; deeper graphs are refused rather than left for the job to recurse into.
+   */
+  readonly maxDepth?: number;
 }
+
+/** Levels of nesting a payload may have: far past any real job, short of exhausting memory on paths. */
+export const MAX_GRAPH_DEPTH = 1_000_000;
 
 /**
  * Turns an object graph into a JSON-safe document plus side-car bytes (see `format.ts` for the shape).
@@ -60,7 +68,7 @@ export interface SerializeOptions {
  * exhaust the call stack; binary values are copied once into the side-car, with no per-element work.
  */
 export function serialize(value: unknown, options: SerializeOptions): SerializedPayload {
-  const encoder = new GraphEncoder(options.identifyClass);
+  const encoder = new GraphEncoder(options.identifyClass, options.maxDepth ?? MAX_GRAPH_DEPTH);
   const root = encoder.encode(value, rootPath(options.rootName ?? 'job'));
   return encoder.finish(root);
 }
@@ -83,6 +91,8 @@ interface PendingObject {
   readonly kind: EncodableKind;
   readonly classIndex: number | undefined;
   readonly path: GraphPath;
+  /** Levels below the root where the object is first reached. */
+  readonly depth: number;
 }
 
 type EncodableKind = Exclude<ObjectKind, { kind: 'refused' }>;
@@ -98,8 +108,13 @@ class GraphEncoder {
   readonly #classes = new ClassTable();
   readonly #blobs = new BlobWriter();
 
-  constructor(identifyClass: ClassIdentifier) {
+  readonly #maxDepth: number;
+  /** Depth of the object whose children are being encoded (-1 while the root is). */
+  #depth = -1;
+
+  constructor(identifyClass: ClassIdentifier, maxDepth: number) {
     this.#identifyClass = identifyClass;
+    this.#maxDepth = maxDepth;
   }
 
   /** Encodes a value; objects get a node number now and are written later, so this never recurses. */
@@ -144,10 +159,19 @@ class GraphEncoder {
     if (kind.kind === 'refused') {
       throw new NotSerializableError(renderPath(path), kind.code, kind.reason);
     }
+    const depth = this.#depth + 1;
+    if (depth > this.#maxDepth) {
+      throw new NotSerializableError(
+        renderPath(path, 12),
+        'too-deep',
+        `the object graph is nested more than ${this.#maxDepth} levels deep; store long chains as arrays ` +
+          '(a list of items rather than items that each point to the next)',
+      );
+    }
     const classIndex = this.#classIndexFor(kind, path);
     const id = this.#pending.length;
     this.#ids.set(value, id);
-    this.#pending.push({ value, kind, classIndex, path });
+    this.#pending.push({ value, kind, classIndex, path, depth });
     const ref: DocValue = ['ref', id];
     this.#refs.push(ref);
     return ref;
@@ -178,7 +202,9 @@ class GraphEncoder {
 
   finish(root: DocValue): SerializedPayload {
     for (let index = 0; index < this.#pending.length; index += 1) {
-      this.#nodes.push(this.#write(this.#pending[index] as PendingObject));
+      const pending = this.#pending[index] as PendingObject;
+      this.#depth = pending.depth;
+      this.#nodes.push(this.#write(pending));
     }
     this.#refuseHookCycles();
     const document: GraphDocument = {

@@ -87,7 +87,10 @@ export function classifyObject(value: object): ObjectKind {
     if (prototype === builtInPrototype(builtIn)) {
       return { ...builtIn, subclass: undefined };
     }
-    return constructor === undefined ? foreignPrototype() : { ...builtIn, subclass: constructor };
+    if (constructor === undefined) return foreignPrototype();
+    const hidden = privateStateOf(constructor);
+    if (hidden !== undefined) return refusePrivateState(constructor, hidden);
+    return { ...builtIn, subclass: constructor };
   }
   if (prototype === null) {
     return NULL_PROTOTYPE;
@@ -105,7 +108,86 @@ export function classifyObject(value: object): ObjectKind {
         'open it inside run(), or give its class a [ferrySerialize]() hook that stores how to reopen it',
     );
   }
+  const hidden = privateStateOf(constructor);
+  if (hidden !== undefined) return refusePrivateState(constructor, hidden);
   return { kind: 'instance', constructor };
+}
+
+/**
+ * Instances are rebuilt with `Object.create(Class.prototype)`, which gives them none of the class's
+ * private members (`#field`, `#method()`, `get #x()`, and the hidden slot of an `accessor` field):
+ * their methods would throw "Cannot read private member" in the container. So a class (or any class
+ * it extends) that declares an instance private member or an `accessor` field, and has no
+ * [ferrySerialize] hook, is refused at packaging time.
+ *
+ * How it is detected: the class's source text (`Function.prototype.toString`, which for a class is
+ * its whole body) is scanned for a class element that starts with `#name` or `accessor name` and is
+ * not `static`, and for the helpers compilers lower such members to (`__privateAdd(this, …)` from
+ * esbuild and tsx, which is what a decorated `accessor` becomes; `__classPrivateFieldGet(this, …)`
+ * from TypeScript). Limits: a body whose text merely looks like such an element at the start of a line
+ * inside a template string is refused too (add the hook, which is the fix anyway); state kept
+ * outside the object (a module-level WeakMap, or private fields that a compiler rewrote into
+ * WeakMaps) cannot be seen and is not detected; a class whose source text is not available (a
+ * native or bound function) is not scanned.
+ */
+export function privateStateOf(constructor: AnyClass): string | undefined {
+  for (
+    let current: unknown = constructor;
+    typeof current === 'function' && current !== Function.prototype;
+    current = Object.getPrototypeOf(current)
+  ) {
+    const found = scannedClasses.get(current) ?? scanClass(current);
+    scannedClasses.set(current, found);
+    if (found !== NONE) return found;
+  }
+  return undefined;
+}
+
+const NONE = '';
+const scannedClasses = new WeakMap<object, string>();
+/** A class element declaring an instance private member: `#x`, `#x =`, `#m(`, `get #x(`, `async *#g(`. */
+const PRIVATE_ELEMENT =
+  /(?:^|[;{}])\s*((?:static\b\s*)?)(?:async\s+)?(?:get\s+|set\s+)?\*?\s*(#[A-Za-z_$][\w$]*)/gm;
+/** An auto-accessor field: `accessor x`, `@dec accessor x`. */
+const ACCESSOR_ELEMENT =
+  /(?:^|[;{}])\s*(?:@[\w$.]+(?:\([^)]*\))?\s*)*((?:static\b\s*)?)accessor\s+([A-Za-z_$#[][\w$\]]*)/gm;
+/**
+ * Private members a compiler lowered (decorated `accessor` fields under esbuild or tsx, `#fields`
+ * for old targets): esbuild's `__privateAdd(this, _x)` and TypeScript's `__classPrivateFieldGet(this, …)`.
+ */
+const LOWERED_PRIVATE =
+  /__privateAdd\(\s*this\s*,\s*_?([\w$]+)|__classPrivateField(?:Get|Set|In)\(\s*this\s*,\s*_?([\w$]+)/;
+
+function scanClass(candidate: object): string {
+  let source: string;
+  try {
+    source = Function.prototype.toString.call(candidate);
+  } catch (error) {
+    // A callable the engine cannot print (a revoked proxy): nothing to scan.
+    if (error instanceof TypeError) return NONE;
+    throw error;
+  }
+  if (!source.startsWith('class')) return NONE;
+  for (const match of source.matchAll(PRIVATE_ELEMENT)) {
+    if (match[1] === '') return `private member ${match[2]}`;
+  }
+  for (const match of source.matchAll(ACCESSOR_ELEMENT)) {
+    if (match[1] === '') return `accessor field ${match[2]}`;
+  }
+  const lowered = LOWERED_PRIVATE.exec(source);
+  if (lowered !== null) return `private member ${lowered[1] ?? lowered[2]} (as compiled)`;
+  return NONE;
+}
+
+function refusePrivateState(constructor: AnyClass, hidden: string): ObjectKind {
+  const name = nameOf(constructor);
+  return refused(
+    'private-state',
+    `an instance of class ${name} keeps state in its ${hidden}, which cannot be delivered (instances are ` +
+      'rebuilt without calling the constructor, so its methods would fail with "Cannot read private member"); ' +
+      `give ${name} a [ferrySerialize]() method returning its state and a static [ferryDeserialize](state) ` +
+      "rebuilding it (import { ferrySerialize, ferryDeserialize } from 'ferry'), or keep the state in ordinary properties",
+  );
 }
 
 /** A readable name for a class in messages. */

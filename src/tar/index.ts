@@ -1,0 +1,27 @@
+/** Every tar Ferry writes or reads goes through this module (see `determinism.ts` for the rule). */
+export * from './determinism.js';
+export * from './errors.js';
+export {
+  BLOCK_SIZE,
+  decodeHeader,
+  isEndBlock,
+  parsePaxRecords,
+  type DecodedHeader,
+} from './headers.js';
+export {
+  readTar,
+  type TarEntryInfo,
+  type TarEntryKind,
+  type TarReadLimits,
+  type TarReadOptions,
+} from './read.js';
+export {
+  tarBufferOf,
+  tarStreamOf,
+  writeTarGz,
+  type TarDirectory,
+  type TarEntry,
+  type TarFile,
+  type TarSymlink,
+  type TarWriteOptions,
+} from './write.js';
