@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { FerryError, InputError } from '../errors.js';
 import { assertJob, InvalidJobError, type Job } from '../routines/job.js';
+import { importProjectModule } from './importModule.js';
 import { ConfigError, ConfigNotFoundError, UnknownTargetError } from './errors.js';
 import { CONFIG_FILE_NAME, type FerryConfig, type TargetConfig } from './schema.js';
 import { validateConfig } from './validate.js';
@@ -90,8 +90,8 @@ export class JobLoadError extends InputError {}
 
 /**
  * Imports `job.module` and returns the job: the export itself when it is a job, else what calling
- * it (sync or async, no arguments) returns. The module is TypeScript or JavaScript; TypeScript
- * needs a TypeScript-aware loader in this process (the `ferry` command registers tsx).
+ * it (sync or async, no arguments) returns. The module is TypeScript or JavaScript (a TypeScript
+ * module registers tsx's loader in this process first: see importModule.ts).
  */
 export async function loadJob(config: FerryConfig): Promise<Job> {
   const { module, export: exportName } = config.job;
@@ -103,7 +103,7 @@ export async function loadJob(config: FerryConfig): Promise<Job> {
   }
   let namespace: Record<string, unknown>;
   try {
-    namespace = (await import(pathToFileURL(module).href)) as Record<string, unknown>;
+    namespace = (await importProjectModule(module)) as Record<string, unknown>;
   } catch (error) {
     throw new JobLoadError(
       `${where}: importing it failed: ${error instanceof Error ? error.message : String(error)}`,

@@ -1,16 +1,15 @@
 /**
  * A sweep's queue on its target. Every run is a container created up front (not started) with its
  * parameters and labels, so the queue and every run's record live in the target's engine; a small
- * queue runner container (`queueRunner.mjs`, run from the sweep's own image with the engine's socket
- * mounted) starts them, at most `maxParallel` at once. Nothing depends on the CLI that enqueued the
+ * queue runner container (`src/entrypoint/queueRunner.ts` built into one file, run from the sweep's
+ * own image with the engine's socket mounted) starts them, at most `maxParallel` at once. Nothing depends on the CLI that enqueued the
  * sweep staying alive, and any process that reaches the engine sees the queue's state.
  */
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { TarArchive } from 'archiver';
 import type Dockerode from 'dockerode';
 import { engineMessage, engineStatus, toDockerUnavailable } from '../containering/dockerEngine.js';
 import { DockerEngineError } from '../containering/errors.js';
+import { queueRunnerCode } from '../containering/runtimeBundle.js';
 import { FerryError } from '../errors.js';
 import { parametersEnvironment, type JobParameters } from '../parameters/index.js';
 import { RECORD_LABELS, recordLabels } from '../records/labels.js';
@@ -20,7 +19,6 @@ import type { GpuRequest, MappedHostConfig } from '../routines/dockerOptions.js'
 /** Where the queue runner's script is put in its container. */
 export const RUNNER_DIR = 'ferry-queue';
 export const RUNNER_FILE = 'queueRunner.mjs';
-const RUNNER_SOURCE = fileURLToPath(new URL(`./${RUNNER_FILE}`, import.meta.url));
 
 export interface SweepRun {
   readonly runId: string;
@@ -173,7 +171,7 @@ async function runnerArchive(): Promise<Buffer> {
     archive.on('end', () => resolve());
     archive.on('error', reject);
   });
-  archive.append(await readFile(RUNNER_SOURCE), {
+  archive.append(Buffer.from(await queueRunnerCode()), {
     name: `${RUNNER_DIR}/${RUNNER_FILE}`,
     date: new Date(0),
     mode: 0o644,
