@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { getTarget, loadConfig, loadJob } from '../config/loadConfig.js';
 import type { DockerTargetConfig, FerryConfig, TargetConfig } from '../config/schema.js';
-import { openEngine, type TargetEngine } from '../config/engines.js';
+import type { TargetEngine } from '../config/engines.js';
 import { RecordStore } from '../records/store.js';
 import type { Job } from '../routines/job.js';
 import { Progress, type CliStreams } from './output.js';
@@ -118,10 +118,13 @@ export class CliContext {
           message: `connecting to ${target.user ?? ''}${target.user ? '@' : ''}${target.host}:${target.port}`,
         });
       }
-      engine = openEngine(target, {
-        env: this.io.env,
-        onWarning: (message) => this.note(`ferry: warning: ${message}`),
-      });
+      // Loaded on first use: dockerode and ssh2 are most of a command's start-up (`ferry ls`).
+      engine = import('../config/engines.js').then(({ openEngine }) =>
+        openEngine(target, {
+          env: this.io.env,
+          onWarning: (message) => this.note(`ferry: warning: ${message}`),
+        }),
+      );
       engine.catch(() => this.engines.delete(target.name));
       this.engines.set(target.name, engine);
     }

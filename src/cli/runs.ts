@@ -10,7 +10,7 @@ import type { DockerTargetConfig, FerryConfig, TargetConfig } from '../config/sc
 import { FerryError } from '../errors.js';
 import { isFinal, type RunRecord } from '../records/record.js';
 import { RECORD_LABELS, START_FAILED_SUFFIX, recordFromContainer } from '../records/labels.js';
-import { DockerJobRun } from '../routines/docker/dockerJobRun.js';
+import type { DockerJobRun } from '../routines/docker/dockerJobRun.js';
 import { labelFilter } from '../routines/docker/labels.js';
 import { RunNotFoundError } from '../routines/errors.js';
 import type { JobLogs } from '../routines/jobExecutor.js';
@@ -104,6 +104,8 @@ export async function dockerRunOf(context: CliContext, record: RunRecord): Promi
       `run ${record.id}: its container is gone from target ${target.name} (removed)${record.status === 'queued' ? '' : `; its last known status was ${record.status}`}`,
     );
   }
+  // Loaded here, like the engine: `ferry ls` over ended runs needs neither (nor dockerode).
+  const { DockerJobRun } = await import('../routines/docker/dockerJobRun.js');
   return new DockerJobRun({ docker: engine.docker, runId: record.id, containerId: container.Id });
 }
 
