@@ -44,7 +44,7 @@ without --force.`,
     force: { type: 'boolean', short: 'f', description: 'overwrite files that exist' },
   },
   maxPositionals: 1,
-  examples: ['ferry init my-job && cd my-job && ferry run --target attached'],
+  examples: ['ferry init my-job && cd my-job && npm install && npx ferry run --target attached'],
   async run(context, args) {
     const dir = path.resolve(context.io.cwd, args.positionals[0] ?? '.');
     const name = stringOption(args, 'name') ?? projectNameFrom(path.basename(dir));
