@@ -1,12 +1,54 @@
 #!/usr/bin/env node
-// The `ferry` command. Ferry's own modules are TypeScript (the package exports src/index.ts), and
-// so is the job module a project's ferry.config.json names: tsx's ESM loader, registered here in
-// this process, lets both load without a build step. (tsx is a runtime dependency for this reason.)
-import { register } from 'tsx/esm/api';
+// The `ferry` command: Ferry's compiled JavaScript in dist/. A job module written in TypeScript is
+// imported through tsx, registered only when a command loads one (src/config/importModule.ts), so
+// `ferry --version` and `ferry ls` start without it. In a clone of Ferry whose dist/ is missing or
+// older than a file under src/, the command runs the source through tsx instead, so that a stale
+// build is never what runs (an installed package has no src/ and always runs dist/).
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/main.ts');
-const { interruptIsHandled } = await import('../src/cli/context.ts');
+const ROOT = new URL('../', import.meta.url);
+const TYPESCRIPT_LOADER_FLAG = Symbol.for('ferry.typescriptLoader');
+
+/** True in a clone whose build is missing or older than its source. */
+function mustRunSource() {
+  const source = new URL('src/', ROOT);
+  if (!existsSync(new URL('cli/main.ts', source))) return false;
+  const stamp = new URL('dist/.build-stamp', ROOT);
+  if (!existsSync(stamp)) return true;
+  const built = statSync(stamp).mtimeMs;
+  return readdirSync(source, { recursive: true }).some(
+    (file) => statSync(new URL(String(file), source)).mtimeMs > built,
+  );
+}
+
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 20 || (major === 20 && minor < 19)) {
+  process.stderr.write(
+    `ferry: Node ${process.versions.node} is too old; Ferry needs Node 20.19 or later\n`,
+  );
+  process.exit(3);
+}
+
+// Answered here, before the CLI's modules load: the version is package.json's, the same that
+// src/version.ts reads.
+const [first] = process.argv.slice(2);
+if (first === '--version' || first === '-V') {
+  process.stdout.write(
+    `${JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')).version}\n`,
+  );
+  process.exit(0);
+}
+
+let modules;
+if (mustRunSource()) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  globalThis[TYPESCRIPT_LOADER_FLAG] = true;
+  modules = [import('../src/cli/main.ts'), import('../src/cli/context.ts')];
+} else {
+  modules = [import('../dist/cli/main.js'), import('../dist/cli/context.js')];
+}
+const [{ main }, { interruptIsHandled }] = await Promise.all(modules);
 
 const interrupts = new AbortController();
 let interruptCount = 0;

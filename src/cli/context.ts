@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { getTarget, loadConfig, loadJob } from '../config/loadConfig.js';
 import type { FerryConfig, TargetConfig } from '../config/schema.js';
-import { createExecutor } from '../config/targets.js';
 import { InternalError } from '../errors.js';
 import { RecordStore } from '../records/store.js';
 import type { Job } from '../routines/job.js';
@@ -129,6 +128,8 @@ export class CliContext {
     const resolved = typeof target === 'object' ? target : getTarget(config, target);
     let executor = this.executors.get(resolved.name);
     if (executor === undefined) {
+      // Loaded on first use: dockerode and ssh2 are most of a command's start-up (`ferry ls`).
+      const { createExecutor } = await import('../config/targets.js');
       executor = createExecutor(config, resolved, {
         job: () => {
           if (this.loadedJob === undefined) {

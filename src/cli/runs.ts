@@ -3,7 +3,7 @@
  * executors, for runs another machine or process started. Also keeps records in step with their
  * targets.
  */
-import { remoteTargets, targetsSearchedByDefault } from '../config/targets.js';
+import { remoteTargets, targetsSearchedByDefault } from '../config/targetSearch.js';
 import { FerryError } from '../errors.js';
 import { isFinal, type RunRecord } from '../records/record.js';
 import { RunNotFoundError } from '../routines/errors.js';

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { FerryError, InputError } from '../errors.js';
 import { assertJob, InvalidJobError, type Job } from '../routines/job.js';
 import { closest } from '../validation/issues.js';
@@ -11,6 +10,7 @@ import {
   UnknownTargetError,
   type ConfigIssue,
 } from './errors.js';
+import { importProjectModule } from './importModule.js';
 import { CONFIG_FILE_NAME, type FerryConfig, type TargetConfig } from './schema.js';
 import { validateConfig } from './validate.js';
 
@@ -128,8 +128,8 @@ export class JobLoadError extends InputError {}
 
 /**
  * Imports `job.module` and returns the job: the export itself when it is a job, else what calling
- * it (sync or async, no arguments) returns. The module is TypeScript or JavaScript; TypeScript
- * needs a TypeScript-aware loader in this process (the `ferry` command registers tsx).
+ * it (sync or async, no arguments) returns. The module is TypeScript or JavaScript (a TypeScript
+ * module registers tsx's loader in this process first: see importModule.ts).
  *
  * The module and its factory run in the config's folder (the current directory is changed for
  * that time and restored after), so a factory that reads `data/labels.json` finds it whatever
@@ -155,7 +155,7 @@ async function importJob(config: FerryConfig): Promise<Job> {
   }
   let namespace: Record<string, unknown>;
   try {
-    namespace = (await import(pathToFileURL(module).href)) as Record<string, unknown>;
+    namespace = (await importProjectModule(module)) as Record<string, unknown>;
   } catch (error) {
     throw new JobLoadError(
       `${where}: importing it failed: ${error instanceof Error ? error.message : String(error)}`,

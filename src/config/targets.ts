@@ -334,16 +334,3 @@ export function routineFromConfig(
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
 }
-
-/**
- * The targets searched for a run the records do not hold when the user names none: the local
- * engines, which answer at once (a remote target costs an SSH connection: only when named).
- */
-export function targetsSearchedByDefault(config: FerryConfig): TargetConfig[] {
-  return Object.values(config.targets).filter((t) => t.type === 'local');
-}
-
-/** The targets that reach another host (named in messages about where else to look). */
-export function remoteTargets(config: FerryConfig): TargetConfig[] {
-  return Object.values(config.targets).filter((t) => t.type === 'remote');
-}

@@ -1,13 +1,12 @@
 /**
  * A sweep's queue on its target. Every run is a container created up front (not started) with its
  * parameters and labels, so the queue and every run's record live in the target's engine; a small
- * queue runner container (`queueRunner.mjs`, run from the sweep's own image with the engine's socket
- * mounted) starts them, at most `maxParallel` at once. Nothing depends on the CLI that enqueued the
+ * queue runner container (`src/entrypoint/queueRunner.ts` built into one file, run from the sweep's
+ * own image with the engine's socket mounted) starts them, at most `maxParallel` at once. Nothing depends on the CLI that enqueued the
  * sweep staying alive, and any process that reaches the engine sees the queue's state.
  */
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import type Dockerode from 'dockerode';
+import { queueRunnerCode } from '../containering/runtimeBundle.js';
 import { engineMessage, engineStatus, toDockerUnavailable } from '../engines/dockerApi.js';
 import { DockerEngineError } from '../engines/errors.js';
 import { FerryError } from '../errors.js';
@@ -25,7 +24,6 @@ import { tarBufferOf } from '../tar/index.js';
 /** Where the queue runner's script is put in its container. */
 export const RUNNER_DIR = 'ferry-queue';
 export const RUNNER_FILE = 'queueRunner.mjs';
-const RUNNER_SOURCE = fileURLToPath(new URL(`./${RUNNER_FILE}`, import.meta.url));
 
 export interface SweepRun {
   readonly runId: string;
@@ -169,7 +167,7 @@ export async function enqueueSweep(options: EnqueueSweepOptions): Promise<Enqueu
 
 /** A tar holding `ferry-queue/queueRunner.mjs`. */
 async function runnerArchive(): Promise<Buffer> {
-  const bytes = await readFile(RUNNER_SOURCE);
+  const bytes = Buffer.from(await queueRunnerCode());
   return tarBufferOf([{ type: 'file', path: `${RUNNER_DIR}/${RUNNER_FILE}`, source: { bytes } }]);
 }
 
