@@ -7,6 +7,7 @@ import { register } from 'tsx/esm/api';
 register();
 const { main } = await import('../src/cli/main.ts');
 const { interruptIsHandled } = await import('../src/cli/context.ts');
+const { exitWhenDrained } = await import('../src/entrypoint/exitWhenDrained.ts');
 
 const interrupts = new AbortController();
 let interruptCount = 0;
@@ -19,9 +20,11 @@ process.on('SIGINT', () => {
     return;
   }
   process.stderr.write('\nferry: interrupted\n');
-  process.exit(130);
+  // A reader that stopped reading must not keep an interrupted CLI alive.
+  void exitWhenDrained(130, { withinMs: 1000 });
 });
 
 const code = await main(process.argv.slice(2), {}, interrupts.signal);
-// Exit even when a connection (SSH keep-alive, Docker agent) would keep the event loop alive.
-process.stdout.write('', () => process.exit(code));
+// Exit even when a connection (SSH keep-alive, Docker agent) would keep the event loop alive, but
+// only once stdout and stderr are delivered (`ferry logs` of a long run writes megabytes to a pipe).
+await exitWhenDrained(code);
