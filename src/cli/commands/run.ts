@@ -11,7 +11,7 @@ import { newRunId } from '../../routines/runId.js';
 import { flag, stringOption, type Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
-import { formatBytes, formatDuration } from '../output.js';
+import { formatBytes, formatDuration, writeOrWait } from '../output.js';
 import { packagePath, sha256File } from '../packages.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
 import { dockerTargetOf, findContainer, saveLogs } from '../runs.js';
@@ -242,7 +242,7 @@ export async function followRun(
   try {
     await run.followLogs({
       onLine: (line: string, stream: LogStream) =>
-        (stream === 'stdout' ? context.io.stdout : context.io.stderr).write(`${line}\n`),
+        writeOrWait(stream === 'stdout' ? context.io.stdout : context.io.stderr, `${line}\n`),
       signal: stopFollowing.signal,
     });
   } finally {

@@ -14,7 +14,7 @@ import type {
   JobState,
   JobStatus,
 } from '../jobExecutor.js';
-import { demuxLogs, lineDemuxer } from './logs.js';
+import { demuxLogs, followLogStream } from './logs.js';
 
 /** Exit codes that mean the run was stopped: SIGTERM as the entry point reports it, and SIGKILL. */
 const STOPPED_EXIT_CODES = new Set([143, 137]);
@@ -68,33 +68,14 @@ export class DockerJobRun implements JobRun {
 
   async followLogs(options: FollowLogsOptions): Promise<void> {
     if (this.final !== undefined) {
-      replay(this.final.logs, options);
+      await replay(this.final.logs, options);
       return;
     }
     if (options.signal?.aborted === true) return;
     const stream = (await this.call('follow the logs of', () =>
       this.container.logs({ stdout: true, stderr: true, follow: true }),
-    )) as NodeJS.ReadableStream & { destroy?: () => void };
-    const lines = lineDemuxer(options.onLine);
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        stream.removeAllListeners('data');
-        stream.destroy?.();
-        lines.end();
-        resolve();
-      };
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      const done = (error?: Error): void => {
-        options.signal?.removeEventListener('abort', onAbort);
-        lines.end();
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      stream.on('data', (chunk: Buffer) => lines.push(chunk));
-      stream.on('end', () => done());
-      stream.on('close', () => done());
-      stream.on('error', (error: Error) => done(error));
-    });
+    )) as NodeJS.ReadableStream;
+    await followLogStream(stream, options.onLine, options.signal);
   }
 
   /** Waits for the container to exit; removes it afterwards when asked, keeping its logs and status. */
@@ -190,11 +171,12 @@ export function toStatus(runId: string, state: Dockerode.ContainerInspectInfo['S
   };
 }
 
-function replay(logs: JobLogs, options: FollowLogsOptions): void {
+/** The kept logs, line by line, waiting for `onLine` as following does. */
+async function replay(logs: JobLogs, options: FollowLogsOptions): Promise<void> {
   for (const stream of ['stdout', 'stderr'] as const) {
     const text = logs[stream];
     if (text === '') continue;
     const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
-    for (const line of lines) options.onLine(line, stream);
+    for (const line of lines) await options.onLine(line, stream);
   }
 }
