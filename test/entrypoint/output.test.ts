@@ -4,11 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PackagingTask } from '../../src/packaging/index.js';
 import { RUN_LABELS } from '../../src/routines/docker/labels.js';
 import { LocalDockerExecutor } from '../../src/routines/localDockerExecutor.js';
 import { requireTestbed } from '../support/testbed.js';
+import { describeWithTestbed } from '../support/describeWithTestbed.js';
 import { ChattyJob } from './fixtures/chattyJob.js';
 import { expectedNumbers, printedLines } from './printedLines.js';
 
@@ -16,7 +17,7 @@ const testbed = requireTestbed('local', 'baseImage');
 const sourceRoot = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const LINES = 100_000;
 
-describe.skipIf(!testbed)("the container's entry point keeps everything a job prints", () => {
+describeWithTestbed(testbed, "the container's entry point keeps everything a job prints", () => {
   const name = `ctest-chatty-${randomBytes(3).toString('hex')}`;
   let docker: Dockerode;
   let scratch: string;
