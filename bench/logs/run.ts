@@ -28,7 +28,8 @@ const LINES = Number(process.argv[2] ?? 1_000_000);
 const WIDTH = Number(process.argv[3] ?? 40);
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const sourceRoot = path.join(repo, 'test/entrypoint/fixtures');
-const SLOW_READER_PAUSE_MS = 10;
+/** The slow reader reads nothing for this long (a pager nobody scrolls yet), then all it is given. */
+const SLOW_READER_STALL_MS = 10_000;
 const followScript = fileURLToPath(new URL('./follow.ts', import.meta.url));
 const tb = loadTestbed();
 const docker = new Dockerode({ socketPath: tb.localDocker.socketPath });
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
   console.log(`kept by the engine (followed after exit): ${report(kept)}`);
   const printed = await follow(run.containerId, 'print');
   console.log(`followed and printed to a pipe, as ferry logs -f: ${report(printed)}`);
-  const slow = await follow(run.containerId, 'print', SLOW_READER_PAUSE_MS);
+  const slow = await follow(run.containerId, 'print', SLOW_READER_STALL_MS);
   console.log(`the same, into a slow reader: ${report(slow)}`);
   console.log('');
   for (const [label, f] of [
@@ -123,13 +124,13 @@ function report(f: FollowFigures): string {
 }
 
 /**
- * Follows the container's logs from a child process; resolves to its figures. `pauseMs`: the reader
- * of its output stops this long after each chunk (a pager, a slow disk, a slow network).
+ * Follows the container's logs from a child process; resolves to its figures. `stallMs`: the
+ * reader of its output reads nothing for this long first.
  */
 async function follow(
   containerId: string,
   mode: 'count' | 'print',
-  pauseMs = 0,
+  stallMs = 0,
 ): Promise<FollowFigures> {
   const resultFile = path.join(work, `follow-${mode}-${performance.now()}.json`);
   const tsx = path.join(repo, 'node_modules', '.bin', 'tsx');
@@ -139,11 +140,11 @@ async function follow(
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   for (const output of [child.stdout, child.stderr]) {
-    output.on('data', () => {
-      if (pauseMs === 0) return;
+    output.on('data', () => undefined);
+    if (stallMs > 0) {
       output.pause();
-      setTimeout(() => output.resume(), pauseMs);
-    });
+      setTimeout(() => output.resume(), stallMs);
+    }
   }
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);
