@@ -12,7 +12,7 @@ export interface ArchiveEntry {
   readonly contents: Uint8Array;
 }
 
-/** Fixed metadata so the same entries always give the same bytes (DESIGN 5). */
+/** Fixed metadata so the same entries always give the same bytes (docs/design.md §5). */
 const EPOCH = new Date(0);
 const FILE_MODE = 0o644;
 

@@ -1,4 +1,4 @@
-/** The one interface every place a job runs implements (DESIGN 7): attached, local, remote. */
+/** The one interface every place a job runs implements (docs/design.md §7): attached, local, remote. */
 import type { JobParameters } from '../parameters/index.js';
 
 export type JobState = 'created' | 'running' | 'exited' | 'failed' | 'stopped' | 'unknown';

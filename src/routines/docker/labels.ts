@@ -1,4 +1,4 @@
-/** Labels on every container Ferry starts (DESIGN 10), so a run is found again by id. */
+/** Labels on every container Ferry starts (docs/design.md §10), so a run is found again by id. */
 export const RUN_LABELS = {
   job: 'ferry.job',
   version: 'ferry.version',
