@@ -44,11 +44,19 @@ if (mustRunSource()) {
   const { register } = await import('tsx/esm/api');
   register();
   globalThis[TYPESCRIPT_LOADER_FLAG] = true;
-  modules = [import('../src/cli/main.ts'), import('../src/cli/context.ts')];
+  modules = [
+    import('../src/cli/main.ts'),
+    import('../src/cli/context.ts'),
+    import('../src/entrypoint/exitWhenDrained.ts'),
+  ];
 } else {
-  modules = [import('../dist/cli/main.js'), import('../dist/cli/context.js')];
+  modules = [
+    import('../dist/cli/main.js'),
+    import('../dist/cli/context.js'),
+    import('../dist/entrypoint/exitWhenDrained.js'),
+  ];
 }
-const [{ main }, { interruptIsHandled }] = await Promise.all(modules);
+const [{ main }, { interruptIsHandled }, { exitWhenDrained }] = await Promise.all(modules);
 
 const interrupts = new AbortController();
 let interruptCount = 0;
@@ -61,9 +69,11 @@ process.on('SIGINT', () => {
     return;
   }
   process.stderr.write('\nferry: interrupted\n');
-  process.exit(130);
+  // A reader that stopped reading must not keep an interrupted CLI alive.
+  void exitWhenDrained(130, { withinMs: 1000 });
 });
 
 const code = await main(process.argv.slice(2), {}, interrupts.signal);
-// Exit even when a connection (SSH keep-alive, Docker agent) would keep the event loop alive.
-process.stdout.write('', () => process.exit(code));
+// Exit even when a connection (SSH keep-alive, Docker agent) would keep the event loop alive, but
+// only once stdout and stderr are delivered (`ferry logs` of a long run writes megabytes to a pipe).
+await exitWhenDrained(code);

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 
 import { Client, type ClientChannel } from 'ssh2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import {
   dockerJson,
@@ -16,6 +16,7 @@ import {
   sshFingerprint,
   type Testbed,
 } from './support/testbed.js';
+import { describeWithTestbed } from './support/describeWithTestbed.js';
 
 const testbed = requireTestbed('remote', 'registry', 'baseImage');
 
@@ -65,8 +66,7 @@ function httpOverChannel(channel: ClientChannel, path: string): Promise<string> 
   });
 }
 
-describe.skipIf(!testbed)('test bed', () => {
-  const tb = testbed as Testbed;
+describeWithTestbed(testbed, 'test bed', (tb) => {
   let localInfo: EngineInfo;
   let remoteInfo: EngineInfo;
   let client: Client | undefined;

@@ -3,6 +3,7 @@
  * Progress is one line rewritten in place when stderr is a terminal, plain lines otherwise (logs,
  * CI), and nothing with `--quiet`.
  */
+import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 
 export interface CliStreams {
@@ -111,4 +112,13 @@ export function formatDuration(ms: number): string {
   const m = Math.floor(s / 60);
   if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, '0')}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/**
+ * Writes `text`; when the stream's buffer is full, returns a promise that settles once it has
+ * drained, for a caller (following a run's logs) that should wait rather than pile up output.
+ */
+export function writeOrWait(out: Writable, text: string): Promise<unknown> | undefined {
+  if (out.write(text) || out.destroyed) return undefined;
+  return once(out, 'drain');
 }

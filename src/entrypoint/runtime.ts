@@ -5,12 +5,18 @@
  */
 import { loadInstalledPackage } from '../packaging/load.js';
 import { PARAMETERS_ENV, decodeParameters } from '../parameters/index.js';
-import { EXIT_NOT_A_JOB, EXIT_SIGTERM, describe, runJob } from './runJob.js';
+import { exitWhenDrained } from './exitWhenDrained.js';
+import { EXIT_JOB_FAILED, EXIT_NOT_A_JOB, EXIT_SIGTERM, describe, runJob } from './runJob.js';
 
 export { runJob } from './runJob.js';
 
 /** Set by the esbuild bundle (`define`); `undefined` when run from source. */
 declare const FERRY_RUNTIME_VERSION: string | undefined;
+
+/** 128 + SIGINT. */
+const EXIT_SIGINT = 130;
+/** How long output may take to drain when a signal ends the run (the engine kills soon after). */
+const SIGNAL_DRAIN_MS = 1500;
 
 export interface RunEntryPointOptions {
   /** The installed package's folder, e.g. `/app/packages/<uid>`. */
@@ -26,32 +32,41 @@ export interface RunEntryPointOptions {
  * stderr), 2 when the package holds no runnable job, 143 on SIGTERM (`docker stop`: the job's `stop()`
  * is called when it has one) and 130 on SIGINT.
  * Node running as PID 1 gets no default signal handling, so the handlers here are what make
- * `docker stop` end the job promptly instead of after the kill timeout.
+ * `docker stop` end the job promptly instead of after the kill timeout. Every end waits for stdout
+ * and stderr to drain first, so the job's output and the closing line all reach the logs.
  */
 export async function runEntryPoint(options: RunEntryPointOptions): Promise<never> {
   process.setSourceMapsEnabled(true);
   const stopping = new AbortController();
+  const graceMs = options.stopGraceMs ?? 8000;
   process.once('SIGTERM', () => {
     console.error('Received SIGTERM: stopping the job');
     stopping.abort();
     setTimeout(() => {
       console.error('The job did not stop in time; exiting');
-      process.exit(EXIT_SIGTERM);
-    }, options.stopGraceMs ?? 8000).unref();
+      // What is left of `docker stop`'s 10 s goes to delivering the output before the engine kills.
+      void exitWhenDrained(EXIT_SIGTERM, { withinMs: SIGNAL_DRAIN_MS });
+    }, graceMs).unref();
   });
   process.once('SIGINT', () => {
     console.error('Received SIGINT: exiting');
-    process.exit(130);
+    void exitWhenDrained(EXIT_SIGINT, { withinMs: SIGNAL_DRAIN_MS });
   });
-  let code: number;
+  // A job's callback that throws after run() was called (a timer, a stream, a rejected promise no one
+  // awaits) would otherwise end the process on the spot, dropping the output still queued.
+  process.once('uncaughtException', (error) => {
+    console.error(`Job failed: an uncaught error in the job's code:\n${describe(error)}`);
+    void exitWhenDrained(EXIT_JOB_FAILED);
+  });
   let parameters: unknown;
   try {
     // The run's parameters (JSON in FERRY_PARAMETERS), given to the job's run().
     parameters = decodeParameters(process.env[PARAMETERS_ENV]);
   } catch (error) {
     console.error(describe(error));
-    process.exit(EXIT_NOT_A_JOB);
+    return exitWhenDrained(EXIT_NOT_A_JOB);
   }
+  let code: number;
   try {
     const entryPoint = await loadInstalledPackage(options.packageDir);
     code = await runJob(entryPoint, {
@@ -64,6 +79,6 @@ export async function runEntryPoint(options: RunEntryPointOptions): Promise<neve
     console.error(`Could not load the package in ${options.packageDir}:\n${describe(error)}`);
     code = EXIT_NOT_A_JOB;
   }
-  // Exit even when the job left timers or sockets open: the run is over.
-  process.exit(code);
+  // runJob's closing line was the last thing written; the run is over once it is delivered.
+  return exitWhenDrained(code);
 }

@@ -7,7 +7,7 @@ import type { ClassIdentifier, ClassReference, ClassResolver } from './serializa
 type ModuleNamespace = Readonly<Record<string, unknown>>;
 
 /**
- * The classes the source root exports, by identity (DESIGN 1), imported on demand: only modules
+ * The classes the source root exports, by identity (docs/design.md §1), imported on demand: only modules
  * that export a name asked for, or (`importAll`) every module with exports. Modules that export
  * nothing (scripts) are never imported, so identifying classes does not run them. When one class is
  * exported from several modules (an index re-exporting it), the first module in path order names it.

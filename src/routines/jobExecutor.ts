@@ -34,8 +34,12 @@ export interface JobResult {
 export type LogStream = 'stdout' | 'stderr';
 
 export interface FollowLogsOptions {
-  /** Called once per complete line, in order, for as long as the job runs. */
-  readonly onLine: (line: string, stream: LogStream) => void;
+  /**
+   * Called once per complete line, in order, for as long as the job runs. When it returns a promise,
+   * the next lines wait until it settles (backpressure: a slow reader keeps memory bounded); any
+   * other result is ignored.
+   */
+  readonly onLine: (line: string, stream: LogStream) => unknown;
   readonly signal?: AbortSignal;
 }
 

@@ -47,7 +47,7 @@ export class RecordedRun implements JobRun {
   }
 
   async followLogs(options: FollowLogsOptions): Promise<void> {
-    replayLogs(await this.getLogs(), options);
+    await replayLogs(await this.getLogs(), options);
   }
 
   async wait(): Promise<JobResult> {
@@ -81,12 +81,15 @@ function stateOfRecord(record: RunRecord): JobState {
   }
 }
 
-/** Calls `onLine` for every line of logs already read, stdout first. */
-export function replayLogs(logs: JobLogs, options: Pick<FollowLogsOptions, 'onLine'>): void {
+/** Calls `onLine` for every line of logs already read, stdout first, waiting when it asks to. */
+export async function replayLogs(
+  logs: JobLogs,
+  options: Pick<FollowLogsOptions, 'onLine'>,
+): Promise<void> {
   for (const stream of ['stdout', 'stderr'] as const) {
     const text = logs[stream];
     if (text === '') continue;
     const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
-    for (const line of lines) options.onLine(line, stream);
+    for (const line of lines) await options.onLine(line, stream);
   }
 }

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installPackageAndGetLoader } from '../../src/packaging/index.js';
 import type { RunRecord } from '../../src/records/index.js';
 import { requireTestbed } from '../support/testbed.js';
+import { describeWithTestbed } from '../support/describeWithTestbed.js';
 import { cleanEngine, editConfig, ferry, finished, spawnFerry, FERRY_BIN } from './support.js';
 import { spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
@@ -67,7 +68,7 @@ describe('ferry without a project', () => {
   });
 });
 
-describe.skipIf(!testbed)('ferry on the local engine, driven as a user would', () => {
+describeWithTestbed(testbed, 'ferry on the local engine, driven as a user would', () => {
   const project = `cli-local-${randomBytes(3).toString('hex')}`;
   let root: string;
   let dir: string;

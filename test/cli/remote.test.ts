@@ -3,14 +3,16 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Dockerode from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/records/index.js';
 import { requireTestbed } from '../support/testbed.js';
+import { describeWithTestbed } from '../support/describeWithTestbed.js';
 import { cleanEngine, editConfig, ferry, maxConcurrency, testbedTarget } from './support.js';
 
 const testbed = requireTestbed('local', 'remote', 'baseImage');
 
-describe.skipIf(!testbed)(
+describeWithTestbed(
+  testbed,
   'ferry on the remote host (the test bed over SSH), driven as a user would',
   () => {
     const project = `cli-remote-${randomBytes(3).toString('hex')}`;

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   ContaineringTask,
   ImageBuildError,
@@ -17,12 +17,13 @@ import {
 import { PackagingTask } from '../../src/packaging/index.js';
 import { ProbeJob } from '../fixtures/containering/jobs/probeJob.js';
 import { requireTestbed } from '../support/testbed.js';
+import { describeWithTestbed } from '../support/describeWithTestbed.js';
 
 const testbed = requireTestbed('local', 'baseImage');
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const sourceRoot = path.join(repo, 'test/fixtures/containering/jobs');
 
-describe.skipIf(!testbed)('makeContainer on the local engine', () => {
+describeWithTestbed(testbed, 'makeContainer on the local engine', () => {
   const suffix = randomBytes(3).toString('hex');
   const jobName = `ctest-build-${suffix}`;
   const imageName = `ferry-test/build-${suffix}`;

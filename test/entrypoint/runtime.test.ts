@@ -13,6 +13,8 @@ import {
 import { installPackage, makePackage, PackagingTask } from '../../src/packaging/index.js';
 import { FailingJob } from '../fixtures/containering/jobs/failingJob.js';
 import { ProbeJob } from '../fixtures/containering/jobs/probeJob.js';
+import { ChattyJob } from './fixtures/chattyJob.js';
+import { expectedNumbers, printedLines } from './printedLines.js';
 
 // The container runtime, run with the host's node: the bundled runtime.mjs and a rendered entry file
 // in a folder laid out like the image's /app, without Docker.
@@ -31,8 +33,8 @@ afterAll(async () => {
   await rm(app, { recursive: true, force: true });
 });
 
-async function install(name: string, job: unknown): Promise<string> {
-  const task = new PackagingTask({ name, version: '1.0.0', payload: { job }, sourceRoot });
+async function install(name: string, job: unknown, root = sourceRoot): Promise<string> {
+  const task = new PackagingTask({ name, version: '1.0.0', payload: { job }, sourceRoot: root });
   const info = await makePackage(task, { outputDir: path.join(app, 'archives') });
   const installed = await installPackage(info.path, {
     installRoot: path.join(app, 'packages'),
@@ -124,5 +126,54 @@ describe('container runtime (bundled entry point)', () => {
     expect(outcome.stderr).toContain('Received SIGTERM');
     expect(outcome.stderr).toContain('probe: stopped early');
     expect(outcome.stdout).toContain('Job stopped');
+  });
+
+  // Pipes here behave as the engine's do: once one is full, Node queues the rest in memory.
+  describe('delivers everything the job printed before it exits', () => {
+    const chattyRoot = path.join(repo, 'test/entrypoint/fixtures');
+    const LINES = 100_000;
+
+    it('all 100,000 lines on both streams, in order, `Job completed` last', async () => {
+      const outcome = await runNode(await install('chatty', new ChattyJob(LINES), chattyRoot));
+      expect(outcome.code).toBe(0);
+      const stdout = printedLines(outcome.stdout);
+      const stderr = printedLines(outcome.stderr);
+      expect({ stdout: stdout.numbers.length, stderr: stderr.numbers.length }).toEqual({
+        stdout: LINES / 2,
+        stderr: LINES / 2,
+      });
+      expect(stdout.numbers).toEqual(expectedNumbers(LINES).stdout);
+      expect(stderr.numbers).toEqual(expectedNumbers(LINES).stderr);
+      expect(stdout.others.at(-1)).toBe('Job completed');
+      expect(outcome.stdout.endsWith('\nJob completed\n')).toBe(true);
+    });
+
+    it('all of it, then the error, when the job throws (exit 1)', async () => {
+      const entry = await install('chatty-throws', new ChattyJob(LINES, 80, 'throw'), chattyRoot);
+      const outcome = await runNode(entry);
+      expect(outcome.code).toBe(1);
+      expect(printedLines(outcome.stdout).numbers.length).toBe(LINES / 2);
+      const stderr = printedLines(outcome.stderr);
+      expect(stderr.numbers.length).toBe(LINES / 2);
+      expect(stderr.others[0]).toBe(`Job failed: Error: ChattyJob failed after ${LINES} lines`);
+      expect(outcome.stdout).not.toContain('Job completed');
+    });
+
+    it('all of it, then the error, when a callback the job left behind throws (exit 1)', async () => {
+      const entry = await install(
+        'chatty-uncaught',
+        new ChattyJob(LINES, 80, 'uncaught'),
+        chattyRoot,
+      );
+      const outcome = await runNode(entry);
+      expect(outcome.code).toBe(1);
+      expect(printedLines(outcome.stdout).numbers.length).toBe(LINES / 2);
+      const stderr = printedLines(outcome.stderr);
+      expect(stderr.numbers.length).toBe(LINES / 2);
+      expect(stderr.others.slice(0, 2)).toEqual([
+        "Job failed: an uncaught error in the job's code:",
+        `Error: ChattyJob's timer failed after ${LINES} lines`,
+      ]);
+    });
   });
 });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { GpuUnavailableError } from '../../src/engines/errors.js';
 import { PackagingTask } from '../../src/packaging/index.js';
 import { RUN_LABELS } from '../../src/routines/docker/labels.js';
@@ -22,12 +22,13 @@ import {
 import { FailingJob } from '../fixtures/containering/jobs/failingJob.js';
 import { ProbeJob, type ProbeSettings } from '../fixtures/containering/jobs/probeJob.js';
 import { requireTestbed } from '../support/testbed.js';
+import { describeWithTestbed } from '../support/describeWithTestbed.js';
 
 const testbed = requireTestbed('local', 'baseImage');
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const sourceRoot = path.join(repo, 'test/fixtures/containering/jobs');
 
-describe.skipIf(!testbed)('routine.local: LocalDockerExecutor on the local engine', () => {
+describeWithTestbed(testbed, 'routine.local: LocalDockerExecutor on the local engine', () => {
   const suffix = randomBytes(3).toString('hex');
   const imagePrefix = `ferry-test/local-${suffix}`;
   let docker: Dockerode;

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Dockerode from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { GpuUnavailableError } from '../../src/engines/errors.js';
 import { PackagingTask } from '../../src/packaging/index.js';
 import { RUN_LABELS } from '../../src/routines/docker/labels.js';
@@ -30,14 +30,14 @@ import { ProbeJob } from '../fixtures/containering/jobs/probeJob.js';
 import { ImageTransferInterruptedError } from '../../src/shipping/index.js';
 import { BigPayloadJob } from '../shipping/fixtures/bigPayloadJob.js';
 import { disposeOwnSshd, startOwnSshd, type OwnSshd } from '../ssh/ownSshd.js';
-import { remoteSshOptions, requireTestbed, type Testbed } from '../support/testbed.js';
+import { remoteSshOptions, requireTestbed } from '../support/testbed.js';
+import { describeWithTestbed } from '../support/describeWithTestbed.js';
 
 const testbed = requireTestbed('remote', 'registry', 'baseImage');
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const probeRoot = path.join(repo, 'test/fixtures/containering/jobs');
 
-describe.skipIf(!testbed)('routine.remote: RemoteDockerExecutor on the test bed', () => {
-  const tb = testbed as Testbed;
+describeWithTestbed(testbed, 'routine.remote: RemoteDockerExecutor on the test bed', (tb) => {
   const suffix = randomBytes(3).toString('hex');
   const local = new Dockerode({ socketPath: tb.localDocker.socketPath });
   const jobNames = new Set<string>();

@@ -6,6 +6,7 @@ import { createFeaturizationJob, sourceRoot } from '../../examples/featurization
 import { DockerOptions, SSHDockerJobRoutine } from '../../src/index.js';
 import { RemoteNotConfiguredError } from '../../src/routines/errors.js';
 import { remoteSshOptions, requireTestbed } from '../support/testbed.js';
+import { describeWithTestbed } from '../support/describeWithTestbed.js';
 
 const testbed = requireTestbed('remote', 'baseImage');
 
@@ -21,7 +22,7 @@ describe('SSHDockerJobRoutine', () => {
     expect(() => routine.remote).toThrow(/give SSHDockerJobRoutine a remote: \{ ssh: \{ host/);
   });
 
-  describe.skipIf(testbed === undefined)('one job, three places, one result', () => {
+  describeWithTestbed(testbed, 'one job, three places, one result', () => {
     let workDir: string;
     beforeAll(async () => {
       workDir = await mkdtemp(path.join(tmpdir(), 'ferry-routine-'));

@@ -8,11 +8,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Dockerode from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RegistryError, shipImage } from '../../src/shipping/index.js';
 import { SshConnection, remoteDocker } from '../../src/ssh/index.js';
 import { freePort } from '../ssh/ownSshd.js';
-import { remoteSshOptions, requireTestbed, type Testbed } from '../support/testbed.js';
+import { remoteSshOptions, requireTestbed } from '../support/testbed.js';
+import { describeWithTestbed } from '../support/describeWithTestbed.js';
 import { buildTinyImage, hasImage, removeImage } from './tinyImages.js';
 
 const testbed = requireTestbed('remote', 'baseImage');
@@ -35,10 +36,10 @@ function bcrypt(password: string): string | undefined {
 const password = `pw-${randomBytes(8).toString('hex')}`;
 const hash = existsSync('/usr/bin/docker-registry') ? bcrypt(password) : undefined;
 
-describe.skipIf(!testbed || hash === undefined)(
+describeWithTestbed(
+  testbed,
   'shipping through a registry with credentials',
-  () => {
-    const tb = testbed as Testbed;
+  (tb) => {
     const local = new Dockerode({ socketPath: tb.localDocker.socketPath });
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-registry-'));
     const repo = `ferry-auth-test-${randomBytes(3).toString('hex')}`;
@@ -134,4 +135,5 @@ describe.skipIf(!testbed || hash === undefined)(
       }
     });
   },
+  hash === undefined ? 'needs docker-registry and a bcrypt hash from python3 crypt' : undefined,
 );

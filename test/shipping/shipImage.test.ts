@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import Dockerode from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   ImageTransferInterruptedError,
   RegistryError,
@@ -17,13 +17,13 @@ import {
 } from '../../src/shipping/index.js';
 import { SshConnection, remoteDocker, type SshConnectionOptions } from '../../src/ssh/index.js';
 import { disposeOwnSshd, startOwnSshd, type OwnSshd } from '../ssh/ownSshd.js';
-import { remoteSshOptions, requireTestbed, type Testbed } from '../support/testbed.js';
+import { remoteSshOptions, requireTestbed } from '../support/testbed.js';
+import { describeWithTestbed } from '../support/describeWithTestbed.js';
 import { buildTinyImage, hasImage, removeImage, runNode } from './tinyImages.js';
 
 const testbed = requireTestbed('remote', 'registry', 'baseImage');
 
-describe.skipIf(!testbed)('shipping an image to the remote engine', () => {
-  const tb = testbed as Testbed;
+describeWithTestbed(testbed, 'shipping an image to the remote engine', (tb) => {
   const local = new Dockerode({ socketPath: tb.localDocker.socketPath });
   const nonce = randomBytes(4).toString('hex');
   const repo = `ferry-ship-test-${nonce}`;

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   AuthenticationError,
   HostKeyMismatchError,
@@ -22,13 +22,13 @@ import {
   remoteDocker,
   type SshConnectionOptions,
 } from '../../src/ssh/index.js';
-import { remoteSshOptions, requireTestbed, type Testbed } from '../support/testbed.js';
+import { remoteSshOptions, requireTestbed } from '../support/testbed.js';
+import { describeWithTestbed } from '../support/describeWithTestbed.js';
 import { disposeOwnSshd, startOwnSshd, type OwnSshd } from './ownSshd.js';
 
 const testbed = requireTestbed('remote');
 
-describe.skipIf(!testbed)('SshConnection against the test bed', () => {
-  const tb = testbed as Testbed;
+describeWithTestbed(testbed, 'SshConnection against the test bed', (tb) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-ssh-test-'));
   const base = (): SshConnectionOptions => remoteSshOptions(tb);
   // A function, not a value: the describe body runs (to collect) even when the suite is skipped.
@@ -224,8 +224,7 @@ describe.skipIf(!testbed)('SshConnection against the test bed', () => {
   });
 });
 
-describe.skipIf(!testbed)('Docker over SSH against the test bed', () => {
-  const tb = testbed as Testbed;
+describeWithTestbed(testbed, 'Docker over SSH against the test bed', (tb) => {
   let connection: SshConnection;
   const options = (): SshConnectionOptions => remoteSshOptions(tb);
 

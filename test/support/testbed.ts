@@ -1,11 +1,13 @@
 /**
  * The test bed, as the Docker and SSH test suites see it: a typed reader for the JSON that
- * `bash scripts/testbed.sh up` writes, and `requireTestbed()`, which decides whether a suite runs.
+ * `bash scripts/testbed.sh up` writes, `requireTestbed()`, which decides whether a suite runs, and
+ * `describeWithTestbed()` (./describeWithTestbed.ts), which runs a suite's body only when it does.
  *
  *   const testbed = requireTestbed('remote');          // at the top of a test file
- *   describe.skipIf(!testbed)('remote routine', () => { const tb = testbed!; ... });
+ *   describeWithTestbed(testbed, 'remote routine', (tb) => { ... });
  *
  * Under CI=true a missing part is an error (tests fail, never skip); elsewhere the suite is skipped.
+ * A file that calls `requireTestbed(` is in the `docker` test project (see vitest.config.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

@@ -2,6 +2,7 @@ import type { JobRun, LogStream } from '../../routines/jobExecutor.js';
 import { flag, type Command, stringOption, RUN_LOOKUP_TARGET_OPTION } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
+import { writeOrWait } from '../output.js';
 import { executorOf, isSweepId, resolveRun, sweepRuns } from '../runs.js';
 
 export const logsCommand: Command = {
@@ -53,7 +54,7 @@ async function followLines(context: CliContext, run: JobRun): Promise<number> {
   try {
     await run.followLogs({
       onLine: (line: string, stream: LogStream) =>
-        (stream === 'stdout' ? context.io.stdout : context.io.stderr).write(`${line}\n`),
+        writeOrWait(stream === 'stdout' ? context.io.stdout : context.io.stderr, `${line}\n`),
       signal: stop.signal,
     });
   } finally {

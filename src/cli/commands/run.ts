@@ -5,7 +5,7 @@ import { newRunId } from '../../routines/runId.js';
 import { flag, stringOption, type Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
-import { formatDuration } from '../output.js';
+import { formatDuration, writeOrWait } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
 
 export const runCommand: Command = {
@@ -140,7 +140,7 @@ export async function followRun(
   try {
     await run.followLogs({
       onLine: (line: string, stream: LogStream) =>
-        (stream === 'stdout' ? context.io.stdout : context.io.stderr).write(`${line}\n`),
+        writeOrWait(stream === 'stdout' ? context.io.stdout : context.io.stderr, `${line}\n`),
       signal: stopFollowing.signal,
     });
   } finally {

@@ -23,7 +23,7 @@ export interface DeserializeOptions {
 /**
  * Rebuilds the object graph of a payload made by {@link serialize}.
  *
- * Runs no code it was not given (DESIGN 3): the document is checked in full first (a malformed, truncated or
+ * Runs no code it was not given (docs/design.md §3): the document is checked in full first (a malformed, truncated or
  * tampered one throws {@link PayloadFormatError}); `resolveClass` is called once for each entry of the
  * document's class table and for nothing else (its failure throws {@link UnknownClassError}); instances are
  * made with `Object.create(Class.prototype)`, never by calling a constructor; properties are defined with

@@ -12,7 +12,7 @@
  * state. The state's object graph is fully rebuilt before `[ferryDeserialize]` is called.
  *
  * Both keys are registered symbols (`Symbol.for`), so copies of user code loaded from different bundles
- * (DESIGN 2) share them and need not import them from the same copy of Ferry.
+ * (docs/design.md §2) share them and need not import them from the same copy of Ferry.
  *
  * @example
  * ```ts

@@ -1,5 +1,5 @@
 /**
- * Ferry's serializer: a job's object graph to a JSON-safe document plus side-car bytes, and back (DESIGN 1, 3, 4).
+ * Ferry's serializer: a job's object graph to a JSON-safe document plus side-car bytes, and back (docs/design.md §1, §3, §4).
  */
 export { MAX_GRAPH_DEPTH, serialize, type SerializeOptions } from './serialize.js';
 export { deserialize, type DeserializeOptions } from './deserialize.js';

@@ -1,4 +1,4 @@
-/** Where a class is exported: `<module path relative to the source root>#<export name>` (DESIGN 1). */
+/** Where a class is exported: `<module path relative to the source root>#<export name>` (docs/design.md §1). */
 export interface ClassReference {
   /** POSIX path of the module relative to the source root, with its source extension, e.g. `jobs/titanic.ts`. */
   readonly module: string;

@@ -6,7 +6,7 @@ import type { FollowLogsOptions, JobLogs, JobResult, JobRun, JobStatus } from '.
 import { replayLogs } from '../recordedRun.js';
 import { toStatus } from './containerState.js';
 import { NAME_SUFFIXES } from './labels.js';
-import { demuxLogs, lineDemuxer } from './logs.js';
+import { demuxLogs, followLogStream } from './logs.js';
 
 export interface DockerJobRunFields {
   readonly docker: Dockerode;
@@ -70,33 +70,14 @@ export class DockerJobRun implements JobRun {
 
   async followLogs(options: FollowLogsOptions): Promise<void> {
     if (this.final !== undefined) {
-      replayLogs(this.final.logs, options);
+      await replayLogs(this.final.logs, options);
       return;
     }
     if (options.signal?.aborted === true) return;
     const stream = (await this.call('follow the logs of', () =>
       this.container.logs({ stdout: true, stderr: true, follow: true }),
-    )) as NodeJS.ReadableStream & { destroy?: () => void };
-    const lines = lineDemuxer(options.onLine);
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        stream.removeAllListeners('data');
-        stream.destroy?.();
-        lines.end();
-        resolve();
-      };
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      const done = (error?: Error): void => {
-        options.signal?.removeEventListener('abort', onAbort);
-        lines.end();
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      stream.on('data', (chunk: Buffer) => lines.push(chunk));
-      stream.on('end', () => done());
-      stream.on('close', () => done());
-      stream.on('error', (error: Error) => done(error));
-    });
+    )) as NodeJS.ReadableStream;
+    await followLogStream(stream, options.onLine, options.signal);
   }
 
   /** Waits for the container to exit; removes it afterwards when asked, keeping its logs and status. */

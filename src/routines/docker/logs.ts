@@ -67,3 +67,60 @@ export function lineDemuxer(onLine: (line: string, stream: LogStream) => void): 
     },
   };
 }
+
+/** Told each line; a returned promise holds back the lines after it until it settles. */
+export type LineHandler = (line: string, stream: LogStream) => unknown;
+
+/**
+ * Follows a multiplexed log stream (`container.logs({ follow: true })`) to its end, or until
+ * `signal` aborts, telling `onLine` each complete line in order. Memory stays bounded however much
+ * the job prints: the stream is read one chunk at a time, and when `onLine` returns a promise (its
+ * own output is full, as a pipe nobody reads fast is), reading waits for it. A stream that closes
+ * before its end (the engine went away) ends the following, as the end of the logs does.
+ */
+export async function followLogStream(
+  stream: NodeJS.ReadableStream,
+  onLine: LineHandler,
+  signal?: AbortSignal,
+): Promise<void> {
+  const lines: [string, LogStream][] = [];
+  const demuxer = lineDemuxer((line, from) => lines.push([line, from]));
+  const deliver = async (): Promise<void> => {
+    for (const [line, from] of lines.splice(0)) {
+      const held = onLine(line, from);
+      if (isThenable(held)) await held;
+    }
+  };
+  const destroy = (): void => {
+    (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+  };
+  // A function, not a narrowed value: the signal can abort while lines are delivered.
+  const aborted = (): boolean => signal?.aborted === true;
+  if (aborted()) {
+    destroy();
+    return;
+  }
+  signal?.addEventListener('abort', destroy, { once: true });
+  try {
+    for await (const chunk of stream) {
+      demuxer.push(typeof chunk === 'string' ? Buffer.from(chunk, 'binary') : chunk);
+      await deliver();
+      if (aborted()) break;
+    }
+  } catch (error) {
+    // Aborting destroys the stream, which ends the loop with an error that is the abort's own doing.
+    if (!aborted() && !isPrematureClose(error)) throw error;
+  } finally {
+    signal?.removeEventListener('abort', destroy);
+  }
+  demuxer.end();
+  await deliver();
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+function isPrematureClose(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
