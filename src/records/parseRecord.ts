@@ -3,17 +3,9 @@
  * crash) to change. A record that does not hold is a `RecordStoreError` naming the file and field.
  */
 import { RecordStoreError } from './errors.js';
-import type { RunRecord, RunStatus, TargetKind } from './record.js';
+import { RUN_STATUSES, type RunRecord, type TargetKind } from './record.js';
 
-const STATUSES: ReadonlySet<string> = new Set<RunStatus>([
-  'queued',
-  'running',
-  'succeeded',
-  'failed',
-  'stopped',
-  'cancelled',
-  'unknown',
-]);
+const STATUSES: ReadonlySet<string> = new Set(RUN_STATUSES);
 const TARGET_KINDS: ReadonlySet<string> = new Set<TargetKind>(['attached', 'local', 'remote']);
 const REQUIRED_STRINGS = ['id', 'job', 'version', 'uid', 'target', 'createdAt'] as const;
 const OPTIONAL_STRINGS = [

@@ -9,6 +9,17 @@ import type { JobState } from '../routines/jobExecutor.js';
 export type RunStatus =
   'queued' | 'running' | 'succeeded' | 'failed' | 'stopped' | 'cancelled' | 'unknown';
 
+/** Every status, in the order a run goes through them. */
+export const RUN_STATUSES: readonly RunStatus[] = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'stopped',
+  'cancelled',
+  'unknown',
+];
+
 /** Statuses a run does not leave. */
 export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set([
   'succeeded',

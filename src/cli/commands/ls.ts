@@ -1,21 +1,11 @@
 import { FerryError } from '../../errors.js';
-import type { RunRecord, RunStatus } from '../../records/record.js';
+import { RUN_STATUSES, type RunRecord, type RunStatus } from '../../records/record.js';
 import { flag, intOption, stringOption, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { EXIT } from '../exitCodes.js';
 import { table } from '../output.js';
 import { refreshRecords } from '../runs.js';
 import { durationOf } from './status.js';
-
-const STATUSES: readonly RunStatus[] = [
-  'queued',
-  'running',
-  'succeeded',
-  'failed',
-  'stopped',
-  'cancelled',
-  'unknown',
-];
 
 export const lsCommand: Command = {
   name: 'ls',
@@ -37,7 +27,7 @@ the records.`,
     status: {
       type: 'string',
       value: 'status',
-      description: `only runs with this status (${STATUSES.join(', ')})`,
+      description: `only runs with this status (${RUN_STATUSES.join(', ')})`,
     },
     last: { type: 'string', short: 'n', value: 'n', description: 'only the n newest runs' },
     json: { type: 'boolean', description: 'print the records as a JSON array' },
@@ -46,9 +36,9 @@ the records.`,
     const store = await context.records();
     const targetName = stringOption(args, 'target');
     const status = stringOption(args, 'status');
-    if (status !== undefined && !STATUSES.includes(status as RunStatus)) {
+    if (status !== undefined && !RUN_STATUSES.includes(status as RunStatus)) {
       throw new UsageError(
-        `ls: --status ${JSON.stringify(status)} is not a status; use one of ${STATUSES.join(', ')}`,
+        `ls: --status ${JSON.stringify(status)} is not a status; use one of ${RUN_STATUSES.join(', ')}`,
         'ls',
       );
     }

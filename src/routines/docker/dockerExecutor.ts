@@ -267,20 +267,12 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
       throw await this.translate(error, 'start the job on');
     }
     await this.records?.put({
+      ...this.newRecord(prepared, await sha256File(prepared.image.packageInfo.path)),
       id: runId,
-      job: manifest.name,
-      version: manifest.version,
-      uid: manifest.uid,
-      target: this.targetName,
-      targetKind: this.kind,
-      ...this.recordPlace(),
       parameters,
       status: 'running',
       createdAt: createdAt.toISOString(),
-      image: prepared.shipped?.reference ?? prepared.image.reference,
-      imageId: prepared.image.imageId,
       containerId,
-      packageSha256: await sha256File(prepared.image.packageInfo.path),
     });
     const run = await this.handle(runId, containerId, options.removeContainer);
     this.lastRunId = runId;
@@ -537,21 +529,13 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
     const records: RunRecord[] = [];
     for (const run of plan.runs) {
       const record: RunRecord = {
+        ...this.newRecord(prepared, packageSha256),
         id: run.runId,
-        job: manifest.name,
-        version: manifest.version,
-        uid: manifest.uid,
-        target: this.targetName,
-        targetKind: this.kind,
-        ...this.recordPlace(),
         parameters: run.parameters,
         status: 'queued',
         createdAt: createdAt.toISOString(),
         sweepId: plan.sweepId,
         sweepIndex: run.index,
-        image: prepared.shipped?.reference ?? prepared.image.reference,
-        imageId: prepared.image.imageId,
-        packageSha256,
       };
       records.push(this.records === undefined ? record : await this.records.put(record));
     }
@@ -698,6 +682,25 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
       removeContainer,
       onSettled: (settled) => this.recordEnd(runId, settled),
     });
+  }
+
+  /** What every record of a run started from `prepared` holds. */
+  private newRecord(
+    prepared: PreparedImage,
+    packageSha256: string,
+  ): Omit<RunRecord, 'id' | 'parameters' | 'status' | 'createdAt'> {
+    const manifest = prepared.image.packageInfo.manifest;
+    return {
+      job: manifest.name,
+      version: manifest.version,
+      uid: manifest.uid,
+      target: this.targetName,
+      targetKind: this.kind,
+      ...this.recordPlace(),
+      image: prepared.shipped?.reference ?? prepared.image.reference,
+      imageId: prepared.image.imageId,
+      packageSha256,
+    };
   }
 
   /** Where runs of a variant are, in their records (a remote host). */
