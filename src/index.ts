@@ -43,12 +43,11 @@ export {
 } from './routines/remoteDockerExecutor.js';
 export {
   DockerOptions,
-  InvalidDockerOptionsError,
   type DockerOptionsFields,
   type GpuRequest,
   type MountSpec,
 } from './routines/dockerOptions.js';
-export { InvalidJobError, type Job } from './routines/job.js';
+export type { Job } from './routines/job.js';
 export {
   DockerExecutor,
   type DockerExecutorFields,
@@ -75,7 +74,10 @@ export {
   ConfigError,
   ConfigNotFoundError,
   JobLoadError,
+  MissingRegistryPasswordError,
   UnknownTargetError,
+  configJsonSchema,
+  checkLocalMounts,
   type FerryConfig,
   type TargetConfig,
 } from './config/index.js';

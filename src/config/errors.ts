@@ -27,3 +27,9 @@ export class ConfigNotFoundError extends InputError {}
 
 /** The config names a target that it does not define. */
 export class UnknownTargetError extends InputError {}
+
+/** The job module could not be imported, or its export is not a job or a function making one. */
+export class JobLoadError extends InputError {}
+
+/** The registry password named by `registryAuth.passwordEnv` is not set. */
+export class MissingRegistryPasswordError extends InputError {}

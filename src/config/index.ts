@@ -1,6 +1,8 @@
 export {
   ConfigError,
   ConfigNotFoundError,
+  JobLoadError,
+  MissingRegistryPasswordError,
   UnknownTargetError,
   type ConfigIssue,
 } from './errors.js';
@@ -9,7 +11,6 @@ export {
   checkLocalMounts,
   findConfigFile,
   getTarget,
-  JobLoadError,
   loadConfig,
   loadJob,
   parseConfig,

@@ -1,12 +1,14 @@
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { FerryError, InputError } from '../errors.js';
-import { assertJob, InvalidJobError, type Job } from '../routines/job.js';
+import { FerryError } from '../errors.js';
+import { InvalidJobError } from '../routines/errors.js';
+import { assertJob, type Job } from '../routines/job.js';
 import { closest } from '../validation/issues.js';
 import {
   ConfigError,
   ConfigNotFoundError,
+  JobLoadError,
   UnknownTargetError,
   type ConfigIssue,
 } from './errors.js';
@@ -122,9 +124,6 @@ export function getTarget(config: FerryConfig, name?: string): TargetConfig {
   }
   return target;
 }
-
-/** The job module could not be imported, or its export is not a job or a function making one. */
-export class JobLoadError extends InputError {}
 
 /**
  * Imports `job.module` and returns the job: the export itself when it is a job, else what calling

@@ -9,7 +9,8 @@ import path from 'node:path';
 import semver from 'semver';
 import { z } from 'zod';
 import { jobParametersSchema, type JobParameters } from '../parameters/index.js';
-import { InvalidDockerOptionsError, parseMemory } from '../routines/dockerOptions.js';
+import { parseMemory } from '../routines/dockerOptions.js';
+import { InvalidDockerOptionsError } from '../routines/errors.js';
 import { expected, show } from '../validation/issues.js';
 import { strictObject } from '../validation/objects.js';
 

@@ -19,8 +19,7 @@ import { RemoteDockerExecutor } from '../routines/remoteDockerExecutor.js';
 import { SSHDockerJobRoutine } from '../routines/sshDockerJobRoutine.js';
 import type { RegistryAuth } from '../shipping/index.js';
 import type { SshConnection, SshConnectionOptions } from '../ssh/index.js';
-import { InputError } from '../errors.js';
-import { UnknownTargetError } from './errors.js';
+import { MissingRegistryPasswordError, UnknownTargetError } from './errors.js';
 import { getTarget } from './loadConfig.js';
 import type {
   AttachedTargetConfig,
@@ -178,9 +177,6 @@ export function attachedExecutorFor(
     ...(options.records === undefined ? {} : { records: options.records }),
   });
 }
-
-/** The registry password named by `registryAuth.passwordEnv` is not set. */
-export class MissingRegistryPasswordError extends InputError {}
 
 /** Registry credentials of a remote target, the password read from its environment variable. */
 export function registryAuthFor(

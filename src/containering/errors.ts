@@ -62,3 +62,5 @@ function indent(text: string): string {
 
 /** The build context could not be assembled: an unsafe or duplicate path, or a file that changed while it was sent. */
 export class BuildContextError extends InputError {}
+
+export class RuntimeBundleError extends EnvironmentError {}

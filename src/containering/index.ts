@@ -39,5 +39,5 @@ export {
   type DependencyCacheOptions,
 } from './dependencies.js';
 export { APP_DIR, PACKAGE_DIR, assembleBuildContext, type BuildContext } from './buildContext.js';
-export { bundleRuntime, RuntimeBundleError, type RuntimeBundle } from './runtimeBundle.js';
+export { bundleRuntime, type RuntimeBundle } from './runtimeBundle.js';
 export * from './errors.js';

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type * as esbuild from 'esbuild';
-import { EnvironmentError } from '../errors.js';
+import { RuntimeBundleError } from './errors.js';
 import { ferryVersion } from '../version.js';
 
 /** Ferry's package folder (where `package.json` is), from `src/containering/` or `dist/containering/`. */
@@ -21,8 +21,6 @@ const SOURCE_DIR = fileURLToPath(new URL('../', import.meta.url));
 
 /** Where the runtime goes, relative to `/app` in the image. */
 export const RUNTIME_MODULE_PATH = 'ferry/runtime.mjs';
-
-export class RuntimeBundleError extends EnvironmentError {}
 
 export interface RuntimeBundle {
   /** One ESM file: the entry point and everything it imports (packaging's loader, its npm packages). */

@@ -1,4 +1,4 @@
-import { InputError } from '../errors.js';
+import { InvalidDockerOptionsError, MissingEnvironmentVariableError } from './errors.js';
 
 /** A folder or file of the host seen inside the container. */
 export interface MountSpec {
@@ -72,25 +72,6 @@ export class DockerOptions {
     this.gpus = fields.gpus === undefined ? undefined : checkGpus(fields.gpus);
     this.wait = fields.wait ?? true;
     this.removeContainer = fields.removeContainer ?? false;
-  }
-}
-
-/** A DockerOptions field is malformed. */
-export class InvalidDockerOptionsError extends InputError {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`DockerOptions.${field}: ${message}`);
-  }
-}
-
-/** A variable named for propagation is not set where `execute()` runs. */
-export class MissingEnvironmentVariableError extends InputError {
-  constructor(readonly variable: string) {
-    super(
-      `environment variable ${variable} is named in DockerOptions.propagatedEnvironmentVariables but is not set; set it before execute(), or stop propagating it`,
-    );
   }
 }
 

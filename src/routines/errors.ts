@@ -17,3 +17,24 @@ export class NotSupportedOnTargetError extends InputError {}
 
 /** The package a run used cannot be found, or what was found does not match its manifest. */
 export class PackageNotAvailableError extends InputError {}
+
+/** A DockerOptions field is malformed. */
+export class InvalidDockerOptionsError extends InputError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`DockerOptions.${field}: ${message}`);
+  }
+}
+
+/** A variable named for propagation is not set where `execute()` runs. */
+export class MissingEnvironmentVariableError extends InputError {
+  constructor(readonly variable: string) {
+    super(
+      `environment variable ${variable} is to be passed to the job (a target's environment in the config, DockerOptions.propagatedEnvironmentVariables in code) but is not set here; set it before running, or stop passing it`,
+    );
+  }
+}
+
+export class InvalidJobError extends InputError {}

@@ -1,4 +1,4 @@
-import { InputError } from '../errors.js';
+import { InvalidJobError } from './errors.js';
 import type { JobParameters } from '../parameters/index.js';
 
 /** What Ferry delivers: an object whose class has a `run()` method (sync or async). */
@@ -8,8 +8,6 @@ export interface Job {
   /** Optional: asked to end a running job early (on `stop()` or SIGTERM). */
   stop?(): unknown;
 }
-
-export class InvalidJobError extends InputError {}
 
 /** Checks that a value is a job, naming what is wrong when it is not. */
 export function assertJob(value: unknown, where = 'job'): asserts value is Job {

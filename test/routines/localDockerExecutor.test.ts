@@ -8,11 +8,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { GpuUnavailableError } from '../../src/engines/errors.js';
 import { PackagingTask } from '../../src/packaging/index.js';
 import { RUN_LABELS } from '../../src/routines/docker/labels.js';
-import {
-  DockerOptions,
-  MissingEnvironmentVariableError,
-} from '../../src/routines/dockerOptions.js';
-import { RunNotFoundError } from '../../src/routines/errors.js';
+import { DockerOptions } from '../../src/routines/dockerOptions.js';
+import { MissingEnvironmentVariableError, RunNotFoundError } from '../../src/routines/errors.js';
 import type { LogStream } from '../../src/routines/jobExecutor.js';
 import { LocalDockerExecutor } from '../../src/routines/localDockerExecutor.js';
 import {

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DockerOptions,
   InvalidDockerOptionsError,
   MissingEnvironmentVariableError,
+} from '../../src/routines/errors.js';
+import {
+  DockerOptions,
   parseMemory,
   resolveEnvironment,
   toHostConfig,
