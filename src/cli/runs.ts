@@ -5,6 +5,7 @@
  */
 import { remoteTargets, targetsSearchedByDefault } from '../config/targetSearch.js';
 import { FerryError } from '../errors.js';
+import { AmbiguousRunIdError } from '../records/errors.js';
 import { isFinal, type RunRecord } from '../records/record.js';
 import { RunNotFoundError } from '../routines/errors.js';
 import type { TargetExecutor } from '../routines/jobExecutor.js';
@@ -93,14 +94,35 @@ export async function refreshRecords(
   return records.map((r) => updated.get(r.id) ?? r);
 }
 
-/** The runs of a sweep, by index. */
+/**
+ * The runs of a sweep, by index. The sweep id may be shortened as run ids can: to a unique prefix
+ * (`sweep-20261201-1830`), or to the random part at its end (`sweep-3fa2c1`).
+ */
 export async function sweepRuns(context: CliContext, sweepId: string): Promise<RunRecord[]> {
   const store = await context.records();
-  const runs = (await store.list()).filter((r) => r.sweepId === sweepId);
-  if (runs.length === 0) {
+  const all = await store.list();
+  const ids = [...new Set(all.flatMap((r) => (r.sweepId === undefined ? [] : [r.sweepId])))];
+  const suffix = sweepId.slice(SWEEP_PREFIX.length);
+  const matching = ids.includes(sweepId)
+    ? [sweepId]
+    : suffix.length < 4
+      ? []
+      : ids.filter((id) => id.startsWith(sweepId) || id.endsWith(`-${suffix}`));
+  if (matching.length > 1) {
+    throw new AmbiguousRunIdError(
+      `${sweepId} matches ${matching.length} sweeps (${matching.slice(0, 5).join(', ')}); give more of the id`,
+    );
+  }
+  const id = matching[0];
+  if (id === undefined) {
     throw new RunNotFoundError(
       `no sweep ${JSON.stringify(sweepId)} in ${store.dir}; \`ferry ls\` lists runs and their sweeps`,
     );
   }
-  return runs.sort((a, b) => (a.sweepIndex ?? 0) - (b.sweepIndex ?? 0));
+  return all.filter((r) => r.sweepId === id).sort(bySweepIndex);
+}
+
+/** A sweep's runs by their index. */
+function bySweepIndex(a: RunRecord, b: RunRecord): number {
+  return (a.sweepIndex ?? 0) - (b.sweepIndex ?? 0);
 }

@@ -289,10 +289,18 @@ describeWithTestbed(testbed, 'ferry on the local engine, driven as a user would'
       if (status.counts.running === 1) break;
       await new Promise((r) => setTimeout(r, 300));
     }
-    const stopped = await ferry(['stop', sweepId], dir);
+    // A sweep id shortens as a run id does: to the random part at its end.
+    const short = `sweep-${sweepId.split('-').at(-1)}`;
+    const listed = await ferry(['ls', '--sweep', short, '--json'], dir);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(
+      (JSON.parse(listed.stdout) as { sweepIndex: number }[]).map((r) => r.sweepIndex),
+    ).toEqual([0, 1, 2]);
+    const stopped = await ferry(['stop', short], dir);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.stdout).toMatch(/stopped: (1 stopped, 2 cancelled|2 cancelled, 1 stopped)/);
-    const removed = await ferry(['rm', sweepId], dir);
+    expect(stopped.stdout).toContain(sweepId);
+    const removed = await ferry(['rm', short], dir);
     expect(removed.code, removed.stderr).toBe(0);
     const left = await docker.listContainers({
       all: true,

@@ -29,7 +29,7 @@ attached run is printed from the records folder.`,
     let run: JobRun;
     if (isSweepId(id)) {
       const runs = await sweepRuns(context, id);
-      run = await (await executorOf(context, runs[0]!)).sweepRunner(id);
+      run = await (await executorOf(context, runs[0]!)).sweepRunner(runs[0]!.sweepId!);
     } else {
       const record = await resolveRun(context, id, stringOption(args, 'target'));
       run = await (await executorOf(context, record)).run(record.id);

@@ -4,7 +4,7 @@ import { flag, intOption, stringOption, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { EXIT } from '../exitCodes.js';
 import { table } from '../output.js';
-import { refreshRecords } from '../runs.js';
+import { refreshRecords, sweepRuns } from '../runs.js';
 import { durationOf } from './status.js';
 
 export const lsCommand: Command = {
@@ -56,9 +56,16 @@ the records.`,
       }
     }
     const sweep = stringOption(args, 'sweep');
-    if (sweep !== undefined) records = records.filter((r) => r.sweepId === sweep);
-    records.sort((a, b) =>
-      a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1,
+    if (sweep !== undefined) {
+      const sweepId = (await sweepRuns(context, sweep))[0]!.sweepId;
+      records = records.filter((r) => r.sweepId === sweepId);
+    }
+    // A sweep's runs share their creation time: they follow their index.
+    records.sort(
+      (a, b) =>
+        a.createdAt.localeCompare(b.createdAt) ||
+        (a.sweepIndex ?? 0) - (b.sweepIndex ?? 0) ||
+        a.id.localeCompare(b.id),
     );
     if (last !== undefined) records = records.slice(-last);
     records = await refreshRecords(context, records);

@@ -27,12 +27,13 @@ running is refused unless --force (which kills it). The run's package stays in <
     for (const id of args.positionals) {
       if (isSweepId(id)) {
         const runs = await refreshRecords(context, await sweepRuns(context, id));
-        checkEnded(runs, force, id);
+        const sweepId = runs[0]!.sweepId!;
+        checkEnded(runs, force, sweepId);
         if (Object.hasOwn((await context.config()).targets, runs[0]!.target)) {
-          await (await executorOf(context, runs[0]!)).removeSweepRunner(id);
+          await (await executorOf(context, runs[0]!)).removeSweepRunner(sweepId);
         }
         for (const run of runs) await removeRun(context, run);
-        context.out(`${id} removed (${runs.length} runs)`);
+        context.out(`${sweepId} removed (${runs.length} runs)`);
         continue;
       }
       const [record] = await refreshRecords(context, [

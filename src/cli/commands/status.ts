@@ -26,8 +26,9 @@ succeeded or is still queued or running, 1 when one failed or was stopped.`,
       if (isSweepId(id)) {
         const runs = await refreshRecords(context, await sweepRuns(context, id));
         failed ||= runs.some((r) => isFinal(r.status) && r.status !== 'succeeded');
-        if (json) out.push({ sweep: id, counts: countStatuses(runs), runs });
-        else printSweep(context, id, runs);
+        const sweepId = runs[0]!.sweepId!;
+        if (json) out.push({ sweep: sweepId, counts: countStatuses(runs), runs });
+        else printSweep(context, sweepId, runs);
         continue;
       }
       const [record] = await refreshRecords(context, [

@@ -46,8 +46,9 @@ export async function stopRun(context: CliContext, record: RunRecord): Promise<R
   return after!;
 }
 
-async function stopSweep(context: CliContext, sweepId: string): Promise<void> {
-  const runs = await sweepRuns(context, sweepId);
+async function stopSweep(context: CliContext, id: string): Promise<void> {
+  const runs = await sweepRuns(context, id);
+  const sweepId = runs[0]!.sweepId!;
   // The queue runner first, so no further run starts while the others stop.
   await (await executorOf(context, runs[0]!)).stopSweepRunner(sweepId);
   const results = await Promise.all(runs.map((run) => stopRun(context, run)));
