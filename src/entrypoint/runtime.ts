@@ -5,6 +5,9 @@
  */
 import { loadInstalledPackage } from '../packaging/installPackage.js';
 import { PARAMETERS_ENV, decodeParameters } from '../parameters/index.js';
+import { packageClassFinder } from '../packaging/resultDocument.js';
+import { CONTAINER_RUN_DIR, RUN_ENV } from '../routines/results/layout.js';
+import { createRunContext, writeResult, type RunContext } from '../routines/results/runFolder.js';
 import { EXIT_NOT_A_JOB, EXIT_SIGTERM, describe, runJob } from './runJob.js';
 
 export { runJob } from './runJob.js';
@@ -19,6 +22,21 @@ export interface RunEntryPointOptions {
   readonly resourceName?: string;
   /** How long a job with a `stop()` method gets to end after SIGTERM. Default: 8 s (`docker stop` waits 10). */
   readonly stopGraceMs?: number;
+  /** The run folder (outputs, result, metrics). Default: `/ferry/run`. */
+  readonly runDir?: string;
+}
+
+/** The run's context from the container's environment (set by the executor or a sweep's queue). */
+function contextFromEnvironment(runDir: string, env: NodeJS.ProcessEnv): RunContext {
+  const sweepIndex = Number(env[RUN_ENV.sweepIndex]);
+  return createRunContext({
+    runId: env[RUN_ENV.runId] ?? 'unknown',
+    ...(env[RUN_ENV.sweepId] === undefined ? {} : { sweepId: env[RUN_ENV.sweepId] }),
+    ...(env[RUN_ENV.sweepIndex] !== undefined && Number.isInteger(sweepIndex)
+      ? { sweepIndex }
+      : {}),
+    runDir,
+  });
 }
 
 /**
@@ -52,9 +70,20 @@ export async function runEntryPoint(options: RunEntryPointOptions): Promise<neve
     console.error(describe(error));
     process.exit(EXIT_NOT_A_JOB);
   }
+  const runDir = options.runDir ?? CONTAINER_RUN_DIR;
+  let context: RunContext;
+  try {
+    context = contextFromEnvironment(runDir, process.env);
+  } catch (error) {
+    console.error(`Could not make the run folder ${runDir}:\n${describe(error)}`);
+    process.exit(EXIT_NOT_A_JOB);
+  }
   try {
     const entryPoint = await loadInstalledPackage(options.packageDir);
     code = await runJob(entryPoint, {
+      context,
+      deliverResult: (value) =>
+        writeResult(runDir, value, packageClassFinder(entryPoint.dir, entryPoint.manifest)),
       ...(options.resourceName === undefined ? {} : { resourceName: options.resourceName }),
       ferryVersion: typeof FERRY_RUNTIME_VERSION === 'undefined' ? 'dev' : FERRY_RUNTIME_VERSION,
       stopSignal: stopping.signal,
