@@ -45,6 +45,7 @@ import type { RunMetrics } from './results/metrics.js';
 import { createRunContext, writeResult } from './results/runFolder.js';
 import {
   RunResults,
+  type SerializedResult,
   summarize,
   workDirSources,
   type ResultOptions,
@@ -77,6 +78,8 @@ export interface AttachedExecutorSettings {
   readonly packageEveryRun?: boolean;
   /** Run the copy loaded back from the package, not the object itself (default: false). */
   readonly viaPackage?: boolean;
+  /** The source root results are bound to by default. Default: the packaging task's. */
+  readonly resultSourceRoot?: string;
 }
 
 /** Runs the job in this process, to debug it (Training Grounds' `routine.attached`). */
@@ -222,7 +225,8 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
   private resultSources(): ResultSources {
     return workDirSources({
       workDir: path.resolve(this.settings.workDir),
-      sourceRoot: () => this.settings.packagingTask().sourceRoot,
+      sourceRoot: () =>
+        this.settings.resultSourceRoot ?? this.settings.packagingTask().sourceRoot,
       uidOf: async (runId) => (await this.records?.get(runId))?.uid,
     });
   }
@@ -382,6 +386,11 @@ class AttachedRun implements JobRun {
   async result(options?: ResultOptions): Promise<unknown> {
     await this.wait();
     return this.results.result(options);
+  }
+
+  async serializedResult(): Promise<SerializedResult> {
+    await this.wait();
+    return this.results.serializedResult();
   }
 
   metrics(): Promise<RunMetrics> {

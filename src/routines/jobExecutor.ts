@@ -4,7 +4,7 @@ import type { RunRecord, TargetKind } from '../records/record.js';
 import type { RecordStore } from '../records/store.js';
 import type { DownloadOptions, DownloadedOutputs } from './results/artifacts.js';
 import type { RunMetrics } from './results/metrics.js';
-import type { ResultOptions } from './results/runResults.js';
+import type { ResultOptions, SerializedResult } from './results/runResults.js';
 import type {
   PreparedImage,
   QueuedSweep,
@@ -81,6 +81,8 @@ export interface JobRun {
    * (`RunFailedError`), the value could not be serialized (`ResultNotSerializableError`), …
    */
   result(options?: ResultOptions): Promise<unknown>;
+  /** The result as stored (the serializer's document and side-car bytes), not rebuilt. */
+  serializedResult(): Promise<SerializedResult>;
   /** Every metric point the run logged so far, and the last value of each. */
   metrics(): Promise<RunMetrics>;
   /**

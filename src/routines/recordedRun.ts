@@ -19,7 +19,12 @@ import {
   type DownloadedOutputs,
 } from './results/artifacts.js';
 import type { RunMetrics } from './results/metrics.js';
-import { RunResults, type ResultOptions, type ResultSources } from './results/runResults.js';
+import {
+  RunResults,
+  type SerializedResult,
+  type ResultOptions,
+  type ResultSources,
+} from './results/runResults.js';
 
 /** A run whose container is gone: what its record, saved logs and saved run folder say, read-only. */
 export class RecordedRun implements JobRun {
@@ -44,6 +49,10 @@ export class RecordedRun implements JobRun {
 
   result(options?: ResultOptions): Promise<unknown> {
     return this.results.result(options);
+  }
+
+  serializedResult(): Promise<SerializedResult> {
+    return this.results.serializedResult();
   }
 
   metrics(): Promise<RunMetrics> {

@@ -36,7 +36,7 @@ import { RunNotFoundError } from './errors.js';
 import type { FollowLogsOptions, JobLogs, JobResult, JobRun, JobStatus } from './jobExecutor.js';
 import type { DownloadOptions, DownloadedOutputs } from './results/artifacts.js';
 import type { RunMetrics } from './results/metrics.js';
-import type { ResultOptions } from './results/runResults.js';
+import type { ResultOptions, SerializedResult } from './results/runResults.js';
 
 export type { RunInfo as RemoteRunInfo } from './jobExecutor.js';
 export type { PruneImagesOptions, PruneImagesResult } from './docker/dockerExecutor.js';
@@ -290,6 +290,11 @@ class RemoteJobRun implements JobRun {
     // Waits over one lost connection, as wait() does; reading the result again is safe too.
     await this.wait();
     return this.call('read the result of the run on', (run) => run.result(options));
+  }
+
+  async serializedResult(): Promise<SerializedResult> {
+    await this.wait();
+    return this.call('read the result of the run on', (run) => run.serializedResult());
   }
 
   async metrics(): Promise<RunMetrics> {

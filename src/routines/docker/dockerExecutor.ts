@@ -82,6 +82,11 @@ export interface DockerExecutorFields {
   readonly jobName?: string;
   /** Ferry's cache root (installed npm dependencies). */
   readonly cacheDir?: string;
+  /**
+   * The caller's current source root, which runs' results are bound to by default. Default: the
+   * packaging task's source root.
+   */
+  readonly resultSourceRoot?: string;
   readonly onProgress?: (progress: ExecutorProgress) => void;
   /** Where propagated variables are read at `execute()` time. Default: `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
@@ -468,6 +473,15 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
       await this.removeContainer(docker, container.Id);
       removed.push(`container ${container.Id.slice(0, 12)} on ${this.location}`);
     }
+    if (containers.length === 0 && record?.savedRunFolder === true && record.hasOutputs === true) {
+      // The container went earlier (--rm); its outputs are beside the record.
+      if (options.outputs === 'keep') keptIn = this.records!.runDir(runId);
+      else if (options.outputs !== 'drop' && record.outputsDownloadedTo === undefined) {
+        throw new OutputsNotKeptError(
+          `run ${runId} has outputs saved in ${this.records!.runDir(runId)} that were never downloaded; keep them (outputs: 'keep', \`ferry rm --keep-outputs\`) or drop them (outputs: 'drop', \`--drop-outputs\`)`,
+        );
+      }
+    }
     this.runs.delete(runId);
     if (keptIn === undefined && record !== undefined) {
       await this.records?.remove(runId);
@@ -762,6 +776,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
     return workDirSources({
       workDir: this.fields.workDir === undefined ? undefined : path.resolve(this.fields.workDir),
       sourceRoot: () => {
+        if (this.fields.resultSourceRoot !== undefined) return this.fields.resultSourceRoot;
         const task = this.fields.packagingTask;
         if (task === undefined) return undefined;
         return (typeof task === 'function' ? task() : task).sourceRoot;

@@ -15,7 +15,12 @@ import {
   type RunArtifacts,
 } from '../results/artifacts.js';
 import type { RunMetrics } from '../results/metrics.js';
-import { RunResults, type ResultOptions, type ResultSources } from '../results/runResults.js';
+import {
+  RunResults,
+  type SerializedResult,
+  type ResultOptions,
+  type ResultSources,
+} from '../results/runResults.js';
 
 export interface DockerJobRunFields {
   readonly docker: Dockerode;
@@ -91,6 +96,11 @@ export class DockerJobRun implements JobRun {
   async result(options?: ResultOptions): Promise<unknown> {
     await this.wait();
     return this.results.result(options);
+  }
+
+  async serializedResult(): Promise<SerializedResult> {
+    await this.wait();
+    return this.results.serializedResult();
   }
 
   metrics(): Promise<RunMetrics> {

@@ -42,12 +42,18 @@ export interface RunResultsFields {
   readonly onDownloaded?: (dir: string) => Promise<void>;
 }
 
+/** A result as stored: the serializer's JSON document and its side-car bytes. */
+export interface SerializedResult {
+  readonly document: unknown;
+  readonly blobs: Buffer;
+}
+
 /** The result, metrics and outputs of one run. */
 export class RunResults {
   constructor(private readonly fields: RunResultsFields) {}
 
-  /** The run's result as live objects; a typed error saying why when there is none. */
-  async result(options: ResultOptions = {}): Promise<unknown> {
+  /** The stored result; a typed error saying why when there is none. */
+  async serializedResult(): Promise<SerializedResult> {
     const { runId } = this.fields;
     const stored = await (await this.fields.artifacts()).readResult();
     if (stored === undefined) throw await this.noResult();
@@ -56,6 +62,13 @@ export class RunResults {
         `run ${runId} completed, but its result could not be delivered: ${stored.error}`,
       );
     }
+    return stored;
+  }
+
+  /** The run's result as live objects; a typed error saying why when there is none. */
+  async result(options: ResultOptions = {}): Promise<unknown> {
+    const { runId } = this.fields;
+    const stored = await this.serializedResult();
     const sources = this.fields.sources;
     if (sources === undefined) {
       throw new ResultNotAvailableError(
