@@ -3,6 +3,8 @@
  * and imported by the generated entry file. It loads the installed package, runs the job with
  * `runJob`, and turns the outcome and signals into the process's exit code.
  */
+import os from 'node:os';
+import path from 'node:path';
 import { loadInstalledPackage } from '../packaging/installPackage.js';
 import { PARAMETERS_ENV, decodeParameters } from '../parameters/index.js';
 import { packageClassFinder } from '../packaging/resultDocument.js';
@@ -22,7 +24,10 @@ export interface RunEntryPointOptions {
   readonly resourceName?: string;
   /** How long a job with a `stop()` method gets to end after SIGTERM. Default: 8 s (`docker stop` waits 10). */
   readonly stopGraceMs?: number;
-  /** The run folder (outputs, result, metrics). Default: `/ferry/run`. */
+  /**
+   * The run folder (outputs, result, metrics). Default: `/ferry/run` in a run Ferry started
+   * (`FERRY_RUN_ID` set); a temporary folder otherwise (an image run by hand, a test on a host).
+   */
   readonly runDir?: string;
 }
 
@@ -70,7 +75,11 @@ export async function runEntryPoint(options: RunEntryPointOptions): Promise<neve
     console.error(describe(error));
     process.exit(EXIT_NOT_A_JOB);
   }
-  const runDir = options.runDir ?? CONTAINER_RUN_DIR;
+  const runDir =
+    options.runDir ??
+    (process.env[RUN_ENV.runId] === undefined
+      ? path.join(os.tmpdir(), `ferry-run-${process.pid}`)
+      : CONTAINER_RUN_DIR);
   let context: RunContext;
   try {
     context = contextFromEnvironment(runDir, process.env);
