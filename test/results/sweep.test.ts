@@ -44,7 +44,7 @@ describe.skipIf(!testbed)('results of a sweep', () => {
     await rm(scratch, { recursive: true, force: true });
   });
 
-  it('every run of a sweep has its own id, index, outputs and metrics', async () => {
+  it('every run of a 10-run sweep has its own id, index, outputs and metrics', async () => {
     const local = new LocalDockerExecutor({
       packagingTask: new PackagingTask({
         name,
@@ -58,11 +58,11 @@ describe.skipIf(!testbed)('results of a sweep', () => {
       cacheDir: path.join(scratch, 'cache'),
     });
     const sweepId = `sweep-${suffix}`;
-    const lrs = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
+    const lrs = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
     const queued = await local.startSweep({
       sweepId,
       runs: lrs.map((lr, index) => ({ runId: newRunId(), index, parameters: { lr } })),
-      maxParallel: 2,
+      maxParallel: 3,
     });
     for (;;) {
       const progress = await local.sweepProgress(sweepId, lrs.length);
