@@ -225,8 +225,7 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
   private resultSources(): ResultSources {
     return workDirSources({
       workDir: path.resolve(this.settings.workDir),
-      sourceRoot: () =>
-        this.settings.resultSourceRoot ?? this.settings.packagingTask().sourceRoot,
+      sourceRoot: () => this.settings.resultSourceRoot ?? this.settings.packagingTask().sourceRoot,
       uidOf: async (runId) => (await this.records?.get(runId))?.uid,
     });
   }
