@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type Dockerode from 'dockerode';
 import { engineMessage, engineStatus, toDockerUnavailable } from '../../engines/dockerApi.js';
 import { DockerEngineError } from '../../engines/errors.js';
@@ -85,8 +86,12 @@ export class DockerJobRun implements JobRun {
     this.results = new RunResults({
       runId: this.id,
       status: () => this.status(),
+      // A saved run folder exists only once the container was removed (by this handle, or by
+      // another one: a handle re-bound after a reconnect never saw the removal).
       artifacts: async () =>
-        this.final !== undefined && saved !== undefined ? saved : this.inContainer,
+        saved !== undefined && (this.final !== undefined || (await isFolder(fields.savedRunDir!)))
+          ? saved
+          : this.inContainer,
       ...(fields.sources === undefined ? {} : { sources: fields.sources }),
       ...(fields.onDownloaded === undefined ? {} : { onDownloaded: fields.onDownloaded }),
     });
@@ -239,4 +244,14 @@ export class DockerJobRun implements JobRun {
       { cause: error },
     );
   }
+}
+
+async function isFolder(dir: string): Promise<boolean> {
+  return stat(dir).then(
+    (stats) => stats.isDirectory(),
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return false;
+      throw error;
+    },
+  );
 }
