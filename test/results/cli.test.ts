@@ -11,10 +11,11 @@ import path from 'node:path';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/records/index.js';
-import { cleanEngine, editConfig, ferry } from '../cli/support.js';
+import { cleanEngine, editConfig, ferry, testbedTarget } from '../cli/support.js';
 import { requireTestbed } from '../support/testbed.js';
 
 const testbed = requireTestbed('local', 'baseImage');
+const remoteTestbed = requireTestbed('local', 'remote', 'baseImage');
 
 const JOB = `
 import { writeFile } from 'node:fs/promises';
@@ -147,3 +148,55 @@ describe.skipIf(!testbed)('ferry result, outputs and metrics from the command li
     expect(result.stdout).toContain('Score { lr: 0.25');
   }, 60_000);
 });
+
+describe.skipIf(!remoteTestbed)(
+  'ferry result and outputs of a remote run, from another checkout too',
+  () => {
+    const project = `cli-results-remote-${randomBytes(3).toString('hex')}`;
+    let root: string;
+    let local: Dockerode;
+    let remote: Dockerode;
+
+    beforeAll(async () => {
+      local = new Dockerode({ socketPath: remoteTestbed!.localDocker.socketPath });
+      remote = new Dockerode({ socketPath: remoteTestbed!.remote.dockerSocketPath });
+      root = await mkdtemp(path.join(os.tmpdir(), 'ferry-cli-results-remote-'));
+      for (const folder of ['project', 'elsewhere']) {
+        const init = await ferry(['init', folder, '--name', project], root);
+        expect(init.code, init.stderr).toBe(0);
+        await writeFile(path.join(root, folder, 'src', 'job.ts'), JOB);
+        await editConfig(path.join(root, folder), (config) => {
+          config.defaults = { target: 'testbed', parameters: {} };
+          (config.targets as Record<string, unknown>).testbed = testbedTarget(remoteTestbed!);
+        });
+      }
+    }, 60_000);
+
+    afterAll(async () => {
+      await cleanEngine(remote, project);
+      await cleanEngine(local, project);
+      await rm(root, { recursive: true, force: true });
+    });
+
+    it('brings the result and outputs home over SSH, here and from a checkout with no record', async () => {
+      const dir = path.join(root, 'project');
+      const run = await ferry(['run', '--param', 'lr=0.4'], dir);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toContain('ferry: metrics: acc=0.6  loss=0.4');
+      const id = /run (\S+) succeeded/.exec(run.stderr)![1]!;
+      const result = await ferry(['result', id], dir);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain('Score { lr: 0.4, values: Float64Array(2) [ 0.4, 0.8 ] }');
+      const outputs = await ferry(['outputs', id, '--to', path.join(root, 'remote-out')], dir);
+      expect(outputs.code, outputs.stderr).toBe(0);
+      expect(await readFile(path.join(root, 'remote-out', 'model.txt'), 'utf8')).toBe('lr=0.4\n');
+
+      const elsewhere = path.join(root, 'elsewhere');
+      const there = await ferry(['result', id, '--target', 'testbed'], elsewhere);
+      expect(there.code, there.stderr).toBe(0);
+      expect(there.stdout).toContain('Score { lr: 0.4');
+      const status = await ferry(['status', id, '--target', 'testbed'], elsewhere);
+      expect(status.stdout).toMatch(/metrics:\s+acc=0\.6 {2}loss=0\.4/);
+    }, 240_000);
+  },
+);
