@@ -140,10 +140,64 @@ export async function deserializeValue(
 ): Promise<unknown> {
   const document = payload.document as SerializedDocument;
   const references = Array.isArray(document?.classes) ? document.classes : [];
+  await refuseUnexported(references, binding);
   const resolveClass = await resolveClassesFrom(references, (modulePath) =>
     moduleFile(binding, modulePath),
   );
   return deserialize({ document, blobs: payload.blobs }, { resolveClass });
+}
+
+/**
+ * Refuses, before anything is imported, a reference to a name its module does not export (as read
+ * from the module's text): a crafted result must not make a script's top level run.
+ */
+async function refuseUnexported(
+  references: readonly ClassReference[],
+  binding: ResultBinding,
+): Promise<void> {
+  const texts = new Map<string, string>();
+  for (const reference of references) {
+    if (
+      typeof reference?.exportName !== 'string' ||
+      !/^[A-Za-z_$][\w$]*$/.test(reference.exportName)
+    ) {
+      throw new ClassRegistryError(
+        `the result names a class export that is not a name: ${JSON.stringify(reference?.exportName)}`,
+      );
+    }
+    const file = moduleFile(binding, reference.module);
+    if (file === undefined) continue;
+    let text = texts.get(file);
+    if (text === undefined) {
+      text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+        throw new ClassRegistryError(
+          `the result names module ${JSON.stringify(reference.module)}, which is not in ${'manifest' in binding ? 'the package' : binding.sourceRoot} (moved or renamed since the run?)`,
+          { cause: error },
+        );
+      });
+      texts.set(file, text);
+    }
+    if (!exportsName(text, reference.exportName, 'manifest' in binding)) {
+      throw new ClassRegistryError(
+        `${reference.module}#${reference.exportName}: the module does not export ${reference.exportName} (${'manifest' in binding ? 'in the package' : "in the current source; bind the result to the run's own package instead"})`,
+      );
+    }
+  }
+}
+
+/** Whether a module's text exports `name`: esbuild's clauses in a bundle, declarations in source. */
+function exportsName(code: string, name: string, bundled: boolean): boolean {
+  if (exportNamesOf(code).includes(name)) return true;
+  if (bundled) return false;
+  const declared = new RegExp(
+    `export\\s+(?:default\\s+)?(?:declare\\s+)?(?:abstract\\s+)?(?:class|function|const|let|var)\\s+${name.replace(/\$/g, '\\$')}\\b`,
+  );
+  const listed = new RegExp(
+    `export\\s*(?:type\\s*)?\\{[^}]*\\b${name.replace(/\$/g, '\\$')}\\b[^}]*\\}`,
+  );
+  // `export * from` re-exports names the text does not spell out: allowed, as the bundler saw them.
+  return declared.test(code) || listed.test(code) || /export\s*\*\s*from/.test(code);
 }
 
 function moduleFile(binding: ResultBinding, modulePath: unknown): string | undefined {

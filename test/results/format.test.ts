@@ -84,3 +84,42 @@ describe('export names of a bundled module', () => {
     expect(exportNamesOf('console.log(1);\n')).toEqual([]);
   });
 });
+
+describe('reading a result back', () => {
+  it('refuses a class reference into a module that does not export it, before importing it', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { deserializeValue } = await import('../../src/packaging/resultDocument.js');
+    const { ClassRegistryError } = await import('../../src/packaging/errors.js');
+    const root = await mkdtemp(path.join(os.tmpdir(), 'ferry-result-refs-'));
+    try {
+      const marker = path.join(root, 'ran');
+      await writeFile(
+        path.join(root, 'script.mjs'),
+        `import { writeFileSync } from 'node:fs'; writeFileSync(${JSON.stringify(marker)}, 'x');\n`,
+      );
+      const document = {
+        format: 'ferry-graph',
+        version: 1,
+        classes: [{ module: 'script.mjs', exportName: 'Anything' }],
+      };
+      await expect(
+        deserializeValue({ document, blobs: Buffer.alloc(0) }, { sourceRoot: root }),
+      ).rejects.toThrow(ClassRegistryError);
+      await expect(
+        deserializeValue(
+          {
+            document: { ...document, classes: [{ module: '../x.mjs', exportName: 'A' }] },
+            blobs: Buffer.alloc(0),
+          },
+          { sourceRoot: root },
+        ),
+      ).rejects.toThrow(/not a path inside/);
+      const { existsSync } = await import('node:fs');
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
