@@ -134,6 +134,13 @@ describe.skipIf(!testbed)('ferry result, outputs and metrics from the command li
     expect(table.stdout).toMatch(
       /RUN ID\s+TARGET\s+STATUS\s+EXIT\s+CREATED\s+DURATION\s+SWEEP\s+ACC\s+LOSS/,
     );
+    const all = await ferry(['outputs', sweepId, '--to', path.join(root, 'sweep-out')], dir);
+    expect(all.code, all.stderr).toBe(0);
+    for (const record of records) {
+      expect(await readFile(path.join(root, 'sweep-out', record.id, 'model.txt'), 'utf8')).toBe(
+        `lr=${record.parameters.lr}\n`,
+      );
+    }
     const bad = await ferry(['ls', '--sort', 'nope'], dir);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('neither a metric of these runs (acc, loss)');

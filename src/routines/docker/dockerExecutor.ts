@@ -867,7 +867,16 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
       ...this.recordPlace(),
     });
     if (record === undefined) return undefined;
-    return this.records === undefined ? record : this.records.put(record);
+    // A run that ended elsewhere: its record gets what it left, as the records of runs seen here do.
+    const found = isFinal(record.status)
+      ? {
+          ...record,
+          ...(await this.call('read the results of', () =>
+            summarize(this.containerArtifacts(docker, containerId)),
+          )),
+        }
+      : record;
+    return this.records === undefined ? found : this.records.put(found);
   }
 
   /** A run whose container is gone, as its record and saved logs tell it. */
