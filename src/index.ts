@@ -60,6 +60,16 @@ export {
 } from './routines/docker/dockerExecutor.js';
 export * from './routines/errors.js';
 export type * from './routines/jobExecutor.js';
+export type { RunContext } from './routines/results/runFolder.js';
+export type { MetricPoint, RunMetrics } from './routines/results/metrics.js';
+export type {
+  DownloadOptions,
+  DownloadProgress,
+  DownloadedOutputs,
+} from './routines/results/artifacts.js';
+export { RunFailedError, type ResultOptions } from './routines/results/runResults.js';
+export * from './routines/results/errors.js';
+export { METRIC_MARKER, parseMetricLine, parseMetrics } from './routines/results/metrics.js';
 
 export { SshConnection, type SshConnectionOptions } from './ssh/index.js';
 export * from './ssh/errors.js';

@@ -1,7 +1,8 @@
 /**
  * Runs the featurization example: attached (in this process), then through a package (bundled,
  * serialized, installed and loaded back under its own namespace), and with `--local` in a container
- * on the local Docker engine; checks every place gives the same result.
+ * on the local Docker engine; brings every run's feature table home with `run.result()` and checks
+ * every place gives the same checksum.
  *
  *   npm run example               attached, and through a package
  *   npm run example -- --local    also in local Docker (needs a Docker engine)
@@ -18,6 +19,7 @@ import {
   type RemoteHostFields,
 } from '../../src/index.js';
 import { createFeaturizationJob, exampleDir, sourceRoot } from './createJob.js';
+import { FeatureTable } from './src/featureTable.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -89,9 +91,21 @@ for (const [title, execute] of places) {
   const result = await run.wait();
   const { stdout, stderr } = await run.getLogs();
   if (!title.startsWith('attached')) process.stdout.write(stdout);
-  if (result.exitCode !== 0) process.stderr.write(stderr);
-  checksums.push(/checksum: (\w+)/.exec(stdout)?.[1] ?? 'none');
-  exitCode ||= result.exitCode;
+  if (result.exitCode !== 0) {
+    process.stderr.write(stderr);
+    checksums.push('none');
+    exitCode ||= result.exitCode;
+    continue;
+  }
+  // What run() returned, rebuilt here as a FeatureTable of this source (its Float64Array came
+  // home as side-car bytes).
+  const table = await run.result();
+  if (!(table instanceof FeatureTable)) throw new Error(`${title}: result() is not a FeatureTable`);
+  const { last } = await run.metrics();
+  console.log(
+    `result(): FeatureTable ${table.rows} rows x ${table.columns.length} columns, checksum ${table.checksum} (metrics: rows=${last.rows}, columns=${last.columns})`,
+  );
+  checksums.push(table.checksum);
 }
 const same = checksums.every((c) => c === checksums[0]);
 console.log(`\nchecksums: ${checksums.join(', ')} (${same ? 'all match' : 'they differ'})`);

@@ -56,7 +56,7 @@ export const COMMANDS: readonly {
   },
   {
     name: 'ls',
-    summary: 'list runs: id, target, status, exit code, times, sweep, parameters',
+    summary: 'list runs: id, target, status, exit code, times, sweep, parameters, metrics',
     load: async () => (await import('./commands/ls.js')).lsCommand,
   },
   {
@@ -68,6 +68,16 @@ export const COMMANDS: readonly {
     name: 'rm',
     summary: 'remove runs: their containers, records and saved logs (a sweep id: all its runs)',
     load: async () => (await import('./commands/rm.js')).rmCommand,
+  },
+  {
+    name: 'result',
+    summary: "print what a run's run() returned (or write its serialized form to a file)",
+    load: async () => (await import('./commands/result.js')).resultCommand,
+  },
+  {
+    name: 'outputs',
+    summary: "download a run's output folder (the files its job wrote to context.outputDir)",
+    load: async () => (await import('./commands/outputs.js')).outputsCommand,
   },
   {
     name: 'get',

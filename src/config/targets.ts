@@ -141,9 +141,11 @@ function commonFields(
   readonly jobName: string;
   readonly records?: RecordStore;
   readonly env?: NodeJS.ProcessEnv;
+  readonly resultSourceRoot: string;
 } {
   return {
     workDir: config.workDir,
+    resultSourceRoot: config.sourceRoot,
     targetName: target.name,
     jobName: config.project,
     ...(options.records === undefined ? {} : { records: options.records }),
@@ -174,6 +176,7 @@ export function attachedExecutorFor(
     targetName: target.name,
     packageEveryRun: true,
     viaPackage: target.viaPackage,
+    resultSourceRoot: config.sourceRoot,
     ...(options.records === undefined ? {} : { records: options.records }),
   });
 }

@@ -33,6 +33,14 @@ export interface RunJobOptions {
   readonly stopSignal?: AbortSignal;
   /** What `run()` receives as its argument (the run's parameters). Default: `{}`. */
   readonly parameters?: unknown;
+  /** What `run()` receives as its second argument: the run's id, output folder, metrics. */
+  readonly context?: unknown;
+  /**
+   * Keeps what `run()` returned (or resolved to), before `Job completed` is logged. When it throws,
+   * the error's message is logged as `Result not delivered: …` and the run still ends as the job
+   * did: the job's work is not lost for a value that cannot travel.
+   */
+  readonly deliverResult?: (value: unknown) => Promise<void>;
 }
 
 export const EXIT_OK = 0;
@@ -102,9 +110,14 @@ export async function runJob(
     if (options.stopSignal?.aborted === true) onStop();
     else options.stopSignal?.addEventListener('abort', onStop, { once: true });
   });
+  let returned: unknown;
   try {
-    await Promise.race([
-      Promise.resolve().then(() => run.call(job, options.parameters ?? {})),
+    returned = await Promise.race([
+      Promise.resolve().then(() =>
+        options.context === undefined
+          ? run.call(job, options.parameters ?? {})
+          : run.call(job, options.parameters ?? {}, options.context),
+      ),
       abandoned,
     ]);
   } catch (error) {
@@ -118,6 +131,15 @@ export async function runJob(
   if (stopRequested) {
     output.info('Job stopped');
     return EXIT_SIGTERM;
+  }
+  if (options.deliverResult !== undefined) {
+    try {
+      await options.deliverResult(returned);
+    } catch (error) {
+      output.error(
+        `Result not delivered: ${error instanceof Error ? error.message : describe(error)}`,
+      );
+    }
   }
   output.info('Job completed');
   return EXIT_OK;

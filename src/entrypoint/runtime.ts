@@ -3,8 +3,13 @@
  * and imported by the generated entry file. It loads the installed package, runs the job with
  * `runJob`, and turns the outcome and signals into the process's exit code.
  */
+import os from 'node:os';
+import path from 'node:path';
 import { loadInstalledPackage } from '../packaging/load.js';
 import { PARAMETERS_ENV, decodeParameters } from '../parameters/index.js';
+import { packageClassFinder } from '../packaging/resultDocument.js';
+import { CONTAINER_RUN_DIR, RUN_ENV } from '../routines/results/layout.js';
+import { createRunContext, writeResult, type RunContext } from '../routines/results/runFolder.js';
 import { exitWhenDrained } from './exitWhenDrained.js';
 import { EXIT_JOB_FAILED, EXIT_NOT_A_JOB, EXIT_SIGTERM, describe, runJob } from './runJob.js';
 
@@ -25,6 +30,24 @@ export interface RunEntryPointOptions {
   readonly resourceName?: string;
   /** How long a job with a `stop()` method gets to end after SIGTERM. Default: 8 s (`docker stop` waits 10). */
   readonly stopGraceMs?: number;
+  /**
+   * The run folder (outputs, result, metrics). Default: `/ferry/run` in a run Ferry started
+   * (`FERRY_RUN_ID` set); a temporary folder otherwise (an image run by hand, a test on a host).
+   */
+  readonly runDir?: string;
+}
+
+/** The run's context from the container's environment (set by the executor or a sweep's queue). */
+function contextFromEnvironment(runDir: string, env: NodeJS.ProcessEnv): RunContext {
+  const sweepIndex = Number(env[RUN_ENV.sweepIndex]);
+  return createRunContext({
+    runId: env[RUN_ENV.runId] ?? 'unknown',
+    ...(env[RUN_ENV.sweepId] === undefined ? {} : { sweepId: env[RUN_ENV.sweepId] }),
+    ...(env[RUN_ENV.sweepIndex] !== undefined && Number.isInteger(sweepIndex)
+      ? { sweepIndex }
+      : {}),
+    runDir,
+  });
 }
 
 /**
@@ -66,6 +89,18 @@ export async function runEntryPoint(options: RunEntryPointOptions): Promise<neve
     console.error(describe(error));
     return exitWhenDrained(EXIT_NOT_A_JOB);
   }
+  const runDir =
+    options.runDir ??
+    (process.env[RUN_ENV.runId] === undefined
+      ? path.join(os.tmpdir(), `ferry-run-${process.pid}`)
+      : CONTAINER_RUN_DIR);
+  let context: RunContext;
+  try {
+    context = contextFromEnvironment(runDir, process.env);
+  } catch (error) {
+    console.error(`Could not make the run folder ${runDir}:\n${describe(error)}`);
+    return exitWhenDrained(EXIT_NOT_A_JOB);
+  }
   let code: number;
   try {
     const entryPoint = await loadInstalledPackage(options.packageDir);
@@ -74,6 +109,9 @@ export async function runEntryPoint(options: RunEntryPointOptions): Promise<neve
       ferryVersion: typeof FERRY_RUNTIME_VERSION === 'undefined' ? 'dev' : FERRY_RUNTIME_VERSION,
       stopSignal: stopping.signal,
       parameters,
+      context,
+      deliverResult: (value) =>
+        writeResult(runDir, value, packageClassFinder(entryPoint.dir, entryPoint.manifest)),
     });
   } catch (error) {
     console.error(`Could not load the package in ${options.packageDir}:\n${describe(error)}`);

@@ -17,7 +17,9 @@ const OPTIONAL_STRINGS = [
   'imageId',
   'containerId',
   'packageSha256',
+  'outputsDownloadedTo',
 ] as const;
+const OPTIONAL_BOOLEANS = ['hasResult', 'hasOutputs', 'savedRunFolder'] as const;
 
 export function parseRecord(text: string, file: string): RunRecord {
   let value: unknown;
@@ -28,7 +30,10 @@ export function parseRecord(text: string, file: string): RunRecord {
   }
   const problem = recordProblem(value);
   if (problem !== undefined) throw new RecordStoreError(`${file}: not a run record (${problem})`);
-  return value as RunRecord;
+  const record = value as RunRecord;
+  // Metric names are a job's strings: kept off Object.prototype.
+  if (record.metrics === undefined) return record;
+  return { ...record, metrics: Object.assign(Object.create(null) as object, record.metrics) };
 }
 
 /** What is wrong with a parsed record, or undefined when it is one. */
@@ -58,6 +63,22 @@ function recordProblem(value: unknown): string | undefined {
   for (const key of ['exitCode', 'sweepIndex'] as const) {
     if (record[key] !== undefined && !Number.isInteger(record[key])) {
       return `${key} must be a whole number when present`;
+    }
+  }
+  for (const key of OPTIONAL_BOOLEANS) {
+    if (record[key] !== undefined && typeof record[key] !== 'boolean') {
+      return `${key} must be true or false when present`;
+    }
+  }
+  const metrics = record.metrics;
+  if (metrics !== undefined) {
+    if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) {
+      return 'metrics must be an object when present';
+    }
+    for (const [name, value] of Object.entries(metrics)) {
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        return `metrics.${name} must be a finite number`;
+      }
     }
   }
   return undefined;

@@ -58,6 +58,16 @@ export interface RunRecord {
   readonly containerId?: string;
   /** SHA-256 of the package archive the run used (kept in `<workDir>/packages/<uid>.tar.gz`). */
   readonly packageSha256?: string;
+  /** The last value of each metric the run logged (set when the run ended). */
+  readonly metrics?: Readonly<Record<string, number>>;
+  /** Whether the run left a result (set when the run ended). */
+  readonly hasResult?: boolean;
+  /** Whether the run's outputs folder holds files (set when the run ended). */
+  readonly hasOutputs?: boolean;
+  /** Where the outputs were last downloaded to, in full. */
+  readonly outputsDownloadedTo?: string;
+  /** The run folder (result, metrics, outputs) is saved beside the record (`<id>/`). */
+  readonly savedRunFolder?: boolean;
 }
 
 /** A run's status from an executor's state. */

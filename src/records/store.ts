@@ -60,8 +60,17 @@ export class RecordStore {
     return this.put({ ...current, ...patch, id });
   }
 
-  /** Removes the record and the logs saved with it. */
+  /**
+   * A run's folder beside its record (`<dir>/<id>/`): an attached run's outputs, result and
+   * metrics, and those of a container saved before it was removed.
+   */
+  runDir(id: string): string {
+    return this.file(id).slice(0, -'.json'.length);
+  }
+
+  /** Removes the record, the logs saved with it and its run folder. */
   async remove(id: string): Promise<void> {
+    await rm(this.runDir(id), { recursive: true, force: true });
     const logs = this.logFiles(id);
     await rm(logs.stdout, { force: true });
     await rm(logs.stderr, { force: true });

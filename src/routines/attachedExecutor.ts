@@ -26,12 +26,31 @@ import type {
   JobStatus,
   LogStream,
   RemoveRunOptions,
+  RemovedRun,
   TargetExecutor,
 } from './jobExecutor.js';
 import { RunLookupExecutor } from './runLookupExecutor.js';
 import { LineSplitter } from './lineSplitter.js';
 import { captureOutput } from './outputCapture.js';
 import { newRunId } from './runId.js';
+import { packageClassFinder, type ClassFinder } from '../packaging/resultDocument.js';
+import { sourceClassFinder } from '../packaging/sourceClassFinder.js';
+import {
+  FolderArtifacts,
+  type DownloadOptions,
+  type DownloadedOutputs,
+} from './results/artifacts.js';
+import { OutputsNotKeptError } from './results/errors.js';
+import type { RunMetrics } from './results/metrics.js';
+import { createRunContext, writeResult } from './results/runFolder.js';
+import {
+  RunResults,
+  type SerializedResult,
+  summarize,
+  workDirSources,
+  type ResultOptions,
+  type ResultSources,
+} from './results/runResults.js';
 
 export interface AttachedExecuteOptions extends ExecuteOptions {
   /**
@@ -59,6 +78,8 @@ export interface AttachedExecutorSettings {
   readonly packageEveryRun?: boolean;
   /** Run the copy loaded back from the package, not the object itself (default: false). */
   readonly viaPackage?: boolean;
+  /** The source root results are bound to by default. Default: the packaging task's. */
+  readonly resultSourceRoot?: string;
 }
 
 /** Runs the job in this process, to debug it (Training Grounds' `routine.attached`). */
@@ -88,8 +109,21 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
     const packaged =
       viaPackage || this.settings.packageEveryRun === true ? await this.package() : undefined;
     const delivered = viaPackage ? await this.loadThroughPackage(packaged!) : this.asPackage();
-    const run = new AttachedRun(options.runId ?? newRunId(), delivered, parameters, (ended) =>
-      this.recordEnd(ended),
+    const runId = options.runId ?? newRunId();
+    const run = new AttachedRun(
+      runId,
+      delivered,
+      parameters,
+      {
+        runDir: this.runDir(runId),
+        sources: this.resultSources(),
+        onDownloaded: async (dir) => {
+          if ((await this.records?.get(runId)) !== undefined) {
+            await this.records!.update(runId, { outputsDownloadedTo: dir });
+          }
+        },
+      },
+      (ended) => this.recordEnd(ended),
     );
     this.runs.set(run.id, run);
     this.lastRunId = run.id;
@@ -122,7 +156,7 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
     if (run !== undefined) return run;
     const record = id === undefined ? undefined : await this.records?.get(id);
     if (record !== undefined && this.records !== undefined) {
-      return new RecordedRun(record, this.records);
+      return new RecordedRun(record, this.records, this.resultSources());
     }
     throw new RunNotFoundError(
       id === undefined
@@ -150,7 +184,11 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
     return undefined;
   }
 
-  async removeRun(runId: string, options: RemoveRunOptions = {}): Promise<void> {
+  /**
+   * Removes an attached run's record, saved logs and run folder. Outputs never downloaded are kept
+   * (`outputs: 'keep'`: the record stays to serve them) or dropped only when told.
+   */
+  async removeRun(runId: string, options: RemoveRunOptions = {}): Promise<RemovedRun> {
     const live = this.runs.get(runId);
     if (live !== undefined && (await live.status()).state === 'running') {
       if (options.force !== true) {
@@ -158,8 +196,38 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
       }
       await live.stop();
     }
+    const record = await this.records?.get(runId);
+    const runDir = this.runDir(runId);
+    if (options.outputs === 'keep' && record !== undefined) {
+      return { removed: [], keptIn: runDir };
+    }
+    if (
+      options.outputs !== 'drop' &&
+      record?.outputsDownloadedTo === undefined &&
+      (await new FolderArtifacts(runDir).hasOutputs())
+    ) {
+      throw new OutputsNotKeptError(
+        `run ${runId} has outputs in ${runDir} that were never downloaded; keep them (outputs: 'keep', \`ferry rm --keep-outputs\`) or drop them (outputs: 'drop', \`--drop-outputs\`)`,
+      );
+    }
     this.runs.delete(runId);
     await this.records?.remove(runId);
+    return { removed: record === undefined ? [] : ['record, saved logs and run folder'] };
+  }
+
+  /** An attached run's folder: beside its record (`<workDir>/runs/<id>/`). */
+  private runDir(runId: string): string {
+    return (
+      this.records?.runDir(runId) ?? path.join(path.resolve(this.settings.workDir), 'runs', runId)
+    );
+  }
+
+  private resultSources(): ResultSources {
+    return workDirSources({
+      workDir: path.resolve(this.settings.workDir),
+      sourceRoot: () => this.settings.resultSourceRoot ?? this.settings.packagingTask().sourceRoot,
+      uidOf: async (runId) => (await this.records?.get(runId))?.uid,
+    });
   }
 
   async packageFiles(record: RunRecord): Promise<Map<string, Buffer>> {
@@ -213,6 +281,8 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
     if (store === undefined || (await store.get(ended.id)) === undefined) return;
     await store.saveLogs(ended.id, ended.logs);
     await store.update(ended.id, {
+      ...(await summarize(new FolderArtifacts(this.runDir(ended.id)))),
+      savedRunFolder: true,
       status: statusOfState(ended.status.state),
       ...(ended.status.exitCode === undefined ? {} : { exitCode: ended.status.exitCode }),
       ...(ended.status.finishedAt === undefined
@@ -224,7 +294,13 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
   /** The job object itself, seen as a package that holds it. */
   private asPackage(): AttachedJob {
     const task = this.settings.packagingTask();
-    return { job: this.job(), name: task.name, version: task.version, uid: 'attached' };
+    return {
+      job: this.job(),
+      name: task.name,
+      version: task.version,
+      uid: 'attached',
+      classes: sourceClassFinder(task.sourceRoot, task.exclude),
+    };
   }
 
   private package(): Promise<PackageInfo> {
@@ -239,7 +315,13 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
     });
     const job = await entryPoint.loadResource('job');
     assertJob(job, `${info.uid}: resource 'job'`);
-    return { job, name: info.name, version: info.version, uid: info.uid };
+    return {
+      job,
+      name: info.name,
+      version: info.version,
+      uid: info.uid,
+      classes: packageClassFinder(entryPoint.dir, entryPoint.manifest),
+    };
   }
 }
 
@@ -249,6 +331,8 @@ interface AttachedJob {
   readonly name: string;
   readonly version: string;
   readonly uid: string;
+  /** Where the result's classes are exported (the source it runs from). */
+  readonly classes: ClassFinder;
 }
 
 interface LineListener {
@@ -269,18 +353,52 @@ class AttachedRun implements JobRun {
   private readonly lineListeners = new Set<LineListener>();
   private readonly stopping = new AbortController();
   private finished: Promise<JobResult> | undefined;
+  private readonly results: RunResults;
 
   constructor(
     readonly id: string,
     private readonly delivered: AttachedJob,
-    private readonly parameters: JobParameters = {},
+    private readonly parameters: JobParameters,
+    private readonly folder: {
+      readonly runDir: string;
+      readonly sources: ResultSources;
+      readonly onDownloaded: (dir: string) => Promise<void>;
+    },
     /** Told when the run ended, before `wait()` resolves. */
     private readonly onEnded?: (ended: {
       id: string;
       status: JobStatus;
       logs: JobLogs;
     }) => Promise<void>,
-  ) {}
+  ) {
+    const artifacts = new FolderArtifacts(folder.runDir);
+    this.results = new RunResults({
+      runId: id,
+      status: () => this.status(),
+      artifacts: async () => artifacts,
+      sources: folder.sources,
+      onDownloaded: folder.onDownloaded,
+    });
+  }
+
+  /** Waits for the run to end, then rebuilds what its `run()` returned. */
+  async result(options?: ResultOptions): Promise<unknown> {
+    await this.wait();
+    return this.results.result(options);
+  }
+
+  async serializedResult(): Promise<SerializedResult> {
+    await this.wait();
+    return this.results.serializedResult();
+  }
+
+  metrics(): Promise<RunMetrics> {
+    return this.results.metrics();
+  }
+
+  downloadOutputs(dir: string, options?: DownloadOptions): Promise<DownloadedOutputs> {
+    return this.results.downloadOutputs(dir, options);
+  }
 
   start(): void {
     this.state = 'running';
@@ -293,7 +411,9 @@ class AttachedRun implements JobRun {
       this.output[stream] += chunk;
       splitters[stream].push(chunk);
     });
-    const { job, name, version, uid } = this.delivered;
+    const { job, name, version, uid, classes } = this.delivered;
+    const { runDir } = this.folder;
+    const context = createRunContext({ runId: this.id, runDir });
     this.finished = runJob(
       {
         moduleName: name,
@@ -302,7 +422,13 @@ class AttachedRun implements JobRun {
         resources: ['job'],
         loadResource: async () => job,
       },
-      { parameters: this.parameters, stopSignal: this.stopping.signal, ferryVersion },
+      {
+        parameters: this.parameters,
+        context,
+        deliverResult: (value) => writeResult(runDir, value, classes),
+        stopSignal: this.stopping.signal,
+        ferryVersion,
+      },
     )
       .finally(() => {
         release();

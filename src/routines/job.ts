@@ -1,10 +1,14 @@
 import { InvalidJobError } from './errors.js';
 import type { JobParameters } from '../parameters/index.js';
+import type { RunContext } from './results/runFolder.js';
 
 /** What Ferry delivers: an object whose class has a `run()` method (sync or async). */
 export interface Job {
-  /** Runs the job; receives the run's parameters (`{}` when none were given). */
-  run(parameters?: JobParameters): unknown;
+  /**
+   * Runs the job; receives the run's parameters (`{}` when none were given) and its context (run
+   * id, output folder, `logMetric`). What it returns (or resolves to) is the run's result.
+   */
+  run(parameters?: JobParameters, context?: RunContext): unknown;
   /** Optional: asked to end a running job early (on `stop()` or SIGTERM). */
   stop?(): unknown;
 }

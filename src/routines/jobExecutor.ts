@@ -2,6 +2,9 @@
 import type { JobParameters } from '../parameters/index.js';
 import type { RunRecord, TargetKind } from '../records/record.js';
 import type { RecordStore } from '../records/store.js';
+import type { DownloadOptions, DownloadedOutputs } from './results/artifacts.js';
+import type { RunMetrics } from './results/metrics.js';
+import type { ResultOptions, SerializedResult } from './results/runResults.js';
 import type {
   PreparedImage,
   QueuedSweep,
@@ -75,6 +78,22 @@ export interface JobRun {
   followLogs(options: FollowLogsOptions): Promise<void>;
   wait(): Promise<JobResult>;
   stop(): Promise<void>;
+  /**
+   * What the job's `run()` returned, rebuilt as live objects (by default bound to the caller's
+   * current source; `{ bind: 'package' }`: to the run's own package). Waits for the run to end.
+   * A typed error (`ResultNotAvailableError` and subclasses) when there is none: the run failed
+   * (`RunFailedError`), the value could not be serialized (`ResultNotSerializableError`), …
+   */
+  result(options?: ResultOptions): Promise<unknown>;
+  /** The result as stored (the serializer's document and side-car bytes), not rebuilt. */
+  serializedResult(): Promise<SerializedResult>;
+  /** Every metric point the run logged so far, and the last value of each. */
+  metrics(): Promise<RunMetrics>;
+  /**
+   * Copies the run's output folder to `dir` (which must not exist yet): into `<dir>.partial-…`
+   * first, renamed when complete, so a cut download leaves nothing that looks whole.
+   */
+  downloadOutputs(dir: string, options?: DownloadOptions): Promise<DownloadedOutputs>;
 }
 
 /** A place a job can run. `execute()` starts a run; the other calls act on a run by id (default: the last one). */
@@ -86,6 +105,13 @@ export interface JobExecutor {
   followLogs(options: FollowLogsOptions & { readonly runId?: string }): Promise<void>;
   wait(runId?: string): Promise<JobResult>;
   stop(runId?: string): Promise<void>;
+  result(runId?: string, options?: ResultOptions): Promise<unknown>;
+  metrics(runId?: string): Promise<RunMetrics>;
+  downloadOutputs(
+    runId: string,
+    dir: string,
+    options?: DownloadOptions,
+  ): Promise<DownloadedOutputs>;
 }
 
 /** One run on a target, as a listing reports it. */
@@ -107,6 +133,20 @@ export interface RunInfo {
 export interface RemoveRunOptions {
   /** Remove a run that is still queued or running (killing it). */
   readonly force?: boolean;
+  /**
+   * What becomes of outputs never downloaded: `keep` saves the run folder (result, metrics,
+   * outputs) beside its record first and keeps the record; `drop` removes them. Without either,
+   * removing a run whose outputs were never downloaded is refused (`OutputsNotKeptError`).
+   */
+  readonly outputs?: 'keep' | 'drop';
+}
+
+/** What `removeRun` did. */
+export interface RemovedRun {
+  /** What was removed, for messages (`container 3fa2…`, `record`, `saved logs`). */
+  readonly removed: readonly string[];
+  /** Where the run folder was saved (`outputs: 'keep'`): its record is kept to serve it. */
+  readonly keptIn?: string;
 }
 
 /**
@@ -132,7 +172,7 @@ export interface TargetExecutor extends JobExecutor {
   discoverRuns(known: ReadonlySet<string>): Promise<RunRecord[]>;
   /** The record of run `id` rebuilt from the target, when it holds the run. */
   discoverRun(id: string): Promise<RunRecord | undefined>;
-  removeRun(runId: string, options?: RemoveRunOptions): Promise<void>;
+  removeRun(runId: string, options?: RemoveRunOptions): Promise<RemovedRun>;
   /** The package files a run used, read from the target. */
   packageFiles(record: RunRecord): Promise<Map<string, Buffer>>;
   startSweep(plan: SweepPlan): Promise<QueuedSweep>;

@@ -13,13 +13,55 @@ import type {
   JobState,
   JobStatus,
 } from './jobExecutor.js';
+import {
+  FolderArtifacts,
+  type DownloadOptions,
+  type DownloadedOutputs,
+} from './results/artifacts.js';
+import type { RunMetrics } from './results/metrics.js';
+import {
+  RunResults,
+  type SerializedResult,
+  type ResultOptions,
+  type ResultSources,
+} from './results/runResults.js';
 
-/** A run whose container is gone: what its record and saved logs say, read-only. */
+/** A run whose container is gone: what its record, saved logs and saved run folder say, read-only. */
 export class RecordedRun implements JobRun {
+  private readonly results: RunResults;
+
   constructor(
     private readonly record: RunRecord,
     private readonly store: RecordStore,
-  ) {}
+    sources?: ResultSources,
+  ) {
+    const artifacts = new FolderArtifacts(store.runDir(record.id));
+    this.results = new RunResults({
+      runId: record.id,
+      status: () => this.status(),
+      artifacts: async () => artifacts,
+      ...(sources === undefined ? {} : { sources }),
+      onDownloaded: async (dir) => {
+        await store.update(record.id, { outputsDownloadedTo: dir });
+      },
+    });
+  }
+
+  result(options?: ResultOptions): Promise<unknown> {
+    return this.results.result(options);
+  }
+
+  serializedResult(): Promise<SerializedResult> {
+    return this.results.serializedResult();
+  }
+
+  metrics(): Promise<RunMetrics> {
+    return this.results.metrics();
+  }
+
+  downloadOutputs(dir: string, options?: DownloadOptions): Promise<DownloadedOutputs> {
+    return this.results.downloadOutputs(dir, options);
+  }
 
   get id(): string {
     return this.record.id;

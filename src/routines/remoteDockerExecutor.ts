@@ -34,6 +34,9 @@ import {
 import { DockerJobRun } from './docker/dockerJobRun.js';
 import { RunNotFoundError } from './errors.js';
 import type { FollowLogsOptions, JobLogs, JobResult, JobRun, JobStatus } from './jobExecutor.js';
+import type { DownloadOptions, DownloadedOutputs } from './results/artifacts.js';
+import type { RunMetrics } from './results/metrics.js';
+import type { ResultOptions, SerializedResult } from './results/runResults.js';
 
 export type { RunInfo as RemoteRunInfo } from './jobExecutor.js';
 export type { PruneImagesOptions, PruneImagesResult } from './docker/dockerExecutor.js';
@@ -281,6 +284,28 @@ class RemoteJobRun implements JobRun {
 
   async stop(): Promise<void> {
     return this.call('stop the run on', (run) => run.stop());
+  }
+
+  async result(options?: ResultOptions): Promise<unknown> {
+    // Waits over one lost connection, as wait() does; reading the result again is safe too.
+    await this.wait();
+    return this.call('read the result of the run on', (run) => run.result(options));
+  }
+
+  async serializedResult(): Promise<SerializedResult> {
+    await this.wait();
+    return this.call('read the result of the run on', (run) => run.serializedResult());
+  }
+
+  async metrics(): Promise<RunMetrics> {
+    return this.call('read the metrics of the run on', (run) => run.metrics());
+  }
+
+  /** A cut connection fails the download (a typed error, its partial folder left aside); call again. */
+  async downloadOutputs(dir: string, options?: DownloadOptions): Promise<DownloadedOutputs> {
+    return this.call('download the outputs of the run on', (run) =>
+      run.downloadOutputs(dir, options),
+    );
   }
 
   private async call<T>(what: string, action: (run: JobRun) => Promise<T>): Promise<T> {

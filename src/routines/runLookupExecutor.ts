@@ -7,6 +7,9 @@ import type {
   JobRun,
   JobStatus,
 } from './jobExecutor.js';
+import type { DownloadOptions, DownloadedOutputs } from './results/artifacts.js';
+import type { RunMetrics } from './results/metrics.js';
+import type { ResultOptions } from './results/runResults.js';
 
 /**
  * What every executor shares: the calls on a run by id are the run's own calls. An executor says how
@@ -36,5 +39,21 @@ export abstract class RunLookupExecutor implements JobExecutor {
 
   async stop(runId?: string): Promise<void> {
     return (await this.run(runId)).stop();
+  }
+
+  async result(runId?: string, options?: ResultOptions): Promise<unknown> {
+    return (await this.run(runId)).result(options);
+  }
+
+  async metrics(runId?: string): Promise<RunMetrics> {
+    return (await this.run(runId)).metrics();
+  }
+
+  async downloadOutputs(
+    runId: string,
+    dir: string,
+    options?: DownloadOptions,
+  ): Promise<DownloadedOutputs> {
+    return (await this.run(runId)).downloadOutputs(dir, options);
   }
 }

@@ -19,6 +19,7 @@ import {
   type RunIdentity,
 } from '../routines/docker/labels.js';
 import type { GpuRequest, MappedHostConfig } from '../routines/dockerOptions.js';
+import { runEnvironment } from '../routines/results/layout.js';
 import { tarBufferOf } from '../tar/index.js';
 
 /** Where the queue runner's script is put in its container. */
@@ -99,7 +100,15 @@ export async function enqueueSweep(options: EnqueueSweepOptions): Promise<Enqueu
         docker.createContainer({
           name: containerName(options.job.name, run.runId),
           Image: options.image,
-          Env: [...options.env, parametersEnvironment(run.parameters)],
+          Env: [
+            ...options.env,
+            parametersEnvironment(run.parameters),
+            ...runEnvironment({
+              runId: run.runId,
+              sweepId: options.sweepId,
+              sweepIndex: run.index,
+            }),
+          ],
           Labels: runContainerLabels(
             { ...options.job, runId: run.runId },
             {

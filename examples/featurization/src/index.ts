@@ -6,3 +6,4 @@ export { NumericFeaturizer } from './featurizers/numericFeaturizer.js';
 export { CategoricalFeaturizer } from './featurizers/categoricalFeaturizer.js';
 export { FamilyFeaturizer } from './featurizers/familyFeaturizer.js';
 export { SummaryDestination } from './destinations/summaryDestination.js';
+export { FeatureTable } from './featureTable.js';

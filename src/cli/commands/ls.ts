@@ -5,17 +5,20 @@ import { UsageError } from '../errors.js';
 import { EXIT } from '../exitCodes.js';
 import { table } from '../output.js';
 import { refreshRecords, sweepRuns } from '../runs.js';
+import { METRIC_TABLE_OPTIONS, formatMetric, metricNames, runsCsv, sortRuns } from '../runTable.js';
 import { durationOf } from './status.js';
 
 export const lsCommand: Command = {
   name: 'ls',
-  summary: 'list runs: id, target, status, exit code, times, sweep, parameters',
-  usage: 'ferry ls [--target <name>] [--sweep <id>] [--status <status>] [--last <n>] [--json]',
+  summary: 'list runs: id, target, status, exit code, times, sweep, parameters, metrics',
+  usage:
+    'ferry ls [--target <name>] [--sweep <id>] [--status <status>] [--last <n>] [--sort <key> [--desc]] [--json | --csv]',
   description: `
 Lists the runs recorded in the project (<workDir>/runs), oldest first, asking their targets for the
 state of runs that had not ended. With --target, the target's engine is also searched for runs of
 this job that other machines or processes started (by their container labels); those are added to
-the records.`,
+the records. Each metric a run logged (context.logMetric) is a column holding its last value;
+--sort orders the runs by one (--sort loss), --csv exports them.`,
   options: {
     target: {
       type: 'string',
@@ -31,6 +34,7 @@ the records.`,
     },
     last: { type: 'string', short: 'n', value: 'n', description: 'only the n newest runs' },
     json: { type: 'boolean', description: 'print the records as a JSON array' },
+    ...METRIC_TABLE_OPTIONS,
   },
   async run(context, args) {
     const store = await context.records();
@@ -70,6 +74,11 @@ the records.`,
     if (last !== undefined) records = records.slice(-last);
     records = await refreshRecords(context, records);
     if (status !== undefined) records = records.filter((r) => r.status === status);
+    records = sortRuns(records, args, 'ls');
+    if (flag(args, 'csv')) {
+      context.out(runsCsv(records));
+      return EXIT.ok;
+    }
     if (flag(args, 'json')) {
       context.out(JSON.stringify(records, null, 2));
       return EXIT.ok;
@@ -84,8 +93,19 @@ the records.`,
 };
 
 export function listTable(records: readonly RunRecord[]): string {
+  const names = metricNames(records);
   return table(
-    ['RUN ID', 'TARGET', 'STATUS', 'EXIT', 'CREATED', 'DURATION', 'SWEEP', 'PARAMETERS'],
+    [
+      'RUN ID',
+      'TARGET',
+      'STATUS',
+      'EXIT',
+      'CREATED',
+      'DURATION',
+      'SWEEP',
+      ...names.map((n) => n.toUpperCase()),
+      'PARAMETERS',
+    ],
     records.map((r) => [
       r.id,
       r.target,
@@ -94,6 +114,7 @@ export function listTable(records: readonly RunRecord[]): string {
       r.createdAt.replace('T', ' ').slice(0, 19),
       durationOf(r),
       r.sweepId === undefined ? '' : `${r.sweepId}#${r.sweepIndex}`,
+      ...names.map((n) => formatMetric(r.metrics?.[n])),
       shorten(JSON.stringify(r.parameters), 60),
     ]),
   );

@@ -5,6 +5,7 @@ import { newRunId } from '../../routines/runId.js';
 import { flag, stringOption, type Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
+import { formatMetric } from '../runTable.js';
 import { formatDuration, writeOrWait } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
 
@@ -165,5 +166,18 @@ export function finish(context: CliContext, record: RunRecord): number {
       : '';
   const code = record.exitCode === undefined ? '' : ` (exit code ${record.exitCode})`;
   context.note(`ferry: run ${record.id} ${record.status}${code}${took}`);
+  if (record.metrics !== undefined && Object.keys(record.metrics).length > 0) {
+    context.note(
+      `ferry: metrics: ${Object.entries(record.metrics)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([name, value]) => `${name}=${formatMetric(value)}`)
+        .join('  ')}`,
+    );
+  }
+  const fetch = [
+    ...(record.hasResult === true ? [`ferry result ${record.id}`] : []),
+    ...(record.hasOutputs === true ? [`ferry outputs ${record.id}`] : []),
+  ];
+  if (fetch.length > 0) context.note(`ferry: bring its work home: ${fetch.join('; ')}`);
   return record.status === 'succeeded' ? EXIT.ok : EXIT.jobFailed;
 }

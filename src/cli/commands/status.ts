@@ -4,17 +4,22 @@ import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
 import { formatDuration, table } from '../output.js';
 import { isSweepId, refreshRecords, resolveRun, sweepRuns } from '../runs.js';
+import { METRIC_TABLE_OPTIONS, formatMetric, metricNames, runsCsv, sortRuns } from '../runTable.js';
 
 export const statusCommand: Command = {
   name: 'status',
   summary: 'show a run (or a sweep): status, exit code, times, parameters, image, package',
-  usage: 'ferry status <run id | sweep id>... [--json]',
+  usage: 'ferry status <run id | sweep id>... [--json] [--sort <key> [--desc]] [--csv]',
   description: `
-Asks the run's target for its current state (and records it). Exit code 0 when every named run
-succeeded or is still queued or running, 1 when one failed or was stopped.`,
+Asks the run's target for its current state (and records it), with the last value of each metric
+the run logged and whether it left a result and outputs (ferry result, ferry outputs). A sweep's
+table has a column per metric; --sort orders its runs by one (--sort loss --desc), --csv exports
+it. Exit code 0 when every named run succeeded or is still queued or running, 1 when one failed or
+was stopped.`,
   options: {
     target: RUN_LOOKUP_TARGET_OPTION,
     json: { type: 'boolean', description: 'print the records as JSON' },
+    ...METRIC_TABLE_OPTIONS,
   },
   minPositionals: 1,
   maxPositionals: Number.MAX_SAFE_INTEGER,
@@ -24,10 +29,15 @@ succeeded or is still queued or running, 1 when one failed or was stopped.`,
     let failed = false;
     for (const id of args.positionals) {
       if (isSweepId(id)) {
-        const runs = await refreshRecords(context, await sweepRuns(context, id));
+        const runs = sortRuns(
+          await refreshRecords(context, await sweepRuns(context, id)),
+          args,
+          'status',
+        );
         failed ||= runs.some((r) => isFinal(r.status) && r.status !== 'succeeded');
         const sweepId = runs[0]!.sweepId!;
         if (json) out.push({ sweep: sweepId, counts: countStatuses(runs), runs });
+        else if (flag(args, 'csv')) context.out(runsCsv(runs));
         else printSweep(context, sweepId, runs);
         continue;
       }
@@ -52,14 +62,16 @@ export function countStatuses(runs: readonly RunRecord[]): Record<string, number
 /** `3.2s`, or `running 12s`, from a record's times. */
 /** The runs of a sweep, one row each, in sweep order as given. */
 export function sweepRunsTable(runs: readonly RunRecord[]): string {
+  const names = metricNames(runs);
   return table(
-    ['#', 'RUN', 'STATUS', 'EXIT', 'DURATION', 'PARAMETERS'],
+    ['#', 'RUN', 'STATUS', 'EXIT', 'DURATION', ...names.map((n) => n.toUpperCase()), 'PARAMETERS'],
     runs.map((r) => [
       String(r.sweepIndex ?? ''),
       r.id,
       r.status,
       r.exitCode === undefined ? '' : String(r.exitCode),
       durationOf(r),
+      ...names.map((n) => formatMetric(r.metrics?.[n])),
       JSON.stringify(r.parameters),
     ]),
   );
@@ -94,6 +106,29 @@ function printRun(context: CliContext, r: RunRecord): void {
     ['image', r.image],
     ['container', r.containerId?.slice(0, 12)],
     ['package', r.packageSha256 === undefined ? undefined : `sha256 ${r.packageSha256}`],
+    [
+      'metrics',
+      r.metrics === undefined
+        ? undefined
+        : Object.entries(r.metrics)
+            .sort(([a], [b]) => (a < b ? -1 : 1))
+            .map(([name, value]) => `${name}=${formatMetric(value)}`)
+            .join('  '),
+    ],
+    [
+      'result',
+      r.hasResult === undefined ? undefined : r.hasResult ? `yes (ferry result ${r.id})` : 'none',
+    ],
+    [
+      'outputs',
+      r.hasOutputs === undefined
+        ? undefined
+        : !r.hasOutputs
+          ? 'none'
+          : r.outputsDownloadedTo !== undefined
+            ? `downloaded to ${r.outputsDownloadedTo}`
+            : `not downloaded (ferry outputs ${r.id})`,
+    ],
   ];
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
   context.out(

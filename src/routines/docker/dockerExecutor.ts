@@ -28,6 +28,7 @@ import type {
   TargetExecutor,
   JobRun,
   RemoveRunOptions,
+  RemovedRun,
   RunInfo,
 } from '../jobExecutor.js';
 import { RecordedRun } from '../recordedRun.js';
@@ -40,6 +41,10 @@ import { RUN_LABELS, containerName, labelFilter, runContainerLabels } from './la
 import { defaultParallelism, enqueueSweep, gpuSlotsOf, type SweepRun } from '../../sweeps/queue.js';
 import { readPackageFolder } from './packageFolder.js';
 import { startContainer } from './startContainer.js';
+import { ContainerArtifacts, type RunArtifacts } from '../results/artifacts.js';
+import { OutputsNotKeptError } from '../results/errors.js';
+import { runEnvironment } from '../results/layout.js';
+import { summarize, workDirSources, type ResultSources } from '../results/runResults.js';
 
 /** What `execute()` reports while it packages, builds, connects, ships and starts. */
 export type ExecutorProgress =
@@ -77,6 +82,11 @@ export interface DockerExecutorFields {
   readonly jobName?: string;
   /** Ferry's cache root (installed npm dependencies). */
   readonly cacheDir?: string;
+  /**
+   * The caller's current source root, which runs' results are bound to by default. Default: the
+   * packaging task's source root.
+   */
+  readonly resultSourceRoot?: string;
   readonly onProgress?: (progress: ExecutorProgress) => void;
   /** Where propagated variables are read at `execute()` time. Default: `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
@@ -247,6 +257,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
     const { docker } = await this.engine();
     const manifest = prepared.image.packageInfo.manifest;
     const runId = options.runId ?? newRunId();
+    env.push(...runEnvironment({ runId }));
     const createdAt = new Date();
     const name = containerName(manifest.name, runId);
     this.progress({ stage: 'start', message: `Starting ${name} on ${this.location}` });
@@ -367,9 +378,15 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
         targetName: this.targetName,
       });
       if (fresh === undefined) continue;
+      const summary = isFinal(fresh.status)
+        ? await this.call('read the results of', () =>
+            summarize(this.containerArtifacts(docker, info.Id)),
+          )
+        : {};
       updated.set(
         record.id,
         await store.update(record.id, {
+          ...summary,
           status: fresh.status,
           ...(fresh.exitCode === undefined ? {} : { exitCode: fresh.exitCode }),
           ...(fresh.startedAt === undefined ? {} : { startedAt: fresh.startedAt }),
@@ -410,21 +427,63 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
 
   /**
    * Removes a run: its container (killed first with `force`; else a live run is refused), its record
-   * and its saved logs.
+   * and its saved logs. Outputs never downloaded are not removed silently: `outputs: 'keep'` saves
+   * the run folder beside the record first (and keeps the record to serve it), `outputs: 'drop'`
+   * removes them; without either such a run is refused.
    */
-  async removeRun(runId: string, options: RemoveRunOptions = {}): Promise<void> {
+  async removeRun(runId: string, options: RemoveRunOptions = {}): Promise<RemovedRun> {
     const { docker } = await this.engine();
     const containers = await this.listContainers({ [RUN_LABELS.runId]: runId }, 'find the run on');
+    const record = await this.records?.get(runId);
     for (const container of containers) {
       if (container.State === 'running' && options.force !== true) {
         throw new RunNotFoundError(
           `run ${runId} is running on ${this.location}; stop it first or remove it with force`,
         );
       }
+    }
+    const removed: string[] = [];
+    let keptIn: string | undefined;
+    for (const container of containers) {
+      const artifacts = this.containerArtifacts(docker, container.Id);
+      if (options.outputs === 'keep' && this.records !== undefined && record !== undefined) {
+        if (container.State === 'running') await docker.getContainer(container.Id).kill();
+        keptIn = this.records.runDir(runId);
+        await this.call('save the run folder of', () => artifacts.saveTo(keptIn!));
+        await this.records.update(runId, {
+          ...(await summarize(artifacts)),
+          savedRunFolder: true,
+        });
+      } else if (options.outputs !== 'drop' && record?.outputsDownloadedTo === undefined) {
+        const hasOutputs = await this.call('look at the outputs of', () => artifacts.hasOutputs());
+        if (hasOutputs) {
+          throw new OutputsNotKeptError(
+            `run ${runId} has outputs that were never downloaded; keep them (outputs: 'keep', \`ferry rm --keep-outputs\`: saved beside its record) or drop them (outputs: 'drop', \`--drop-outputs\`)`,
+          );
+        }
+      }
       await this.removeContainer(docker, container.Id);
+      removed.push(`container ${container.Id.slice(0, 12)} on ${this.location}`);
+    }
+    if (containers.length === 0 && record?.savedRunFolder === true && record.hasOutputs === true) {
+      // The container went earlier (--rm); its outputs are beside the record.
+      if (options.outputs === 'keep') keptIn = this.records!.runDir(runId);
+      else if (options.outputs !== 'drop' && record.outputsDownloadedTo === undefined) {
+        throw new OutputsNotKeptError(
+          `run ${runId} has outputs saved in ${this.records!.runDir(runId)} that were never downloaded; keep them (outputs: 'keep', \`ferry rm --keep-outputs\`) or drop them (outputs: 'drop', \`--drop-outputs\`)`,
+        );
+      }
     }
     this.runs.delete(runId);
-    await this.records?.remove(runId);
+    if (keptIn === undefined && record !== undefined) {
+      await this.records?.remove(runId);
+      removed.push(
+        record.savedRunFolder === true
+          ? 'record, saved logs and run folder'
+          : 'record and saved logs',
+      );
+    }
+    return { removed, ...(keptIn === undefined ? {} : { keptIn }) };
   }
 
   /**
@@ -675,12 +734,61 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
     docker: Dockerode,
     removeContainer: boolean,
   ): JobRun {
+    const store = this.records;
     return new DockerJobRun({
       docker,
       runId,
       containerId,
       removeContainer,
       onSettled: (settled) => this.recordEnd(runId, settled),
+      sources: this.resultSources(),
+      ...(store === undefined
+        ? {}
+        : {
+            savedRunDir: store.runDir(runId),
+            onDownloaded: async (dir: string) => {
+              if ((await store.get(runId)) !== undefined) {
+                await store.update(runId, { outputsDownloadedTo: dir });
+              }
+            },
+          }),
+    });
+  }
+
+  /** Where runs' results get their classes: this executor's source root, else the kept package. */
+  protected resultSources(): ResultSources {
+    return workDirSources({
+      workDir: this.fields.workDir === undefined ? undefined : path.resolve(this.fields.workDir),
+      sourceRoot: () => {
+        if (this.fields.resultSourceRoot !== undefined) return this.fields.resultSourceRoot;
+        const task = this.fields.packagingTask;
+        if (task === undefined) return undefined;
+        return (typeof task === 'function' ? task() : task).sourceRoot;
+      },
+      uidOf: async (runId) => {
+        const recorded = await this.records?.get(runId);
+        if (recorded !== undefined) return recorded.uid;
+        const [container] = await this.listContainers(
+          { [RUN_LABELS.runId]: runId },
+          'find the run on',
+        );
+        return container?.Labels[RUN_LABELS.uid];
+      },
+    });
+  }
+
+  /** The run folder in a container on this executor's engine. */
+  protected containerArtifacts(docker: Dockerode, containerId: string): RunArtifacts {
+    const container = docker.getContainer(containerId);
+    return new ContainerArtifacts({
+      archive: async (file) => {
+        try {
+          return await container.getArchive({ path: file });
+        } catch (error) {
+          if (engineStatus(error) === 404) return undefined;
+          throw await this.translate(error, `read ${file} of a run on`);
+        }
+      },
     });
   }
 
@@ -718,7 +826,14 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
     if (store === undefined || (await store.get(runId)) === undefined) return;
     if (settled.logs !== undefined) await store.saveLogs(runId, settled.logs);
     const { status } = settled;
+    const ended = isFinal(statusOfState(status.state));
+    const summary = ended ? await summarize(settled.artifacts) : {};
+    // The container is about to be removed: its run folder is kept beside the record first.
+    const saved =
+      settled.logs !== undefined && (await settled.artifacts.saveTo(store.runDir(runId)));
     await store.update(runId, {
+      ...summary,
+      ...(saved ? { savedRunFolder: true } : {}),
       status: statusOfState(status.state),
       ...(status.exitCode === undefined ? {} : { exitCode: status.exitCode }),
       ...(status.startedAt === undefined ? {} : { startedAt: status.startedAt.toISOString() }),
@@ -755,7 +870,16 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
       ...this.recordPlace(),
     });
     if (record === undefined) return undefined;
-    return this.records === undefined ? record : this.records.put(record);
+    // A run that ended elsewhere: its record gets what it left, as the records of runs seen here do.
+    const found = isFinal(record.status)
+      ? {
+          ...record,
+          ...(await this.call('read the results of', () =>
+            summarize(this.containerArtifacts(docker, containerId)),
+          )),
+        }
+      : record;
+    return this.records === undefined ? found : this.records.put(found);
   }
 
   /** A run whose container is gone, as its record and saved logs tell it. */
@@ -763,7 +887,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
     const record = await this.records?.get(id);
     return record === undefined || this.records === undefined
       ? undefined
-      : new RecordedRun(record, this.records);
+      : new RecordedRun(record, this.records, this.resultSources());
   }
 
   protected async removeContainer(docker: Dockerode, containerId: string): Promise<void> {

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type Dockerode from 'dockerode';
 import { engineMessage, engineStatus, toDockerUnavailable } from '../../engines/dockerApi.js';
 import { DockerEngineError } from '../../engines/errors.js';
@@ -7,6 +8,20 @@ import { replayLogs } from '../recordedRun.js';
 import { toStatus } from './containerState.js';
 import { NAME_SUFFIXES } from './labels.js';
 import { demuxLogs, followLogStream } from './logs.js';
+import {
+  ContainerArtifacts,
+  FolderArtifacts,
+  type DownloadOptions,
+  type DownloadedOutputs,
+  type RunArtifacts,
+} from '../results/artifacts.js';
+import type { RunMetrics } from '../results/metrics.js';
+import {
+  RunResults,
+  type SerializedResult,
+  type ResultOptions,
+  type ResultSources,
+} from '../results/runResults.js';
 
 export interface DockerJobRunFields {
   readonly docker: Dockerode;
@@ -22,6 +37,15 @@ export interface DockerJobRunFields {
    * removed): where an executor records the run's end.
    */
   readonly onSettled?: (settled: SettledRun) => Promise<void>;
+  /** Where the classes of the run's result come from. */
+  readonly sources?: ResultSources;
+  /**
+   * Where the run folder is saved before the container is removed (beside the run's record):
+   * what `result()`, `metrics()` and `downloadOutputs()` read once the container is gone.
+   */
+  readonly savedRunDir?: string;
+  /** Told after the outputs were downloaded in full. */
+  readonly onDownloaded?: (dir: string) => Promise<void>;
 }
 
 /** A run's end as `wait()` saw it. */
@@ -29,6 +53,8 @@ export interface SettledRun {
   readonly status: JobStatus;
   /** The logs, read before the container was removed (`removeContainer`). */
   readonly logs?: JobLogs;
+  /** The run folder in the container (still there when this is told). */
+  readonly artifacts: RunArtifacts;
 }
 
 /** A run in a container on a Docker engine (local, or remote through an SSH-tunnelled dockerode). */
@@ -43,6 +69,8 @@ export class DockerJobRun implements JobRun {
   private finished: Promise<JobResult> | undefined;
   /** What was read before the container was removed. */
   private final: { status: JobStatus; logs: JobLogs } | undefined;
+  private readonly inContainer: ContainerArtifacts;
+  private readonly results: RunResults;
 
   constructor(fields: DockerJobRunFields) {
     this.id = fields.runId;
@@ -52,6 +80,52 @@ export class DockerJobRun implements JobRun {
     this.removeContainer = fields.removeContainer ?? false;
     this.stopTimeoutSeconds = fields.stopTimeoutSeconds ?? 10;
     this.onSettled = fields.onSettled;
+    this.inContainer = new ContainerArtifacts({ archive: (p) => this.archive(p) });
+    const saved =
+      fields.savedRunDir === undefined ? undefined : new FolderArtifacts(fields.savedRunDir);
+    this.results = new RunResults({
+      runId: this.id,
+      status: () => this.status(),
+      // A saved run folder exists only once the container was removed (by this handle, or by
+      // another one: a handle re-bound after a reconnect never saw the removal).
+      artifacts: async () =>
+        saved !== undefined && (this.final !== undefined || (await isFolder(fields.savedRunDir!)))
+          ? saved
+          : this.inContainer,
+      ...(fields.sources === undefined ? {} : { sources: fields.sources }),
+      ...(fields.onDownloaded === undefined ? {} : { onDownloaded: fields.onDownloaded }),
+    });
+  }
+
+  /** Waits for the run to end, then rebuilds what its `run()` returned. */
+  async result(options?: ResultOptions): Promise<unknown> {
+    await this.wait();
+    return this.results.result(options);
+  }
+
+  async serializedResult(): Promise<SerializedResult> {
+    await this.wait();
+    return this.results.serializedResult();
+  }
+
+  metrics(): Promise<RunMetrics> {
+    return this.results.metrics();
+  }
+
+  downloadOutputs(dir: string, options?: DownloadOptions): Promise<DownloadedOutputs> {
+    return this.results.downloadOutputs(dir, options);
+  }
+
+  /** A tar stream of a path in the container; undefined when the container lacks the path. */
+  private async archive(file: string): Promise<NodeJS.ReadableStream | undefined> {
+    try {
+      return await this.container.getArchive({ path: file });
+    } catch (error) {
+      if (engineStatus(error) !== 404) throw this.translate(`read ${file} from`, error);
+      // 404 means either: the container is gone (an error), or it has no such path (none).
+      await this.call('inspect', () => this.container.inspect());
+      return undefined;
+    }
   }
 
   async status(): Promise<JobStatus> {
@@ -118,12 +192,12 @@ export class DockerJobRun implements JobRun {
     const status = await this.status();
     if (this.removeContainer && this.final === undefined) {
       const logs = await this.getLogs();
-      // Recorded before the container goes, so its logs are never lost with it.
-      await this.onSettled?.({ status, logs });
+      // Recorded (and its run folder saved) before the container goes, so nothing is lost with it.
+      await this.onSettled?.({ status, logs, artifacts: this.inContainer });
       this.final = { status, logs };
       await this.call('remove', () => this.container.remove({ force: true }));
     } else {
-      await this.onSettled?.({ status });
+      await this.onSettled?.({ status, artifacts: this.inContainer });
     }
     return { runId: this.id, exitCode: status.exitCode ?? -1, state: status.state };
   }
@@ -151,4 +225,14 @@ export class DockerJobRun implements JobRun {
       { cause: error },
     );
   }
+}
+
+async function isFolder(dir: string): Promise<boolean> {
+  return stat(dir).then(
+    (stats) => stats.isDirectory(),
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return false;
+      throw error;
+    },
+  );
 }
