@@ -66,18 +66,15 @@ export async function serializeValue(
 }
 
 /**
- * The classes of an installed package's bundle, by their source identity. Export names are read
- * from each bundled file's closing `export { … }` clause (esbuild's output), so a module is only
- * imported when it exports a name asked for: scripts that export nothing never run.
+ * The classes of an installed package's bundle, by their source identity. Export names are the
+ * manifest's (checked when the package was installed), so a module is only imported when it exports
+ * a name asked for: scripts that export nothing never run.
  */
 export function packageClassFinder(dir: string, manifest: PackageManifest): ClassFinder {
   const identities = new Map<unknown, ClassReference>();
   const imported = new Set<string>();
-  let exportsByModule: Promise<Map<string, string[]>> | undefined;
-  const exportsOf = (): Promise<Map<string, string[]>> =>
-    (exportsByModule ??= readBundleExports(dir, manifest));
   const importWhere = async (select: (names: readonly string[]) => boolean): Promise<void> => {
-    const modules = [...(await exportsOf())].sort(([a], [b]) => (a < b ? -1 : 1));
+    const modules = Object.entries(manifest.exports).sort(([a], [b]) => (a < b ? -1 : 1));
     for (const [modulePath, names] of modules) {
       if (imported.has(modulePath) || !select(names)) continue;
       imported.add(modulePath);
@@ -96,18 +93,6 @@ export function packageClassFinder(dir: string, manifest: PackageManifest): Clas
     importExporting: (names) => importWhere((exported) => exported.some((n) => names.includes(n))),
     importAll: () => importWhere((exported) => exported.length > 0),
   };
-}
-
-/** Export names by module path, from the bundled files' export clauses. */
-async function readBundleExports(
-  dir: string,
-  manifest: PackageManifest,
-): Promise<Map<string, string[]>> {
-  const exports = new Map<string, string[]>();
-  for (const [modulePath, file] of Object.entries(manifest.modules)) {
-    exports.set(modulePath, exportNamesOf(await readFile(path.join(dir, file), 'utf8')));
-  }
-  return exports;
 }
 
 /** The names an esbuild ESM output exports (`export { a, b as c };`, possibly several clauses). */
@@ -141,8 +126,8 @@ export async function deserializeValue(
   const document = payload.document as SerializedDocument;
   const references = Array.isArray(document?.classes) ? document.classes : [];
   await refuseUnexported(references, binding);
-  const resolveClass = await resolveClassesFrom(references, (modulePath) =>
-    moduleFile(binding, modulePath),
+  const resolveClass = await resolveClassesFrom(references, (reference) =>
+    moduleFile(binding, reference.module),
   );
   return deserialize({ document, blobs: payload.blobs }, { resolveClass });
 }
@@ -165,6 +150,17 @@ async function refuseUnexported(
         `the result names a class export that is not a name: ${JSON.stringify(reference?.exportName)}`,
       );
     }
+    if ('manifest' in binding) {
+      if (!(
+        Object.hasOwn(binding.manifest.exports, reference.module) &&
+        binding.manifest.exports[reference.module]!.includes(reference.exportName)
+      )) {
+        throw new ClassRegistryError(
+          `${reference.module}#${reference.exportName}: the package's manifest lists no such export; refused before importing anything`,
+        );
+      }
+      continue;
+    }
     const file = moduleFile(binding, reference.module);
     if (file === undefined) continue;
     let text = texts.get(file);
@@ -172,24 +168,23 @@ async function refuseUnexported(
       text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
         throw new ClassRegistryError(
-          `the result names module ${JSON.stringify(reference.module)}, which is not in ${'manifest' in binding ? 'the package' : binding.sourceRoot} (moved or renamed since the run?)`,
+          `the result names module ${JSON.stringify(reference.module)}, which is not in ${binding.sourceRoot} (moved or renamed since the run?)`,
           { cause: error },
         );
       });
       texts.set(file, text);
     }
-    if (!exportsName(text, reference.exportName, 'manifest' in binding)) {
+    if (!exportsName(text, reference.exportName)) {
       throw new ClassRegistryError(
-        `${reference.module}#${reference.exportName}: the module does not export ${reference.exportName} (${'manifest' in binding ? 'in the package' : "in the current source; bind the result to the run's own package instead"})`,
+        `${reference.module}#${reference.exportName}: the module does not export ${reference.exportName} in the current source; bind the result to the run's own package instead`,
       );
     }
   }
 }
 
-/** Whether a module's text exports `name`: esbuild's clauses in a bundle, declarations in source. */
-function exportsName(code: string, name: string, bundled: boolean): boolean {
+/** Whether a source module's text exports `name` (its declarations, or an export clause). */
+function exportsName(code: string, name: string): boolean {
   if (exportNamesOf(code).includes(name)) return true;
-  if (bundled) return false;
   const declared = new RegExp(
     `export\\s+(?:default\\s+)?(?:declare\\s+)?(?:abstract\\s+)?(?:class|function|const|let|var)\\s+${name.replace(/\$/g, '\\$')}\\b`,
   );

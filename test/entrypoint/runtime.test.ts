@@ -84,7 +84,11 @@ describe('container runtime (bundled entry point)', () => {
     const text = Buffer.from(code).toString('utf8');
     expect(code.byteLength).toBeLessThan(200_000);
     expect(text).toContain('runEntryPoint');
-    expect(text).not.toMatch(/from ['"](?!node:)[^'"./][^'"]*['"]/);
+    // No import statement of a package: everything but Node's built-ins is inlined.
+    expect(text).not.toMatch(
+      /^\s*(?:import|export)\b[^\n]*\bfrom\s*['"](?!node:)[^'"./][^'"]*['"]/m,
+    );
+    expect(text).not.toMatch(/\bimport\(\s*['"](?!node:)[^'"./][^'"]*['"]\s*\)/);
   });
 
   it('runs the job and logs around it', async () => {
