@@ -10,6 +10,7 @@
 // (Docker's event stream) wakes it at once; otherwise it looks every FERRY_POLL_MS.
 import http from 'node:http';
 import { NAME_SUFFIXES, RUN_LABELS } from '../routines/docker/labels.js';
+import { exitWhenDrained } from './exitWhenDrained.js';
 
 /** The fields of Docker's container list this runner reads. */
 interface ContainerSummary {
@@ -31,7 +32,7 @@ const pollMs = Number(process.env.FERRY_POLL_MS || '500');
 
 if (sweepId === '' || !Number.isInteger(maxParallel) || maxParallel < 1) {
   console.error('FERRY_SWEEP_ID and a FERRY_MAX_PARALLEL above 0 are required');
-  process.exit(2);
+  await exitWhenDrained(2);
 }
 
 function log(message: string): void {
@@ -145,7 +146,8 @@ let stopping = false;
 process.on('SIGTERM', () => {
   stopping = true;
   log('SIGTERM: the queue stops here; no further run will start');
-  process.exit(0);
+  // Its log says which run started when: deliver it before the engine's kill.
+  void exitWhenDrained(0, { withinMs: 1500 });
 });
 
 const failedToStart = new Set<string>();
@@ -213,7 +215,7 @@ for (;;) {
     log(
       `sweep ${sweepId} done${failedToStart.size > 0 ? `; ${failedToStart.size} runs could not start` : ''}`,
     );
-    process.exit(failedToStart.size > 0 ? 1 : 0);
+    await exitWhenDrained(failedToStart.size > 0 ? 1 : 0);
   }
   const busySlots = new Set(
     running.map((c) => c.Labels[RUN_LABELS.slot]).filter((s) => s !== undefined),
