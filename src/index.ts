@@ -67,7 +67,7 @@ export type {
   DownloadProgress,
   DownloadedOutputs,
 } from './routines/results/artifacts.js';
-export { RunFailedError, type ResultOptions } from './routines/results/runResults.js';
+export { type ResultOptions } from './routines/results/runResults.js';
 export * from './routines/results/errors.js';
 export { METRIC_MARKER, parseMetricLine, parseMetrics } from './routines/results/metrics.js';
 

@@ -17,3 +17,6 @@ export class DownloadDestinationExistsError extends InputError {}
 
 /** A run's outputs were never downloaded, and removing it was not told whether to keep them. */
 export class OutputsNotKeptError extends InputError {}
+
+/** The run failed or was stopped, so it has no result. */
+export class RunFailedError extends ResultNotAvailableError {}

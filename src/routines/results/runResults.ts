@@ -14,6 +14,7 @@ import {
   OutputsNotAvailableError,
   ResultNotAvailableError,
   ResultNotSerializableError,
+  RunFailedError,
 } from './errors.js';
 import { parseMetrics, type RunMetrics } from './metrics.js';
 
@@ -118,9 +119,6 @@ export class RunResults {
     }
   }
 }
-
-/** The run failed or was stopped, so it has no result. */
-export class RunFailedError extends ResultNotAvailableError {}
 
 /** Sources for executors with a work folder: the packaging task's source root, the kept package. */
 export function workDirSources(fields: {
