@@ -585,9 +585,10 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
             `run ${run.id}: ${node ?? 'its node'} could not get the image ${await this.imageOf(run)}: ${task.Status.Err ?? task.Status.Message ?? task.Status.State}. Every node must be able to pull from the target's registry (${this.fields.registry}); check that node's access to it (its address, TLS trust or --insecure-registry, credentials)`,
           );
         }
-        const node = await this.nodeOf(task);
-        run.node = node;
-        await this.recordProgress(run.id, statusOfTask(run.id, task), node);
+        run.node = await this.nodeOf(task);
+        // Ended already (a short job): seen to its end now, so its service and secret go.
+        if (taskEnded(task)) await run.wait();
+        else await this.recordProgress(run.id, statusOfTask(run.id, task), run.node);
         return;
       }
       if (Date.now() >= deadline) {
