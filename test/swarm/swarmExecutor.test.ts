@@ -15,7 +15,10 @@ import { RecordStore } from '../../src/records/store.js';
 import { RUN_LABELS } from '../../src/routines/docker/labels.js';
 import { NotSupportedOnTargetError } from '../../src/routines/errors.js';
 import type { LogStream } from '../../src/routines/jobExecutor.js';
-import { SwarmImageUnavailableError } from '../../src/routines/swarm/errors.js';
+import {
+  SwarmImageUnavailableError,
+  SwarmTaskStartTimeoutError,
+} from '../../src/routines/swarm/errors.js';
 import { SwarmExecutor, type SwarmExecutorFields } from '../../src/routines/swarm/swarmExecutor.js';
 import { FailingJob } from '../fixtures/containering/jobs/failingJob.js';
 import { ProbeJob, type ProbeSettings } from '../fixtures/containering/jobs/probeJob.js';
@@ -198,6 +201,27 @@ describeWithTestbed(testbed, 'SwarmExecutor on the test bed swarm', (tb) => {
     expect((error as Error).message).toContain(swarm.workers[0]!.nodeId.slice(0, 12));
     expect((error as Error).message).toContain(`${swarm.nodeLabel}=${swarm.workers[0]!.label}`);
     expect(Date.now() - started).toBeLessThan(60_000);
+  });
+
+  it('fails a run no node can take within the start timeout, saying why, and removes it', async () => {
+    const ex = executor(probe({ message: 'never placed' }), {
+      settings: { constraints: ['node.labels.ferry.testbed.node==nowhere'] },
+      startTimeoutMs: 3000,
+    });
+    const error = await ex.execute().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SwarmTaskStartTimeoutError);
+    expect((error as Error).message).toMatch(/did not start within 3 s .*no suitable node/);
+    const [failed] = (await records.list()).filter(
+      (r) => r.status === 'failed' && r.exitCode === -1,
+    );
+    expect(failed).toBeDefined();
+    expect(
+      await docker.listServices({
+        filters: JSON.stringify({
+          label: [`${RUN_LABELS.job}=${name}`, `${RUN_LABELS.runId}=${failed!.id}`],
+        }),
+      }),
+    ).toEqual([]);
   });
 
   it('says sweeps are not supported on a swarm target yet', async () => {
