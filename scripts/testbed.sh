@@ -667,6 +667,13 @@ ensure_swarm_manager() {
       log "swarm: the local engine starts a swarm on $SWARM_HOST_ADDR:2377"
       dk swarm init --advertise-addr "$SWARM_HOST_ADDR" --listen-addr "$SWARM_HOST_ADDR:2377" >/dev/null
       ;;
+    error* | pending*)
+      # Its swarm could not come back (the link's address was missing when dockerd started, after a
+      # reboot): start a new one; the workers notice and join it again below.
+      log "swarm: the local engine's swarm is in state '$state'; leaving it and starting a new one"
+      dk swarm leave --force >/dev/null 2>&1 || true
+      dk swarm init --advertise-addr "$SWARM_HOST_ADDR" --listen-addr "$SWARM_HOST_ADDR:2377" >/dev/null
+      ;;
     *) die "the local engine is in another swarm ($state); leave it (docker swarm leave --force) or run swarm-down" ;;
   esac
   dk node update --label-add ferry.testbed.node=manager "$(dk info -f '{{.Swarm.NodeID}}')" >/dev/null
