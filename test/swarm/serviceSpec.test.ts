@@ -37,6 +37,8 @@ describe('swarm service specs', () => {
       Reservations: { NanoCPUs: 5e8, MemoryBytes: 256 * 1024 ** 2 },
     });
     expect(spec.TaskTemplate.Placement.Constraints).toEqual(['node.role==worker']);
+    expect(spec.Labels).toEqual(base.labels);
+    expect(spec.TaskTemplate.ContainerSpec.Labels).toEqual({ 'ferry.role': 'swarm-task' });
     // No secret: the image's own entry point runs.
     expect(spec.TaskTemplate.ContainerSpec.Command).toBeUndefined();
   });

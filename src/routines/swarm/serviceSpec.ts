@@ -3,7 +3,11 @@
  * never restarted), its image by digest, its propagated variables in one Swarm secret (never in the
  * spec), its resources and placement. Pure: the executor sends what these functions return.
  */
+import { RUN_LABELS } from '../docker/labels.js';
 import { parseMemory } from '../dockerOptions.js';
+
+/** What a swarm run's task container is, in its `ferry.role` label. */
+export const TASK_ROLE = 'swarm-task';
 
 /** Where a run's secret is mounted in its container, and what the loader reads. */
 export const SECRET_FILE = 'ferry-env';
@@ -86,7 +90,9 @@ export function serviceSpec(input: ServiceSpecInput): Record<string, unknown> {
     TaskTemplate: {
       ContainerSpec: {
         Image: input.image,
-        Labels: { ...input.labels },
+        // Not the run's labels: a task placed on a manager that is also someone's local target
+        // must not look like a local run (`ferry.role=run`) to that target's listings.
+        Labels: { [RUN_LABELS.role]: TASK_ROLE },
         Env: [...input.env],
         ...(command === undefined ? {} : { Command: command }),
         ...(input.secret === undefined
