@@ -23,9 +23,9 @@ import { SwarmExecutor, type SwarmExecutorFields } from '../../src/routines/swar
 import { FailingJob } from '../fixtures/containering/jobs/failingJob.js';
 import { ProbeJob, type ProbeSettings } from '../fixtures/containering/jobs/probeJob.js';
 import { describeWithTestbed } from '../support/describeWithTestbed.js';
-import { requireTestbed } from '../support/testbed.js';
+import { remoteSshOptions, requireTestbed } from '../support/testbed.js';
 
-const testbed = requireTestbed('local', 'baseImage', 'registry', 'swarm');
+const testbed = requireTestbed('local', 'remote', 'baseImage', 'registry', 'swarm');
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const sourceRoot = path.join(repo, 'test/fixtures/containering/jobs');
 
@@ -222,6 +222,30 @@ describeWithTestbed(testbed, 'SwarmExecutor on the test bed swarm', (tb) => {
         }),
       }),
     ).toEqual([]);
+  });
+
+  it('reaches the manager over SSH too, and refuses an engine that is no manager', async () => {
+    // The test bed's sshd runs on this machine: forwarded to the manager's socket, a session
+    // reaches the swarm; forwarded to the remote engine's, it reaches an engine in no swarm.
+    const ssh = remoteSshOptions(tb);
+    const overSsh = executor(probe({ message: 'over ssh' }), {
+      manager: { ssh, socketPath: swarm.managerSocketPath },
+    });
+    try {
+      const run = await overSsh.execute({ wait: true });
+      expect((await run.status()).state).toBe('exited');
+      expect((await run.getLogs()).stdout).toContain('probe: over ssh');
+      expect(overSsh.location).toContain(`${ssh.host}:${ssh.port}`);
+    } finally {
+      await overSsh.close();
+    }
+    const notManager = executor(undefined, {
+      manager: { ssh, socketPath: tb.remote.dockerSocketPath },
+    });
+    await expect(notManager.listRuns()).rejects.toThrow(
+      /is not a swarm manager \(swarm state: inactive\)/,
+    );
+    await notManager.close();
   });
 
   it('says sweeps are not supported on a swarm target yet', async () => {
