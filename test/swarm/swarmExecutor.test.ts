@@ -159,7 +159,18 @@ describeWithTestbed(testbed, 'SwarmExecutor on the test bed swarm', (tb) => {
 
   it('follows the logs live and stops a run; its record says stopped', async () => {
     const ex = executor(probe({ message: 'long', runForMs: 60_000, tickMs: 200 }));
-    const run = await ex.execute();
+    const run = await ex.execute({ parameters: { lr: 0.5 } });
+    // Another checkout (no records of it) finds the run on the swarm, parameters and all.
+    const elsewhere = executor(undefined, {
+      records: new RecordStore(path.join(scratch, 'elsewhere', 'runs')),
+      jobName: name,
+    });
+    const found = await elsewhere.discoverRuns(new Set());
+    expect(found.find((r) => r.id === run.id)).toMatchObject({
+      status: 'running',
+      parameters: { lr: 0.5 },
+      targetKind: 'swarm',
+    });
     const lines: [string, LogStream][] = [];
     const abort = new AbortController();
     const following = ex.followLogs({

@@ -19,7 +19,12 @@ import {
   type DockerEngine,
 } from '../../engines/engine.js';
 import { sha256File, type PackagingTask } from '../../packaging/index.js';
-import { parametersEnvironment } from '../../parameters/index.js';
+import {
+  InvalidParametersError,
+  decodeParameters,
+  parametersEnvironment,
+  type JobParameters,
+} from '../../parameters/index.js';
 import { isFinal, statusOfState, type RunRecord } from '../../records/record.js';
 import { RecordStore } from '../../records/store.js';
 import type { RegistryAuth } from '../../shipping/index.js';
@@ -678,7 +683,7 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
       uid: labels[RUN_LABELS.uid] ?? '?',
       target: labels[RUN_LABELS.target] ?? this.targetName,
       targetKind: this.kind,
-      parameters: {},
+      parameters: labelParameters(labels[RUN_LABELS.parameters]),
       status: statusOfState(status.state),
       ...(status.exitCode === undefined ? {} : { exitCode: status.exitCode }),
       createdAt: labels[RUN_LABELS.createdAt] ?? service.CreatedAt ?? new Date().toISOString(),
@@ -723,6 +728,16 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
     throw new NotSupportedOnTargetError(
       `target ${this.targetName} is a swarm target: sweeps on a swarm are not built yet (issue 16, point 3); run them on a local or remote target, or start single runs on the swarm`,
     );
+  }
+}
+
+/** A run's parameters from its service's label (untrusted: a bad label lists the run without them). */
+function labelParameters(encoded: string | undefined): JobParameters {
+  try {
+    return decodeParameters(encoded);
+  } catch (error) {
+    if (error instanceof InvalidParametersError) return {};
+    throw error;
   }
 }
 
