@@ -8,6 +8,10 @@
 #   registry       Debian's docker-registry on 127.0.0.1:$FERRY_TESTBED_REGISTRY_PORT
 #   base image     node:20-bookworm-slim on both engines; built from the host's own node binary
 #                  when it is absent (nothing can be pulled from the internet here)
+#   swarm          the local engine as manager and $FERRY_TESTBED_SWARM_WORKERS worker engines, each
+#                  in its own network namespace (nsenter --net dockerd) linked to the host bridge
+#                  ferryswbr0; a TLS registry on the link's host end that every node trusts
+#                  through /etc/docker/certs.d; the base image pushed there (swarm-up, swarm-down)
 #
 # Where things live (see `usage`):
 #   $STATE_DIR  (/var/lib/ferry-testbed)  keys, sshd_config, known_hosts, logs, docker data root of
