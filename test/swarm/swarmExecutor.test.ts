@@ -22,6 +22,7 @@ import {
 import { SwarmExecutor, type SwarmExecutorFields } from '../../src/routines/swarm/swarmExecutor.js';
 import { FailingJob } from '../fixtures/containering/jobs/failingJob.js';
 import { ProbeJob, type ProbeSettings } from '../fixtures/containering/jobs/probeJob.js';
+import { cleanEngine } from '../cli/support.js';
 import { describeWithTestbed } from '../support/describeWithTestbed.js';
 import { remoteSshOptions, requireTestbed } from '../support/testbed.js';
 
@@ -52,6 +53,8 @@ describeWithTestbed(testbed, 'SwarmExecutor on the test bed swarm', (tb) => {
         .remove()
         .catch(() => undefined);
     }
+    // The job's images here (built, and tagged for the registries), none of anyone else's.
+    await cleanEngine(docker, name);
     await rm(scratch, { recursive: true, force: true });
   });
 
