@@ -141,7 +141,7 @@ export class SwarmJobRun implements JobRun {
         const status = statusOfTask(this.id, task);
         if (status.state !== 'created' && status.state !== 'running') {
           this.node ??= await this.executor.nodeOf(task);
-          const logs = await this.readLogs();
+          const logs = await this.settledLogs();
           await this.executor.settle(this.id, this.serviceId, status, logs, this.node);
           this.final = { status, logs };
           break;
@@ -151,6 +151,21 @@ export class SwarmJobRun implements JobRun {
     }
     const { status } = this.final;
     return { runId: this.id, exitCode: status.exitCode ?? -1, state: status.state };
+  }
+
+  /**
+   * The logs of an ended task, read until two reads agree: the manager gathers a task's logs from
+   * its node, and a read right after the task ended can come back short.
+   */
+  private async settledLogs(): Promise<JobLogs> {
+    let last = await this.readLogs();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await sleep(POLL_MS);
+      const next = await this.readLogs();
+      if (next.stdout === last.stdout && next.stderr === last.stderr) return next;
+      last = next;
+    }
+    return last;
   }
 
   private async readLogs(): Promise<JobLogs> {
