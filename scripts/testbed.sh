@@ -8,6 +8,10 @@
 #   registry       Debian's docker-registry on 127.0.0.1:$FERRY_TESTBED_REGISTRY_PORT
 #   base image     node:20-bookworm-slim on both engines; built from the host's own node binary
 #                  when it is absent (nothing can be pulled from the internet here)
+#   swarm          the local engine as manager and $FERRY_TESTBED_SWARM_WORKERS worker engines, each
+#                  in its own network namespace (nsenter --net dockerd) linked to the host bridge
+#                  ferryswbr0; a TLS registry on the link's host end that every node trusts
+#                  through /etc/docker/certs.d; the base image pushed there (swarm-up, swarm-down)
 #
 # Where things live (see `usage`):
 #   $STATE_DIR  (/var/lib/ferry-testbed)  keys, sshd_config, known_hosts, logs, docker data root of
@@ -32,7 +36,7 @@ REGISTRY_PORT="${FERRY_TESTBED_REGISTRY_PORT:-5000}"
 BRIDGE="${FERRY_TESTBED_BRIDGE:-ferrybr0}"
 BRIDGE_CIDR="${FERRY_TESTBED_BRIDGE_CIDR:-172.31.0.1/16}"
 BASE_IMAGE="${FERRY_TESTBED_BASE_IMAGE:-node:20-bookworm-slim}"
-APT_PACKAGES=(docker.io openssh-server openssh-client docker-registry iproute2 curl ca-certificates)
+APT_PACKAGES=(docker.io openssh-server openssh-client docker-registry iproute2 curl ca-certificates openssl util-linux)
 
 LOCAL_SOCK=/var/run/docker.sock
 LOCAL_PIDFILE="$RUN_DIR/local-dockerd.pid" # exists only when this script started the local engine
@@ -57,12 +61,27 @@ REGISTRY_PIDFILE="$RUN_DIR/registry.pid"
 REGISTRY_ADDR="127.0.0.1:$REGISTRY_PORT"
 BASE_DIR="$STATE_DIR/base-image"
 LOG_DIR="$STATE_DIR/logs"
+# The swarm: the local engine as manager, worker engines each in its own network namespace, joined
+# over a private /24 (a host bridge with one veth per worker), and a registry on the host end
+# of that link that every node reaches under one name (TLS, trusted through /etc/docker/certs.d).
+SWARM_WORKERS="${FERRY_TESTBED_SWARM_WORKERS:-2}"
+SWARM_NET="${FERRY_TESTBED_SWARM_NET:-172.30.213}" # <net>.1 host end, <net>.1<i> worker i
+SWARM_BRIDGE="${FERRY_TESTBED_SWARM_BRIDGE:-ferryswbr0}"
+SWARM_HOST_ADDR="$SWARM_NET.1"
+SWARM_REGISTRY_PORT="${FERRY_TESTBED_SWARM_REGISTRY_PORT:-5443}"
+SWARM_REGISTRY_ADDR="$SWARM_HOST_ADDR:$SWARM_REGISTRY_PORT"
+SWARM_DIR="$STATE_DIR/swarm"
+SWARM_REGISTRY_DIR="$SWARM_DIR/registry"
+SWARM_REGISTRY_CONFIG="$SWARM_REGISTRY_DIR/config.yml"
+SWARM_REGISTRY_PIDFILE="$RUN_DIR/swarm-registry.pid"
+SWARM_CERTS_DIR="/etc/docker/certs.d/$SWARM_REGISTRY_ADDR"
+SWARM_BASE_REPO="$SWARM_REGISTRY_ADDR/ferry-testbed/base"
 # The engine from Debian's docker.io is 20.10 (API 1.41); /usr/local/bin/docker may be a newer client.
 DOCKER_API="${FERRY_TESTBED_DOCKER_API_VERSION:-1.41}"
 
 usage() {
   cat <<EOF
-Usage: bash scripts/testbed.sh up|down|status|env
+Usage: bash scripts/testbed.sh up|down|status|env|swarm-up|swarm-down
 
 Brings up (or down) the real parts Ferry's Docker and SSH tests run against, on this machine (root).
 
@@ -71,8 +90,13 @@ Brings up (or down) the real parts Ferry's Docker and SSH tests run against, on 
            a second "remote" engine on $REMOTE_SOCK (bridge $BRIDGE $BRIDGE_CIDR),
            sshd on 127.0.0.1:$SSH_PORT whose sessions reach the second engine,
            a registry on $REGISTRY_ADDR, and the base image $BASE_IMAGE on both engines;
+           a swarm (the local engine as manager, $SWARM_WORKERS worker engines in network namespaces
+           on $SWARM_BRIDGE $SWARM_HOST_ADDR/24, a registry on $SWARM_REGISTRY_ADDR they all reach);
            then write $JSON_PATH.  Idempotent: a second run only checks (a few seconds).
-  down     stop sshd, the registry, the second engine (and the local engine if 'up' started it),
+  swarm-up    only the swarm part (the rest must be up)
+  swarm-down  only tear the swarm down: workers leave and stop, the local engine leaves,
+              docker_gwbridge, namespaces, links, bridge and the swarm registry go
+  down     tear the swarm down (as swarm-down), stop sshd, the registry, the second engine (and the local engine if 'up' started it),
            remove the bridge and the JSON file. Images and keys are kept for the next 'up'.
   status   say what is up; exit 1 if anything is down.
   env      print export lines (eval "\$(bash scripts/testbed.sh env)").
@@ -84,6 +108,8 @@ Environment (defaults):
   FERRY_TESTBED_SSH_PORT=$SSH_PORT  FERRY_TESTBED_REGISTRY_PORT=$REGISTRY_PORT
   FERRY_TESTBED_BRIDGE=$BRIDGE  FERRY_TESTBED_BRIDGE_CIDR=$BRIDGE_CIDR
   FERRY_TESTBED_BASE_IMAGE=$BASE_IMAGE
+  FERRY_TESTBED_SWARM_WORKERS=$SWARM_WORKERS  FERRY_TESTBED_SWARM_NET=$SWARM_NET (a /24)
+  FERRY_TESTBED_SWARM_BRIDGE=$SWARM_BRIDGE  FERRY_TESTBED_SWARM_REGISTRY_PORT=$SWARM_REGISTRY_PORT
 Full reset: bash scripts/testbed.sh down && rm -rf $STATE_DIR
 EOF
 }
@@ -500,6 +526,306 @@ check_remote_session() {
   log "ssh: root@127.0.0.1:$SSH_PORT reaches the remote engine (ID ${remote_id:0:14}…, local ${local_id:0:14}…)"
 }
 
+# ---------------------------------------------------------------------------------------------
+# the swarm: worker engines in network namespaces, joined to the local engine as manager
+
+# Per worker i (1..N): namespace, veth ends, address, engine files.
+w_ns() { echo "ferry-sw$1"; }
+w_host_if() { echo "fsw$1h"; }
+w_ns_if() { echo "fsw$1n"; }
+w_addr() { echo "$SWARM_NET.1$1"; }
+w_sock() { echo "$RUN_DIR/swarm-w$1.sock"; }
+w_pidfile() { echo "$RUN_DIR/swarm-w$1-dockerd.pid"; }
+w_exec_root() { echo "$RUN_DIR/sw$1"; } # short: containerd's socket path lives under it
+w_data_root() { echo "$SWARM_DIR/worker$1/docker"; }
+w_daemon_json() { echo "$SWARM_DIR/worker$1/daemon.json"; }
+w_key_json() { echo "$SWARM_DIR/worker$1/key.json"; }
+w_bridge() { echo "fswdocker$1"; } # the worker engine's own bridge, inside its namespace
+w_bridge_cidr() { echo "172.29.$1.1/24"; }
+dw() { DOCKER_HOST="unix://$(w_sock "$1")" DOCKER_API_VERSION="$DOCKER_API" docker "${@:2}"; }
+in_ns() { nsenter --net="/var/run/netns/$1" "${@:2}"; }
+swarm_registry_answers() { curl -fsS --max-time 3 --cacert "$SWARM_DIR/registry.crt" "https://$SWARM_REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
+
+ensure_swarm_link() {
+  if ! ip link show "$SWARM_BRIDGE" >/dev/null 2>&1; then
+    log "swarm: creating bridge $SWARM_BRIDGE $SWARM_HOST_ADDR/24"
+    ip link add "$SWARM_BRIDGE" type bridge
+  fi
+  ip addr show dev "$SWARM_BRIDGE" | grep -qF "inet $SWARM_HOST_ADDR/24" || ip addr add "$SWARM_HOST_ADDR/24" dev "$SWARM_BRIDGE"
+  ip link set "$SWARM_BRIDGE" up
+  local i ns
+  for ((i = 1; i <= SWARM_WORKERS; i++)); do
+    ns=$(w_ns "$i")
+    [[ -e /var/run/netns/$ns ]] || {
+      log "swarm: creating network namespace $ns"
+      ip netns add "$ns"
+    }
+    if ! ip link show "$(w_host_if "$i")" >/dev/null 2>&1; then
+      log "swarm: linking $ns to $SWARM_BRIDGE ($(w_addr "$i")/24)"
+      in_ns "$ns" ip link del "$(w_ns_if "$i")" 2>/dev/null || true
+      ip link add "$(w_host_if "$i")" type veth peer name "$(w_ns_if "$i")"
+      ip link set "$(w_ns_if "$i")" netns "$ns"
+    fi
+    ip link set "$(w_host_if "$i")" master "$SWARM_BRIDGE" up
+    in_ns "$ns" ip addr show dev "$(w_ns_if "$i")" | grep -qF "inet $(w_addr "$i")/24" ||
+      in_ns "$ns" ip addr add "$(w_addr "$i")/24" dev "$(w_ns_if "$i")"
+    in_ns "$ns" ip link set lo up
+    in_ns "$ns" ip link set "$(w_ns_if "$i")" up
+    # No default route on purpose: nothing a worker does leaves the machine (no Docker Hub lookups).
+    if ! in_ns "$ns" ip link show "$(w_bridge "$i")" >/dev/null 2>&1; then
+      in_ns "$ns" ip link add "$(w_bridge "$i")" type bridge
+      in_ns "$ns" ip addr add "$(w_bridge_cidr "$i")" dev "$(w_bridge "$i")"
+    fi
+    in_ns "$ns" ip link set "$(w_bridge "$i")" up
+  done
+}
+
+# The swarm's registry: a second docker-registry, on the host end of the link, with TLS, so that
+# every engine (the local one included, whose flags cannot change while others use it) trusts it
+# through /etc/docker/certs.d, read at each pull and push without a restart.
+ensure_swarm_registry() {
+  mkdir -p "$SWARM_REGISTRY_DIR/data"
+  local crt="$SWARM_DIR/registry.crt" key="$SWARM_DIR/registry.key"
+  if [[ ! -f $crt ]] || ! openssl x509 -in "$crt" -noout -checkend 86400 >/dev/null 2>&1 ||
+    ! openssl x509 -in "$crt" -noout -text | grep -qF "IP Address:$SWARM_HOST_ADDR"; then
+    log "swarm registry: making a self-signed certificate for $SWARM_HOST_ADDR"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ferry-testbed-swarm-registry" \
+      -addext "subjectAltName=IP:$SWARM_HOST_ADDR" -keyout "$key" -out "$crt" >/dev/null 2>&1 ||
+      die "openssl could not make $crt"
+    stop_pid "$SWARM_REGISTRY_PIDFILE" "docker-registry serve $SWARM_REGISTRY_CONFIG" "swarm registry" 10
+  fi
+  mkdir -p "$SWARM_CERTS_DIR"
+  cmp -s "$crt" "$SWARM_CERTS_DIR/ca.crt" || cp "$crt" "$SWARM_CERTS_DIR/ca.crt"
+  write_if_changed "$SWARM_REGISTRY_CONFIG" "# Written by scripts/testbed.sh: the swarm's registry
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $SWARM_REGISTRY_DIR/data
+  delete:
+    enabled: true
+http:
+  addr: $SWARM_REGISTRY_ADDR
+  tls:
+    certificate: $crt
+    key: $key" || true
+  if swarm_registry_answers; then
+    log "swarm registry: answers on https://$SWARM_REGISTRY_ADDR/v2/"
+    return
+  fi
+  local logfile="$LOG_DIR/swarm-registry.log" pid pattern="docker-registry serve $SWARM_REGISTRY_CONFIG"
+  if ! pid=$(pid_of "$SWARM_REGISTRY_PIDFILE" "$pattern"); then
+    rm -f "$SWARM_REGISTRY_PIDFILE"
+    log "swarm registry: starting docker-registry on $SWARM_REGISTRY_ADDR (log: $logfile)"
+    start_bg "$SWARM_REGISTRY_PIDFILE" "$logfile" docker-registry serve "$SWARM_REGISTRY_CONFIG"
+    pid=$STARTED_PID
+  fi
+  wait_until 30 "swarm registry" "$logfile" "$pid" -- swarm_registry_answers
+  log "swarm registry: up"
+}
+
+ensure_swarm_workers() {
+  local i ns sock pidfile exec_root logfile pid
+  for ((i = 1; i <= SWARM_WORKERS; i++)); do
+    ns=$(w_ns "$i") sock=$(w_sock "$i") pidfile=$(w_pidfile "$i") exec_root=$(w_exec_root "$i")
+    if ping_sock "$sock"; then
+      log "swarm worker $i: engine answers on $sock"
+      continue
+    fi
+    logfile="$LOG_DIR/swarm-w$i-dockerd.log"
+    if pid=$(pid_of "$pidfile" "$sock"); then
+      log "swarm worker $i: dockerd (pid $pid) is not answering yet; waiting"
+    else
+      clear_stale_pidfile "$pidfile" "swarm worker $i"
+      clear_stale_containerd "$exec_root" "swarm worker $i"
+      rm -f "$sock"
+      mkdir -p "$(w_data_root "$i")" "$exec_root"
+      write_if_changed "$(w_daemon_json "$i")" "{ \"deprecated-key-path\": \"$(w_key_json "$i")\" }" || true
+      log "swarm worker $i: starting dockerd in namespace $ns on $sock (log: $logfile)"
+      # nsenter --net, not `ip netns exec`: that remounts /sys and hides the cgroup mounts.
+      start_bg "" "$logfile" nsenter --net="/var/run/netns/$ns" dockerd \
+        --host "unix://$sock" \
+        --data-root "$(w_data_root "$i")" \
+        --exec-root "$exec_root" \
+        --pidfile "$pidfile" \
+        --bridge "$(w_bridge "$i")" \
+        --iptables=false \
+        --insecure-registry "$SWARM_REGISTRY_ADDR" \
+        --config-file "$(w_daemon_json "$i")"
+      pid=$STARTED_PID
+    fi
+    wait_until 90 "swarm worker $i dockerd" "$logfile" "$pid" -- ping_sock "$sock"
+    log "swarm worker $i: engine up"
+  done
+}
+
+manager_state() { dk info -f '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeAddr}}'; }
+
+ensure_swarm_manager() {
+  local state
+  state=$(manager_state)
+  case $state in
+    "active true $SWARM_HOST_ADDR") log "swarm: the local engine manages the swarm ($SWARM_HOST_ADDR:2377)" ;;
+    inactive*)
+      log "swarm: the local engine starts a swarm on $SWARM_HOST_ADDR:2377"
+      dk swarm init --advertise-addr "$SWARM_HOST_ADDR" --listen-addr "$SWARM_HOST_ADDR:2377" >/dev/null
+      ;;
+    error* | pending*)
+      # Its swarm could not come back (the link's address was missing when dockerd started, after a
+      # reboot): start a new one; the workers notice and join it again below.
+      log "swarm: the local engine's swarm is in state '$state'; leaving it and starting a new one"
+      dk swarm leave --force >/dev/null 2>&1 || true
+      dk swarm init --advertise-addr "$SWARM_HOST_ADDR" --listen-addr "$SWARM_HOST_ADDR:2377" >/dev/null
+      ;;
+    *) die "the local engine is in another swarm ($state); leave it (docker swarm leave --force) or run swarm-down" ;;
+  esac
+  dk node update --label-add ferry.testbed.node=manager "$(dk info -f '{{.Swarm.NodeID}}')" >/dev/null
+}
+
+ensure_swarm_joined() {
+  local i token node_id cluster state
+  cluster=$(dk info -f '{{.Swarm.Cluster.ID}}')
+  token=$(dk swarm join-token -q worker)
+  for ((i = 1; i <= SWARM_WORKERS; i++)); do
+    state=$(dw "$i" info -f '{{.Swarm.LocalNodeState}} {{.Swarm.Cluster.ID}}' 2>/dev/null || true)
+    node_id=$(dw "$i" info -f '{{.Swarm.NodeID}}')
+    if [[ $state == active* ]] && [[ -n $node_id ]] &&
+      [[ $(dk node inspect -f '{{.Status.State}}' "$node_id" 2>/dev/null) == ready ]]; then
+      log "swarm worker $i: node ${node_id:0:12} is ready"
+    else
+      if [[ $state != inactive* ]]; then
+        log "swarm worker $i: in state '$state', not a ready node of swarm ${cluster:0:12}; leaving it"
+        dw "$i" swarm leave --force >/dev/null 2>&1 || true
+        [[ -z $node_id ]] || dk node rm --force "$node_id" >/dev/null 2>&1 || true
+      fi
+      log "swarm worker $i: joining $SWARM_HOST_ADDR:2377 as $(w_addr "$i")"
+      dw "$i" swarm join --token "$token" --advertise-addr "$(w_addr "$i")" \
+        --listen-addr "$(w_addr "$i"):2377" "$SWARM_HOST_ADDR:2377" >/dev/null
+      node_id=$(dw "$i" info -f '{{.Swarm.NodeID}}')
+      local deadline=$((SECONDS + 60))
+      until [[ $(dk node inspect -f '{{.Status.State}}' "$node_id" 2>/dev/null) == ready ]]; do
+        ((SECONDS < deadline)) || die "swarm worker $i (node $node_id) is not ready after 60s"
+        sleep 0.5
+      done
+      log "swarm worker $i: node ${node_id:0:12} joined and ready"
+    fi
+    # Both nodes report the same hostname here: labels tell them apart.
+    dk node update --label-add "ferry.testbed.node=worker$i" "$node_id" >/dev/null
+  done
+  # Nodes of earlier workers (left, then joined again as new nodes) are removed from the listing.
+  local down
+  for down in $(dk node ls -q --filter role=worker); do
+    [[ $(dk node inspect -f '{{.Status.State}}' "$down") == down ]] && dk node rm --force "$down" >/dev/null 2>&1 || true
+  done
+}
+
+# The base image in the swarm's registry, so that every node can pull it (nothing else can be).
+ensure_swarm_base_image() {
+  local id ref
+  id=$(image_id dk)
+  ref="$SWARM_BASE_REPO:${id#sha256:}"
+  ref=${ref:0:$((${#SWARM_BASE_REPO} + 13))}
+  if [[ -z $(swarm_base_digest) ]] || [[ $(dk image inspect -f '{{.Id}}' "$ref" 2>/dev/null) != "$id" ]]; then
+    log "swarm: pushing $BASE_IMAGE to the swarm registry as $ref"
+    dk tag "$BASE_IMAGE" "$ref"
+    dk push -q "$ref" >/dev/null || die "docker push $ref failed (log: $LOG_DIR/swarm-registry.log)"
+    dk tag "$ref" "$SWARM_BASE_REPO:latest"
+    dk push -q "$SWARM_BASE_REPO:latest" >/dev/null
+  fi
+  [[ -n $(swarm_base_digest) ]] || die "the swarm registry has no digest for $ref"
+  log "swarm: base image is $SWARM_BASE_REPO@$(swarm_base_digest)"
+}
+
+swarm_base_digest() {
+  dk image inspect -f '{{range .RepoDigests}}{{println .}}{{end}}' "$BASE_IMAGE" 2>/dev/null |
+    grep -F "$SWARM_BASE_REPO@" | head -n1 | cut -d@ -f2 || true
+}
+
+ensure_swarm() {
+  ensure_swarm_link
+  ensure_swarm_registry
+  ensure_swarm_workers
+  ensure_swarm_manager
+  ensure_swarm_joined
+  ensure_swarm_base_image
+}
+
+# Prints the swarm's part of the JSON (empty when the local engine manages no swarm).
+swarm_json() {
+  [[ $(manager_state) == "active true $SWARM_HOST_ADDR" ]] || return 0
+  local i workers="" sep=""
+  for ((i = 1; i <= SWARM_WORKERS; i++)); do
+    ping_sock "$(w_sock "$i")" || continue
+    workers+="$sep{\"name\":\"worker$i\",\"netns\":\"$(w_ns "$i")\",\"address\":\"$(w_addr "$i")\",\"socketPath\":\"$(w_sock "$i")\",\"nodeId\":\"$(dw "$i" info -f '{{.Swarm.NodeID}}')\",\"engineId\":\"$(dw "$i" info -f '{{.ID}}')\",\"label\":\"worker$i\"}"
+    sep=","
+  done
+  printf '{"managerSocketPath":"%s","managerNodeId":"%s","managerAddress":"%s","clusterId":"%s","workers":[%s],"nodeLabel":"ferry.testbed.node","registry":{"address":"%s","url":"https://%s","caPath":"%s","storageDir":"%s"},"baseImage":"%s@%s","bridge":{"name":"%s","cidr":"%s/24"}}' \
+    "$LOCAL_SOCK" "$(dk info -f '{{.Swarm.NodeID}}')" "$SWARM_HOST_ADDR" "$(dk info -f '{{.Swarm.Cluster.ID}}')" "$workers" \
+    "$SWARM_REGISTRY_ADDR" "$SWARM_REGISTRY_ADDR" "$SWARM_DIR/registry.crt" "$SWARM_REGISTRY_DIR/data" \
+    "$SWARM_BASE_REPO" "$(swarm_base_digest)" "$SWARM_BRIDGE" "$SWARM_NET.0"
+}
+
+cmd_swarm_down() {
+  local i ns
+  for ((i = 1; i <= SWARM_WORKERS; i++)); do
+    if ping_sock "$(w_sock "$i")"; then
+      log "swarm worker $i: leaving the swarm"
+      dw "$i" swarm leave --force >/dev/null 2>&1 || true
+    fi
+    stop_pid "$(w_pidfile "$i")" "$(w_sock "$i")" "swarm worker $i dockerd" 60
+    rm -f "$(w_sock "$i")"
+  done
+  if ping_sock "$LOCAL_SOCK" && [[ $(manager_state) == "active true $SWARM_HOST_ADDR" ]]; then
+    log "swarm: the local engine leaves the swarm"
+    dk swarm leave --force >/dev/null
+  fi
+  # `swarm leave --force` leaves docker_gwbridge behind on the manager.
+  if ping_sock "$LOCAL_SOCK" && dk network inspect docker_gwbridge >/dev/null 2>&1 &&
+    [[ $(dk info -f '{{.Swarm.LocalNodeState}}') == inactive ]]; then
+    log "swarm: removing the local engine's docker_gwbridge network"
+    dk network rm docker_gwbridge >/dev/null || log "swarm: could not remove docker_gwbridge"
+  fi
+  for ((i = 1; i <= SWARM_WORKERS; i++)); do
+    ns=$(w_ns "$i")
+    ip link show "$(w_host_if "$i")" >/dev/null 2>&1 && ip link del "$(w_host_if "$i")"
+    if [[ -e /var/run/netns/$ns ]]; then
+      log "swarm: deleting network namespace $ns"
+      ip netns del "$ns"
+    fi
+  done
+  stop_pid "$SWARM_REGISTRY_PIDFILE" "docker-registry serve $SWARM_REGISTRY_CONFIG" "swarm registry" 10
+  rm -rf "$SWARM_CERTS_DIR"
+  if ip link show "$SWARM_BRIDGE" >/dev/null 2>&1; then
+    log "swarm: removing bridge $SWARM_BRIDGE"
+    ip link del "$SWARM_BRIDGE"
+  fi
+  log "swarm is down (kept: $SWARM_DIR)"
+}
+
+swarm_status() {
+  local ok=0 i
+  if [[ $(manager_state 2>/dev/null) == "active true $SWARM_HOST_ADDR" ]]; then say "swarm manager" "up (local engine, $SWARM_HOST_ADDR:2377)"; else
+    say "swarm manager" "DOWN (local engine: $(manager_state 2>/dev/null || echo '?'))"
+    ok=1
+  fi
+  for ((i = 1; i <= SWARM_WORKERS; i++)); do
+    local id=""
+    ping_sock "$(w_sock "$i")" && id=$(dw "$i" info -f '{{.Swarm.NodeID}}')
+    if [[ -n $id ]] && [[ $(dk node inspect -f '{{.Status.State}}' "$id" 2>/dev/null) == ready ]]; then
+      say "swarm worker $i" "ready (node ${id:0:12}, $(w_addr "$i") in $(w_ns "$i"))"
+    else
+      say "swarm worker $i" "DOWN ($(w_sock "$i"))"
+      ok=1
+    fi
+  done
+  if swarm_registry_answers; then say "swarm registry" "up (https://$SWARM_REGISTRY_ADDR/v2/)"; else
+    say "swarm registry" "DOWN ($SWARM_REGISTRY_ADDR)"
+    ok=1
+  fi
+  return $ok
+}
+
 write_json() {
   mkdir -p "$(dirname "$JSON_PATH")"
   local fingerprint started_local=false
@@ -513,6 +839,7 @@ write_json() {
     TB_REGISTRY="$REGISTRY_ADDR" TB_REGISTRY_DATA="$REGISTRY_DIR/data" \
     TB_BASE_IMAGE="$BASE_IMAGE" TB_BASE_IMAGE_ID="$(image_id dk)" \
     TB_BASE_FROM_HOST="$(dk image inspect -f '{{index .Config.Labels "org.ferry.testbed.base-image"}}' "$BASE_IMAGE")" \
+    TB_SWARM="$(swarm_json)" \
     TB_API="$DOCKER_API" TB_STATE="$STATE_DIR" TB_RUN="$RUN_DIR" TB_LOGS="$LOG_DIR" TB_JSON="$JSON_PATH" \
     node -e '
       const e = process.env;
@@ -536,6 +863,7 @@ write_json() {
         baseImageId: e.TB_BASE_IMAGE_ID,
         baseImageBuiltFromHostNode: e.TB_BASE_FROM_HOST === "host-node",
         logsDir: e.TB_LOGS,
+        ...(e.TB_SWARM ? { swarm: JSON.parse(e.TB_SWARM) } : {}),
       };
       require("node:fs").writeFileSync(e.TB_JSON, JSON.stringify(json, null, 2) + "\n");
     '
@@ -555,15 +883,27 @@ cmd_up() {
   check_remote_session
   ensure_registry
   ensure_base_image
+  ensure_swarm
   write_json
   log "test bed is up ($((SECONDS - t0))s); eval \"\$(bash scripts/testbed.sh env)\" exports FERRY_TESTBED"
 }
 
 # ---------------------------------------------------------------------------------------------
 
+cmd_swarm_up() {
+  need_root
+  mkdir -p "$STATE_DIR" "$RUN_DIR" "$LOG_DIR"
+  lock
+  ping_sock "$LOCAL_SOCK" || die "the local engine does not answer: run 'up' first"
+  [[ -n $(image_id dk) ]] || die "$BASE_IMAGE is not on the local engine: run 'up' first"
+  ensure_swarm
+  write_json
+}
+
 cmd_down() {
   need_root
   lock
+  cmd_swarm_down
   stop_pid "$SSHD_PIDFILE" "sshd -D -e -f $SSHD_CONFIG" sshd 10
   stop_pid "$REGISTRY_PIDFILE" "docker-registry serve $REGISTRY_CONFIG" registry 10
   stop_pid "$REMOTE_PIDFILE" "$REMOTE_SOCK" "remote dockerd" 60
@@ -613,6 +953,7 @@ cmd_status() {
     say "base image" "MISSING ($BASE_IMAGE local='${li:0:19}' remote='${ri:0:19}')"
     ok=1
   fi
+  swarm_status || ok=1
   if [[ -f $JSON_PATH ]]; then say json "$JSON_PATH"; else
     say json "MISSING ($JSON_PATH)"
     ok=1
@@ -632,6 +973,12 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
+  swarm-up) cmd_swarm_up ;;
+  swarm-down)
+    need_root
+    lock
+    cmd_swarm_down
+    ;;
   -h | --help | help | "")
     usage
     [[ -n ${1:-} ]] || exit 2

@@ -41,6 +41,7 @@ export {
   type PruneImagesOptions,
   type PruneImagesResult,
 } from './routines/remoteDockerExecutor.js';
+export * from './routines/swarm/index.js';
 export {
   DockerOptions,
   type DockerOptionsFields,

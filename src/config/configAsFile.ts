@@ -27,7 +27,7 @@ export function targetAsFile(target: TargetConfig): Record<string, unknown> {
   const shown: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(target)) {
     if (key === 'name') continue;
-    if (key === 'mounts') {
+    if (key === 'mounts' && target.type !== 'swarm') {
       shown.mounts = target.mounts.map((mount) => ({
         host: mount.hostPath,
         container: mount.containerPath,

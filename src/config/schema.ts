@@ -354,6 +354,69 @@ export function remoteTargetSchema(root: string) {
 /** Every key of a remote target (what a misspelled key of a target is compared with). */
 export const REMOTE_KEYS: readonly string[] = Object.keys(remoteTargetSchema('/').in.shape);
 
+const swarmResourcesSchema = strictObject({
+  reservations: limitsSchema
+    .default({})
+    .describe('CPUs and memory a node must have free for the run to be placed there'),
+  limits: limitsSchema.default({}).describe("CPUs and memory the run's container may use"),
+});
+
+/** Placement constraints as Swarm takes them: `node.role==worker`, `node.labels.gpu!=none`. */
+const CONSTRAINT = /^[A-Za-z0-9_.-]+\s*(==|!=)\s*\S+$/;
+
+/**
+ * A swarm target: runs are Swarm services (replicated jobs) placed by the swarm, reached through a
+ * manager's engine, here (`dockerSocket`) or over SSH (`host` and the remote target's SSH keys).
+ */
+export function swarmTargetSchema(root: string) {
+  const { host: _host, repository: _repository, ...ssh } = remoteOnlyShape(root);
+  return strictObject({
+    type: z.literal('swarm'),
+    environment: dockerShape({ kind: 'remote' }).environment.describe(
+      "Names of environment variables read when a run starts and given to it as a Swarm secret (never in the service's spec or the image)",
+    ),
+    baseImage: dockerShape({ kind: 'remote' }).baseImage,
+    imageName: dockerShape({ kind: 'remote' }).imageName,
+    host: text('a host name or address', { pattern: /^[^\s@]+$/ })
+      .optional()
+      .describe("A swarm manager to reach over SSH. Default: this machine's engine (dockerSocket)"),
+    ...ssh,
+    dockerSocket: text('an absolute path to the Docker socket of a swarm manager', {
+      pattern: /^\//,
+    })
+      .optional()
+      .describe(
+        "The manager's Docker socket (on its host when reached over SSH). Default: DOCKER_HOST's socket, else /var/run/docker.sock",
+      ),
+    registry: text('a registry repository every node can pull from, such as "registry:5000/team"', {
+      pattern: IMAGE_NAME,
+      required:
+        'is required for a swarm target: a registry repository every node can pull from, such as "registry.example.com:5000/team"',
+    }).describe('Registry repository images are pushed to and every node pulls from (by digest)'),
+    resources: swarmResourcesSchema
+      .default({ reservations: {}, limits: {} })
+      .describe("Each run's CPU and memory reservations and limits"),
+    constraints: textList('placement constraints such as "node.role==worker"', CONSTRAINT)
+      .default([])
+      .describe('Placement constraints, as docker service create --constraint takes them'),
+    startTimeout: z
+      .number(expected('seconds (a number above 0)'))
+      .positive(expected('seconds (a number above 0)'))
+      .default(120)
+      .describe(
+        "Seconds a run's task may take to start (placed, image pulled) before the run fails, naming the node",
+      ),
+  }).transform(({ hostKeyFingerprint, ...target }) => ({
+    ...target,
+    ...(hostKeyFingerprint === undefined
+      ? {}
+      : {
+          hostKeyFingerprints:
+            typeof hostKeyFingerprint === 'string' ? [hostKeyFingerprint] : hostKeyFingerprint,
+        }),
+  }));
+}
+
 /**
  * A target: `type` says its kind. Where the file leaves `type` out, `inferTargetTypes` (in
  * `validate.ts`) fills it in before parsing: a `host` makes a target remote.
@@ -361,12 +424,17 @@ export const REMOTE_KEYS: readonly string[] = Object.keys(remoteTargetSchema('/'
 export function targetSchema(root: string) {
   return z.discriminatedUnion(
     'type',
-    [attachedTargetSchema, localTargetSchema(root), remoteTargetSchema(root)],
+    [
+      attachedTargetSchema,
+      localTargetSchema(root),
+      remoteTargetSchema(root),
+      swarmTargetSchema(root),
+    ],
     {
       error: (issue) => {
         const type = (issue.input as { type?: unknown } | undefined)?.type;
         return typeof issue.input === 'object' && issue.input !== null
-          ? `expected "attached", "local" or "remote", got ${show(type)}`
+          ? `expected "attached", "local", "remote" or "swarm", got ${show(type)}`
           : `expected an object, got ${show(issue.input)}`;
       },
     },
@@ -480,11 +548,12 @@ export type LimitsConfig = DeepReadonly<z.output<typeof limitsSchema>>;
 export type AttachedTargetConfig = DeepReadonly<Extract<ParsedTarget, { type: 'attached' }>>;
 export type LocalTargetConfig = DeepReadonly<Extract<ParsedTarget, { type: 'local' }>>;
 export type RemoteTargetConfig = DeepReadonly<Extract<ParsedTarget, { type: 'remote' }>>;
+export type SwarmTargetConfig = DeepReadonly<Extract<ParsedTarget, { type: 'swarm' }>>;
 export type RegistryAuthConfig = NonNullable<RemoteTargetConfig['registryAuth']>;
 /** What local and remote Docker targets share: how the container runs. */
 export type DockerTargetSettings = Omit<LocalTargetConfig, 'type'>;
 export type DockerTargetConfig = LocalTargetConfig | RemoteTargetConfig;
-export type TargetConfig = AttachedTargetConfig | DockerTargetConfig;
+export type TargetConfig = AttachedTargetConfig | DockerTargetConfig | SwarmTargetConfig;
 export type DefaultsConfig = DeepReadonly<ParsedConfig['defaults']>;
 
 /** A validated config: paths absolute, defaults filled, `attached` and `local` always defined. */

@@ -17,6 +17,7 @@ import type { TargetExecutor } from '../routines/jobExecutor.js';
 import { LocalDockerExecutor } from '../routines/localDockerExecutor.js';
 import { RemoteDockerExecutor } from '../routines/remoteDockerExecutor.js';
 import { SSHDockerJobRoutine } from '../routines/sshDockerJobRoutine.js';
+import { swarmExecutorFor } from '../routines/swarm/fromConfig.js';
 import type { RegistryAuth } from '../shipping/index.js';
 import type { SshConnection, SshConnectionOptions } from '../ssh/index.js';
 import { MissingRegistryPasswordError, UnknownTargetError } from './errors.js';
@@ -117,6 +118,17 @@ export function createExecutor(
   const resolved = typeof target === 'object' ? target : getTarget(config, target);
   if (resolved.type === 'attached') return attachedExecutorFor(config, resolved, options);
   if (resolved.type === 'local') return localExecutorFor(config, resolved, options);
+  if (resolved.type === 'swarm') {
+    const packagingTask = packagingTaskOf(config, options);
+    return swarmExecutorFor(resolved, {
+      ...commonFields(config, resolved, options),
+      ...(packagingTask === undefined ? {} : { packagingTask }),
+      imageName: resolved.imageName ?? `ferry/${config.project}`,
+      ...(options.localDocker === undefined ? {} : { localDocker: options.localDocker }),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+      ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
+    });
+  }
   return remoteExecutorFor(config, resolved, options);
 }
 

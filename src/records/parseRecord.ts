@@ -6,10 +6,16 @@ import { RecordStoreError } from './errors.js';
 import { RUN_STATUSES, type RunRecord, type TargetKind } from './record.js';
 
 const STATUSES: ReadonlySet<string> = new Set(RUN_STATUSES);
-const TARGET_KINDS: ReadonlySet<string> = new Set<TargetKind>(['attached', 'local', 'remote']);
+const TARGET_KINDS: ReadonlySet<string> = new Set<TargetKind>([
+  'attached',
+  'local',
+  'remote',
+  'swarm',
+]);
 const REQUIRED_STRINGS = ['id', 'job', 'version', 'uid', 'target', 'createdAt'] as const;
 const OPTIONAL_STRINGS = [
   'host',
+  'node',
   'startedAt',
   'finishedAt',
   'sweepId',

@@ -28,7 +28,7 @@ export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set([
   'cancelled',
 ]);
 
-export type TargetKind = 'attached' | 'local' | 'remote';
+export type TargetKind = 'attached' | 'local' | 'remote' | 'swarm';
 
 /** Everything Ferry keeps about one run of a job. Times are ISO strings. */
 export interface RunRecord {
@@ -43,6 +43,8 @@ export interface RunRecord {
   readonly targetKind: TargetKind;
   /** `user@host:port` of a remote target. */
   readonly host?: string;
+  /** Swarm targets: the node that ran the run's task, `<hostname> (<node id>)`. */
+  readonly node?: string;
   readonly parameters: JobParameters;
   readonly status: RunStatus;
   readonly exitCode?: number;

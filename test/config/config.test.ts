@@ -261,7 +261,7 @@ describe('config mistakes named once, in the file’s own keys', () => {
       viaPackage: true,
     });
     expect(problems({ ...minimal, targets: { box: { type: 'remot', host: 'h' } } })).toEqual([
-      'targets.box.type: expected "attached", "local" or "remote", got "remot"',
+      'targets.box.type: expected "attached", "local", "remote" or "swarm", got "remot"',
     ]);
   });
 

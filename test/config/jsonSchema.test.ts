@@ -37,6 +37,7 @@ describe('the published JSON Schema of ferry.config.json', () => {
       { type: 'attached', required: ['type'], additionalProperties: false },
       { type: 'local', required: [], additionalProperties: false },
       { type: 'remote', required: ['host'], additionalProperties: false },
+      { type: 'swarm', required: ['type', 'registry'], additionalProperties: false },
     ]);
     // A config that points its editor at the schema is still a valid config.
     const config = parseConfig(

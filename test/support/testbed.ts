@@ -60,10 +60,45 @@ export interface Testbed {
   readonly dockerApiVersion?: string;
   readonly stateDir?: string;
   readonly logsDir?: string;
+  /** The swarm: the local engine as manager, worker engines in network namespaces. */
+  readonly swarm?: TestbedSwarm;
+}
+
+export interface TestbedSwarmWorker {
+  /** `worker1`, … (also its node label `ferry.testbed.node`). */
+  readonly name: string;
+  readonly netns: string;
+  /** Its address on the swarm's link. */
+  readonly address: string;
+  /** Its engine's socket on this machine. */
+  readonly socketPath: string;
+  readonly nodeId: string;
+  readonly engineId: string;
+  readonly label: string;
+}
+
+export interface TestbedSwarm {
+  readonly managerSocketPath: string;
+  readonly managerNodeId: string;
+  readonly managerAddress: string;
+  readonly clusterId: string;
+  readonly workers: readonly TestbedSwarmWorker[];
+  /** The node label that names each node (`manager`, `worker1`, …): both report hostname `vm`. */
+  readonly nodeLabel: string;
+  /** A registry every node reaches under this address (TLS, trusted through /etc/docker/certs.d). */
+  readonly registry: {
+    readonly address: string;
+    readonly url: string;
+    readonly caPath: string;
+    readonly storageDir: string;
+  };
+  /** The base image in that registry, by digest. */
+  readonly baseImage: string;
+  readonly bridge: { readonly name: string; readonly cidr: string };
 }
 
 /** A part of the test bed a suite needs. The local engine is always checked. */
-export type TestbedPart = 'local' | 'remote' | 'registry' | 'baseImage';
+export type TestbedPart = 'local' | 'remote' | 'registry' | 'baseImage' | 'swarm';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -119,6 +154,14 @@ export function loadTestbed(file: string = testbedPath()): Testbed {
   if (!Number.isInteger(remote.port)) problems.push('remote.port should be an integer');
   str(obj(top.registry, 'registry').address, 'registry.address');
   str(top.baseImage, 'baseImage');
+  if (top.swarm !== undefined) {
+    const swarm = obj(top.swarm, 'swarm');
+    for (const key of ['managerSocketPath', 'managerNodeId', 'managerAddress', 'baseImage']) {
+      str(swarm[key], `swarm.${key}`);
+    }
+    str(obj(swarm.registry, 'swarm.registry').address, 'swarm.registry.address');
+    if (!Array.isArray(swarm.workers)) problems.push('swarm.workers should be a list');
+  }
   if (problems.length > 0) {
     throw new TestbedUnavailableError(
       `${file} is not a test bed description: ${problems.join('; ')}`,
@@ -136,7 +179,8 @@ export function isCi(): boolean {
  * For the top of a test file. Loads the test bed and checks that the parts the suite needs answer
  * (the local engine always; then `remote`: the second engine and sshd's banner, `registry`:
  * GET /v2/, `baseImage`: the base image on the local engine, and on the remote one when `remote`
- * is asked for too). Returns the test bed when all answer. Otherwise it throws under CI=true, and
+ * is asked for too; `swarm`: the local engine manages a swarm whose workers' engines answer, with
+ * at least two workers). Returns the test bed when all answer. Otherwise it throws under CI=true, and
  * returns undefined elsewhere, so that `describe.skipIf(!testbed)` skips the suite.
  */
 export function requireTestbed(...needs: TestbedPart[]): Testbed | undefined {
@@ -219,6 +263,29 @@ export function probeTestbed(testbed: Testbed, needs: readonly TestbedPart[] = [
         label: `${testbed.baseImage} on the remote engine`,
         socketPath: testbed.remote.dockerSocketPath,
         path: imagePath,
+      });
+    }
+  }
+  if (wanted.has('swarm')) {
+    const swarm = testbed.swarm;
+    if (swarm === undefined) {
+      return [`${testbed.file} has no swarm part (an older test bed: run scripts/testbed.sh up)`];
+    }
+    if (swarm.workers.length < 2) {
+      return [`the test bed's swarm has ${swarm.workers.length} worker(s) answering, expected 2`];
+    }
+    // GET /nodes answers 200 on a swarm manager only.
+    checks.push({
+      kind: 'get',
+      label: `swarm manager at ${swarm.managerSocketPath}`,
+      socketPath: swarm.managerSocketPath,
+      path: '/nodes',
+    });
+    for (const worker of swarm.workers) {
+      checks.push({
+        kind: 'ping',
+        label: `swarm ${worker.name}'s engine at ${worker.socketPath}`,
+        socketPath: worker.socketPath,
       });
     }
   }

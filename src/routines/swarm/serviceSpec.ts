@@ -1,0 +1,133 @@
+/**
+ * What a run on a swarm is, as the Swarm API takes it: a service in replicated-job mode (one task,
+ * never restarted), its image by digest, its propagated variables in one Swarm secret (never in the
+ * spec), its resources and placement. Pure: the executor sends what these functions return.
+ */
+import { RUN_LABELS } from '../docker/labels.js';
+import { parseMemory } from '../dockerOptions.js';
+
+/** What a swarm run's task container is, in its `ferry.role` label. */
+export const TASK_ROLE = 'swarm-task';
+
+/** Where a run's secret is mounted in its container, and what the loader reads. */
+export const SECRET_FILE = 'ferry-env';
+const SECRET_PATH = `/run/secrets/${SECRET_FILE}`;
+
+/**
+ * Node code that reads the run's secret (a JSON object of variables) into `process.env`, then
+ * imports the image's entry file (its path is the next argument). Code, never a secret: the
+ * values stay in the secret's file, a tmpfs only this task sees.
+ */
+export const ENV_LOADER = [
+  "const fs = require('node:fs');",
+  `const values = JSON.parse(fs.readFileSync(${JSON.stringify(SECRET_PATH)}, 'utf8'));`,
+  'for (const [name, value] of Object.entries(values)) {',
+  "  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && typeof value === 'string') process.env[name] = value;",
+  '}',
+  "import(require('node:url').pathToFileURL(process.argv[1]).href);",
+].join('\n');
+
+export interface SwarmResources {
+  readonly cpus?: number;
+  readonly memory?: number | string;
+}
+
+export interface SwarmRunSettings {
+  readonly reservations?: SwarmResources;
+  readonly limits?: SwarmResources;
+  readonly constraints?: readonly string[];
+  /** Seconds between SIGTERM and SIGKILL when the run is stopped. Default: 10. */
+  readonly stopGraceSeconds?: number;
+}
+
+export interface ServiceSpecInput {
+  readonly name: string;
+  /** `<registry>/<name>@sha256:…`. */
+  readonly image: string;
+  /** The image's ENTRYPOINT (`["node", "/app/entry.mjs"]`): the loader runs it after the secret. */
+  readonly entrypoint: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
+  /** Variables that are not secret (the run's parameters): in the spec, as any `docker run -e`. */
+  readonly env: readonly string[];
+  /** The run's secret, when it has propagated variables. */
+  readonly secret?: { readonly id: string; readonly name: string };
+  readonly settings: SwarmRunSettings;
+}
+
+/** `ferry-<job>-<run id>` as a service name: letters, digits and `-`, at most 63. */
+export function serviceName(jobName: string, runId: string): string {
+  return trimName(`ferry-${jobName}-${runId}`);
+}
+
+/** The name of a run's secret. */
+export function secretName(jobName: string, runId: string): string {
+  return trimName(`ferry-${jobName}-${runId}-env`);
+}
+
+function trimName(name: string): string {
+  const clean = name.replace(/[^a-zA-Z0-9-]/g, '-').replace(/-+/g, '-');
+  // The run id is at the end and is what keeps names apart: cut the job name, not the id.
+  return clean.length <= 63
+    ? clean
+    : `${clean.slice(0, 30)}-${clean.slice(-32)}`.replace(/-+/g, '-');
+}
+
+/** The secret's content: the propagated variables as one JSON object. */
+export function secretData(env: Readonly<Record<string, string>>): string {
+  return Buffer.from(JSON.stringify(env), 'utf8').toString('base64');
+}
+
+/** The service spec of one run. */
+export function serviceSpec(input: ServiceSpecInput): Record<string, unknown> {
+  const { settings } = input;
+  const command =
+    input.secret === undefined
+      ? undefined
+      : [input.entrypoint[0] ?? 'node', '-e', ENV_LOADER, ...input.entrypoint.slice(1)];
+  return {
+    Name: input.name,
+    Labels: { ...input.labels },
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: input.image,
+        // Not the run's labels: a task placed on a manager that is also someone's local target
+        // must not look like a local run (`ferry.role=run`) to that target's listings.
+        Labels: { [RUN_LABELS.role]: TASK_ROLE },
+        Env: [...input.env],
+        ...(command === undefined ? {} : { Command: command }),
+        ...(input.secret === undefined
+          ? {}
+          : {
+              Secrets: [
+                {
+                  File: { Name: SECRET_FILE, UID: '0', GID: '0', Mode: 0o400 },
+                  SecretID: input.secret.id,
+                  SecretName: input.secret.name,
+                },
+              ],
+            }),
+        StopGracePeriod: (settings.stopGraceSeconds ?? 10) * 1e9,
+      },
+      Resources: {
+        ...resources('Limits', settings.limits),
+        ...resources('Reservations', settings.reservations),
+      },
+      RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
+      Placement: { Constraints: [...(settings.constraints ?? [])] },
+    },
+    Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
+  };
+}
+
+function resources(
+  key: 'Limits' | 'Reservations',
+  value: SwarmResources | undefined,
+): Record<string, unknown> {
+  if (value === undefined || (value.cpus === undefined && value.memory === undefined)) return {};
+  return {
+    [key]: {
+      ...(value.cpus === undefined ? {} : { NanoCPUs: Math.round(value.cpus * 1e9) }),
+      ...(value.memory === undefined ? {} : { MemoryBytes: parseMemory(value.memory) }),
+    },
+  };
+}

@@ -1,0 +1,182 @@
+import { RunNotFoundError } from '../errors.js';
+import { demuxLogs, followLogStream } from '../docker/logs.js';
+import type { FollowLogsOptions, JobLogs, JobResult, JobRun, JobStatus } from '../jobExecutor.js';
+import { replayLogs } from '../recordedRun.js';
+import type { SwarmExecutor } from './swarmExecutor.js';
+import { POLL_MS, currentTask, statusOfTask } from './taskState.js';
+
+/** How long logs may take to reach the manager after a task ended, before following stops. */
+const LOG_DRAIN_MS = 1500;
+
+/**
+ * A run on a swarm: its service's task, read through the manager. Once the run has ended (seen by
+ * `wait()`, `status()` or a stop), its logs and status are kept here and with its record, and its
+ * service and secret are removed.
+ */
+export class SwarmJobRun implements JobRun {
+  /** The node its task was placed on, once known. */
+  node: string | undefined;
+  private final: { status: JobStatus; logs: JobLogs } | undefined;
+  private finished: Promise<JobResult> | undefined;
+
+  constructor(
+    private readonly executor: SwarmExecutor,
+    readonly id: string,
+    readonly serviceId: string,
+  ) {}
+
+  async status(): Promise<JobStatus> {
+    if (this.final !== undefined) return this.final.status;
+    const task = currentTask(await this.executor.tasksOf(this.serviceId));
+    if (task === undefined && !(await this.executor.serviceExists(this.serviceId))) {
+      throw new RunNotFoundError(
+        `run ${this.id}: its service ${this.serviceId} is gone from the swarm`,
+      );
+    }
+    const status = statusOfTask(this.id, task);
+    if (status.state === 'created' || status.state === 'running') return status;
+    // Ended: seen to its end once, so its record and logs are kept and its service goes.
+    await this.wait();
+    return this.final === undefined ? status : (this.final as { status: JobStatus }).status;
+  }
+
+  async getLogs(): Promise<JobLogs> {
+    if (this.final !== undefined) return this.final.logs;
+    return this.readLogs();
+  }
+
+  /** Follows the service's logs until its task has ended (a job service's log stream does not end by itself). */
+  async followLogs(options: FollowLogsOptions): Promise<void> {
+    if (this.final !== undefined) {
+      await replayLogs(this.final.logs, options);
+      return;
+    }
+    if (options.signal?.aborted === true) return;
+    const stop = new AbortController();
+    const abort = (): void => stop.abort();
+    options.signal?.addEventListener('abort', abort, { once: true });
+    const watching = (async () => {
+      while (!stop.signal.aborted) {
+        const status = statusOfTask(
+          this.id,
+          currentTask(await this.executor.tasksOf(this.serviceId)),
+        );
+        if (status.state !== 'created' && status.state !== 'running') {
+          await sleep(LOG_DRAIN_MS);
+          stop.abort();
+          return;
+        }
+        await sleep(POLL_MS);
+      }
+    })();
+    try {
+      const stream = await this.executor.serviceLogs(this.serviceId, true);
+      if (Buffer.isBuffer(stream)) {
+        await replayLogs(demuxLogs(stream), options);
+      } else {
+        await followLogStream(stream, options.onLine, stop.signal);
+      }
+    } finally {
+      stop.abort();
+      options.signal?.removeEventListener('abort', abort);
+      await watching.catch(() => undefined);
+    }
+  }
+
+  wait(): Promise<JobResult> {
+    this.finished ??= this.waitAndSettle().catch((error: unknown) => {
+      this.finished = undefined;
+      throw error;
+    });
+    return this.finished;
+  }
+
+  /**
+   * Stops the run: what it printed so far is kept with its record as `stopped`, then its service
+   * is removed, which ends its task (SIGTERM, then SIGKILL after the grace period), and its secret.
+   */
+  async stop(): Promise<void> {
+    if (this.final !== undefined) return;
+    const task = currentTask(await this.executor.tasksOf(this.serviceId));
+    const status = statusOfTask(this.id, task);
+    this.node ??= await this.executor.nodeOf(task);
+    const ended = status.state !== 'created' && status.state !== 'running';
+    const logs = await this.readLogs();
+    const final: JobStatus = ended
+      ? status
+      : {
+          runId: this.id,
+          state: 'stopped',
+          exitCode: 143,
+          finishedAt: new Date(),
+          ...(status.startedAt ? { startedAt: status.startedAt } : {}),
+        };
+    await this.executor.settle(this.id, this.serviceId, final, logs, this.node);
+    this.final = { status: final, logs };
+  }
+
+  /** Ends a run that never started (its image missing on its node, or no node in time). */
+  async fail(node: string | undefined): Promise<void> {
+    this.node = node;
+    const logs = await this.readLogs().catch(() => ({ stdout: '', stderr: '' }));
+    const status: JobStatus = {
+      runId: this.id,
+      state: 'failed',
+      exitCode: -1,
+      finishedAt: new Date(),
+    };
+    await this.executor.settle(this.id, this.serviceId, status, logs, node);
+    this.final = { status, logs };
+  }
+
+  private async waitAndSettle(): Promise<JobResult> {
+    if (this.final === undefined) {
+      for (;;) {
+        const task = currentTask(await this.executor.tasksOf(this.serviceId));
+        if (task === undefined && !(await this.executor.serviceExists(this.serviceId))) {
+          throw new RunNotFoundError(
+            `run ${this.id}: its service ${this.serviceId} was removed before it ended`,
+          );
+        }
+        const status = statusOfTask(this.id, task);
+        if (status.state !== 'created' && status.state !== 'running') {
+          this.node ??= await this.executor.nodeOf(task);
+          const logs = await this.settledLogs();
+          await this.executor.settle(this.id, this.serviceId, status, logs, this.node);
+          this.final = { status, logs };
+          break;
+        }
+        await sleep(POLL_MS);
+      }
+    }
+    const { status } = this.final;
+    return { runId: this.id, exitCode: status.exitCode ?? -1, state: status.state };
+  }
+
+  /**
+   * The logs of an ended task, read until two reads agree: the manager gathers a task's logs from
+   * its node, and a read right after the task ended can come back short.
+   */
+  private async settledLogs(): Promise<JobLogs> {
+    let last = await this.readLogs();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await sleep(POLL_MS);
+      const next = await this.readLogs();
+      if (next.stdout === last.stdout && next.stderr === last.stderr) return next;
+      last = next;
+    }
+    return last;
+  }
+
+  private async readLogs(): Promise<JobLogs> {
+    const raw = await this.executor.serviceLogs(this.serviceId, false);
+    if (Buffer.isBuffer(raw)) return demuxLogs(raw);
+    const chunks: Buffer[] = [];
+    for await (const chunk of raw) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    return demuxLogs(Buffer.concat(chunks));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
