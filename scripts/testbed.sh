@@ -21,6 +21,8 @@
 # State is machine-wide on purpose: every clone on the machine (a developer's checkout, CI's fresh
 # clone) shares one test bed; `up` from another clone finds it running and just writes its JSON.
 set -euo pipefail
+# No `grep -q` after a pipe here: it exits at the first match, the writer then dies of SIGPIPE, and
+# pipefail turns a found line into a failure now and then (`grep … >/dev/null` reads to the end).
 umask 022
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
 export LC_ALL=C
@@ -138,7 +140,7 @@ pid_of() {
   [[ -s $f ]] || return 1
   pid=$(tr -dc '0-9' <"$f")
   alive "$pid" || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern" || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -F -- "$pattern" >/dev/null || return 1
   echo "$pid"
 }
 
@@ -261,7 +263,7 @@ lock() {
 ensure_packages() {
   local missing=() p
   for p in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -e 'ok installed' >/dev/null || missing+=("$p")
   done
   if ((${#missing[@]} == 0)); then
     log "packages: all present (${APT_PACKAGES[*]})"
@@ -304,7 +306,7 @@ ensure_bridge() {
     log "bridge: creating $BRIDGE"
     ip link add "$BRIDGE" type bridge
   fi
-  if ! ip -4 addr show dev "$BRIDGE" | grep -qF "inet $BRIDGE_CIDR "; then
+  if ! ip -4 addr show dev "$BRIDGE" | grep -F "inet $BRIDGE_CIDR " >/dev/null; then
     log "bridge: adding $BRIDGE_CIDR to $BRIDGE"
     ip addr add "$BRIDGE_CIDR" dev "$BRIDGE"
   fi
@@ -551,7 +553,7 @@ ensure_swarm_link() {
     log "swarm: creating bridge $SWARM_BRIDGE $SWARM_HOST_ADDR/24"
     ip link add "$SWARM_BRIDGE" type bridge
   fi
-  ip addr show dev "$SWARM_BRIDGE" | grep -qF "inet $SWARM_HOST_ADDR/24" || ip addr add "$SWARM_HOST_ADDR/24" dev "$SWARM_BRIDGE"
+  ip addr show dev "$SWARM_BRIDGE" | grep -F "inet $SWARM_HOST_ADDR/24" >/dev/null || ip addr add "$SWARM_HOST_ADDR/24" dev "$SWARM_BRIDGE"
   ip link set "$SWARM_BRIDGE" up
   local i ns
   for ((i = 1; i <= SWARM_WORKERS; i++)); do
@@ -567,7 +569,7 @@ ensure_swarm_link() {
       ip link set "$(w_ns_if "$i")" netns "$ns"
     fi
     ip link set "$(w_host_if "$i")" master "$SWARM_BRIDGE" up
-    in_ns "$ns" ip addr show dev "$(w_ns_if "$i")" | grep -qF "inet $(w_addr "$i")/24" ||
+    in_ns "$ns" ip addr show dev "$(w_ns_if "$i")" | grep -F "inet $(w_addr "$i")/24" >/dev/null ||
       in_ns "$ns" ip addr add "$(w_addr "$i")/24" dev "$(w_ns_if "$i")"
     in_ns "$ns" ip link set lo up
     in_ns "$ns" ip link set "$(w_ns_if "$i")" up
@@ -587,7 +589,7 @@ ensure_swarm_registry() {
   mkdir -p "$SWARM_REGISTRY_DIR/data"
   local crt="$SWARM_DIR/registry.crt" key="$SWARM_DIR/registry.key"
   if [[ ! -f $crt ]] || ! openssl x509 -in "$crt" -noout -checkend 86400 >/dev/null 2>&1 ||
-    ! openssl x509 -in "$crt" -noout -text | grep -qF "IP Address:$SWARM_HOST_ADDR"; then
+    ! openssl x509 -in "$crt" -noout -text | grep -F "IP Address:$SWARM_HOST_ADDR" >/dev/null; then
     log "swarm registry: making a self-signed certificate for $SWARM_HOST_ADDR"
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ferry-testbed-swarm-registry" \
       -addext "subjectAltName=IP:$SWARM_HOST_ADDR" -keyout "$key" -out "$crt" >/dev/null 2>&1 ||

@@ -48,6 +48,7 @@ import type {
   JobRun,
   JobStatus,
   RemoveRunOptions,
+  RemovedRun,
   RunInfo,
   TargetExecutor,
 } from '../jobExecutor.js';
@@ -422,8 +423,9 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
     return service === undefined ? undefined : this.recordOfService(service);
   }
 
-  async removeRun(runId: string, options: RemoveRunOptions = {}): Promise<void> {
+  async removeRun(runId: string, options: RemoveRunOptions = {}): Promise<RemovedRun> {
     const { docker } = await this.engine();
+    const removed: string[] = [];
     for (const service of await this.listServices({ [RUN_LABELS.runId]: runId })) {
       const tasks = (await this.tasksByService()).get(service.ID) ?? [];
       const task = currentTask(tasks);
@@ -433,9 +435,14 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
         );
       }
       await this.removeService(docker, service);
+      removed.push(`service ${service.ID.slice(0, 12)} on ${this.location}`);
     }
     this.runs.delete(runId);
-    await this.records?.remove(runId);
+    if ((await this.records?.get(runId)) !== undefined) {
+      await this.records!.remove(runId);
+      removed.push('record and saved logs');
+    }
+    return { removed };
   }
 
   async packageFiles(record: RunRecord): Promise<Map<string, Buffer>> {

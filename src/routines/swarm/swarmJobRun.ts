@@ -1,4 +1,7 @@
-import { RunNotFoundError } from '../errors.js';
+import { NotSupportedOnTargetError, RunNotFoundError } from '../errors.js';
+import type { DownloadedOutputs } from '../results/artifacts.js';
+import type { RunMetrics } from '../results/metrics.js';
+import type { SerializedResult } from '../results/runResults.js';
 import { demuxLogs, followLogStream } from '../docker/logs.js';
 import type { FollowLogsOptions, JobLogs, JobResult, JobRun, JobStatus } from '../jobExecutor.js';
 import { replayLogs } from '../recordedRun.js';
@@ -166,6 +169,32 @@ export class SwarmJobRun implements JobRun {
       last = next;
     }
     return last;
+  }
+
+  /**
+   * Results, metrics and outputs live in the task's container on the node that ran it; bringing
+   * them home from a worker is the next slice of the swarm target (issue 16).
+   */
+  async result(): Promise<unknown> {
+    throw this.notYet('its result');
+  }
+
+  async serializedResult(): Promise<SerializedResult> {
+    throw this.notYet('its result');
+  }
+
+  async metrics(): Promise<RunMetrics> {
+    throw this.notYet('its metrics');
+  }
+
+  async downloadOutputs(): Promise<DownloadedOutputs> {
+    throw this.notYet('its outputs');
+  }
+
+  private notYet(what: string): NotSupportedOnTargetError {
+    return new NotSupportedOnTargetError(
+      `run ${this.id} ran on a swarm: bringing ${what} home from the node that ran it is not built yet; its logs are kept (ferry logs ${this.id})`,
+    );
   }
 
   private async readLogs(): Promise<JobLogs> {
