@@ -12,7 +12,7 @@ import {
   UnknownTargetError,
   type ConfigIssue,
 } from './errors.js';
-import { importProjectModule } from './importModule.js';
+import { importProjectModule } from '../packaging/importModule.js';
 import { CONFIG_FILE_NAME, type FerryConfig, type TargetConfig } from './schema.js';
 import { validateConfig } from './validate.js';
 

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { installPackage } from '../../packaging/install.js';
 import { packagePath } from '../../packaging/packageFile.js';
+import { registerTypeScriptLoader } from '../../packaging/importModule.js';
 import { deserializeValue, type ResultBinding } from '../../packaging/resultDocument.js';
 import { PackageNotAvailableError } from '../errors.js';
 import type { JobStatus } from '../jobExecutor.js';
@@ -76,7 +77,11 @@ export class RunResults {
         `run ${runId}: this handle knows no source or package to rebuild its result with; look the run up through its executor`,
       );
     }
-    return deserializeValue(stored, await sources.binding(runId, options.bind ?? 'source'));
+    const binding = await sources.binding(runId, options.bind ?? 'source');
+    // Bound to the caller's source, the result's classes are imported from it, which may be
+    // TypeScript: this process needs the loader a job module gets (a package's bundle is JavaScript).
+    if ('sourceRoot' in binding) await registerTypeScriptLoader();
+    return deserializeValue(stored, binding);
   }
 
   async metrics(): Promise<RunMetrics> {
