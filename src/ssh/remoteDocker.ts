@@ -17,6 +17,9 @@ export const DEFAULT_REMOTE_DOCKER_SOCKET = '/var/run/docker.sock';
  * (OpenSSH direct-streamlocal). HTTP goes through it unchanged: no remote shell, no command line.
  */
 export class SshUnixSocketAgent extends http.Agent {
+  /** SSH channels opened so far: each costs a round trip before its request can go (benchmarks count them). */
+  channelsOpened = 0;
+
   constructor(
     readonly connection: SshConnection,
     readonly socketPath: string,
@@ -28,6 +31,7 @@ export class SshUnixSocketAgent extends http.Agent {
     _options: unknown,
     callback?: (error: Error | null, socket: Duplex) => void,
   ): Duplex | undefined {
+    this.channelsOpened += 1;
     this.connection.openUnixSocket(this.socketPath).then(
       (channel) => callback?.(null, asSocket(channel)),
       (error: unknown) =>
