@@ -9,12 +9,18 @@ import {
 } from './errors.js';
 import type { SshConnection } from './sshConnection.js';
 
+/** Idle channels kept per connection: enough for the calls Ferry makes at once (a comparison's inspects). */
+const MAX_IDLE_CHANNELS = 8;
+
 /** Where Docker listens on a Linux host unless told otherwise. */
 export const DEFAULT_REMOTE_DOCKER_SOCKET = '/var/run/docker.sock';
 
 /**
- * An `http.Agent` whose every connection is a fresh SSH channel to a Unix socket on the remote host
- * (OpenSSH direct-streamlocal). HTTP goes through it unchanged: no remote shell, no command line.
+ * An `http.Agent` whose connections are SSH channels to a Unix socket on the remote host (OpenSSH
+ * direct-streamlocal). HTTP goes through it unchanged: no remote shell, no command line. Channels
+ * are kept open between requests (HTTP keep-alive): opening one costs a round trip before the
+ * request can go, which on a far link is as much as the request itself. A kept channel does not
+ * keep the process alive; it closes with the connection.
  */
 export class SshUnixSocketAgent extends http.Agent {
   /** SSH channels opened so far: each costs a round trip before its request can go (benchmarks count them). */
@@ -24,7 +30,17 @@ export class SshUnixSocketAgent extends http.Agent {
     readonly connection: SshConnection,
     readonly socketPath: string,
   ) {
-    super({ keepAlive: false });
+    super({ keepAlive: true, maxFreeSockets: MAX_IDLE_CHANNELS });
+  }
+
+  override keepSocketAlive(socket: Duplex): boolean {
+    this.connection.setChannelIdle(socket, true);
+    return true;
+  }
+
+  override reuseSocket(socket: Duplex, request: http.ClientRequest): void {
+    this.connection.setChannelIdle(socket, false);
+    super.reuseSocket(socket, request);
   }
 
   override createConnection(
