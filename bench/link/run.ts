@@ -233,12 +233,12 @@ function report(results: readonly ProfileFigures[]): void {
     `routine.remote over simulated links (bench/link/proxy.ts in front of ${tb.remote.host}:${tb.remote.port}), median of ${repetitions} (naive: ${naiveRepetitions}); time to the job's first log line`,
   );
   console.log(
-    '| link | one-line change | nothing changed | naive save/load/run | floor, new ssh | floor, open connection | connect |',
+    '| link | one-line change (of which local build) | nothing changed (local build) | naive save/load/run | floor, new ssh | floor, open connection | connect |',
   );
   console.log('|---|---|---|---|---|---|---|');
   for (const r of results) {
     console.log(
-      `| ${r.profile.name} | ${formatMs(r.change.ms)} | ${formatMs(r.unchanged.ms)} | ${r.naiveMs === undefined ? '—' : formatMs(r.naiveMs)} | ${formatMs(r.floorNewMs)} | ${formatMs(r.floorOpenMs)} | ${formatMs(r.connectMs)} |`,
+      `| ${r.profile.name} | ${formatMs(r.change.ms)} (${formatMs(r.change.buildMs)}) | ${formatMs(r.unchanged.ms)} (${formatMs(r.unchanged.buildMs)}) | ${r.naiveMs === undefined ? '—' : formatMs(r.naiveMs)} | ${formatMs(r.floorNewMs)} | ${formatMs(r.floorOpenMs)} | ${formatMs(r.connectMs)} |`,
     );
   }
   console.log('');
