@@ -8,6 +8,7 @@ import {
   ImageTransferInterruptedError,
   MissingRemoteLayerError,
 } from './errors.js';
+import { ArchiveIdentity } from './archiveIdentity.js';
 import { chainIds, legacyLayerPosition, presentLayers } from './layers.js';
 import { throttled, type ShippingProgressListener } from './progress.js';
 import {
@@ -72,23 +73,27 @@ export async function transferImage(options: TransferImageOptions): Promise<Tran
   }
   let sent: SentArchive;
   try {
-    sent = await sendArchive(options, target, diffIds, presentLayers(diffIds, known));
+    sent = await sendArchive(options, inspected.Id, target, diffIds, presentLayers(diffIds, known));
   } catch (error) {
     if (!(fromMemory && error instanceof MissingRemoteLayerError)) throw error;
     // What was remembered of the remote went stale (an image pruned since): ask, and send again.
     forgetLayers(remote);
     known = await remoteLayerChains(remote);
-    sent = await sendArchive(options, target, diffIds, presentLayers(diffIds, known));
+    sent = await sendArchive(options, inspected.Id, target, diffIds, presentLayers(diffIds, known));
   }
 
-  let loaded: Dockerode.ImageInspectInfo;
-  try {
-    loaded = await remote.getImage(inspected.Id).inspect();
-  } catch (error) {
-    throw new ImageShippingError(
-      `${target} reported a successful load, but has no image ${inspected.Id}`,
-      { cause: error },
-    );
+  // An archive checked on the way to be this image, loaded without error, is this image there;
+  // otherwise the remote is asked.
+  if (!sent.verified) {
+    try {
+      const loaded = await remote.getImage(inspected.Id).inspect();
+      if (loaded.Id !== inspected.Id) throw new Error(`it names ${loaded.Id}`);
+    } catch (error) {
+      throw new ImageShippingError(
+        `${target} reported a successful load, but has no image ${inspected.Id}`,
+        { cause: error },
+      );
+    }
   }
   rememberLayers(remote, diffIds);
   options.onProgress?.({
@@ -98,7 +103,7 @@ export async function transferImage(options: TransferImageOptions): Promise<Tran
     layers: { total: diffIds.length, toSend: sent.toSend },
   });
   return {
-    imageId: loaded.Id,
+    imageId: inspected.Id,
     layersTotal: diffIds.length,
     layersSent: sent.toSend,
     bytesSent: sent.bytesSent,
@@ -107,6 +112,8 @@ export async function transferImage(options: TransferImageOptions): Promise<Tran
 }
 
 interface SentArchive {
+  /** The archive was checked to be the image (its manifest and config) and loaded without error. */
+  readonly verified: boolean;
   readonly toSend: number;
   readonly bytesSent: number;
   readonly bytesFull: number;
@@ -115,6 +122,7 @@ interface SentArchive {
 /** Streams `docker save` through the tar filter into `docker load`, leaving out the present layers. */
 async function sendArchive(
   options: TransferImageOptions,
+  imageId: string,
   target: string,
   diffIds: readonly string[],
   present: readonly boolean[],
@@ -140,9 +148,16 @@ async function sendArchive(
   );
   let bytesFull = 0;
   let bytesSent = 0;
+  const identity = new ArchiveIdentity(imageId, image);
   const filter = new TarFilter({
-    capture: (entry) => /^[0-9a-f]{64}\/json$/.test(entry.path) && entry.size < 1 << 20,
+    capture: (entry) =>
+      (/^[0-9a-f]{64}\/json$/.test(entry.path) && entry.size < 1 << 20) ||
+      identity.wants(entry.path, entry.size),
     onCaptured: (entry, contents) => {
+      if (identity.wants(entry.path, entry.size)) {
+        identity.see(entry.path, contents);
+        return;
+      }
       const folder = entry.path.slice(0, 64);
       const position = legacyLayerPosition(folder, contents, chains);
       if (position !== undefined) positionOfFolder.set(folder, position);
@@ -197,12 +212,14 @@ async function sendArchive(
     const messages = await readJsonStream(answer);
     await upload;
     const failure = messages.find((m) => m.error !== undefined || m.errorDetail !== undefined);
+    if (identity.error !== undefined) throw identity.error;
     if (failure !== undefined) {
       const reason = failure.errorDetail?.message ?? failure.error ?? 'unknown error';
       if (isMissingLayer(reason)) throw missingLayer(target, image, reason);
       throw new ImageShippingError(`${target} could not load ${image}: ${reason}`);
     }
   } catch (error) {
+    if (identity.error !== undefined) throw identity.error;
     if (error instanceof ImageShippingError) throw error;
     const reason = engineMessage(error);
     if (isMissingLayer(reason)) throw missingLayer(target, image, reason, error);
@@ -210,7 +227,7 @@ async function sendArchive(
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }
-  return { toSend, bytesSent, bytesFull };
+  return { verified: identity.verified, toSend, bytesSent, bytesFull };
 }
 
 /** The engine's answer when an archive leaves out a layer it does not have. */

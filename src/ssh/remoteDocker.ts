@@ -25,6 +25,8 @@ export const DEFAULT_REMOTE_DOCKER_SOCKET = '/var/run/docker.sock';
 export class SshUnixSocketAgent extends http.Agent {
   /** SSH channels opened so far: each costs a round trip before its request can go (benchmarks count them). */
   channelsOpened = 0;
+  /** Channels waiting for their next request. */
+  private readonly idle = new WeakSet<Duplex>();
 
   constructor(
     readonly connection: SshConnection,
@@ -34,11 +36,13 @@ export class SshUnixSocketAgent extends http.Agent {
   }
 
   override keepSocketAlive(socket: Duplex): boolean {
+    this.idle.add(socket);
     this.connection.setChannelIdle(socket, true);
     return true;
   }
 
   override reuseSocket(socket: Duplex, request: http.ClientRequest): void {
+    this.idle.delete(socket);
     this.connection.setChannelIdle(socket, false);
     super.reuseSocket(socket, request);
   }
@@ -49,7 +53,15 @@ export class SshUnixSocketAgent extends http.Agent {
   ): Duplex | undefined {
     this.channelsOpened += 1;
     this.connection.openUnixSocket(this.socketPath).then(
-      (channel) => callback?.(null, asSocket(channel)),
+      (channel) => {
+        // The engine closed its end of a kept connection (its idle timeout): a channel only half
+        // open would take the next request and drop it, so it goes now, and the next request
+        // opens another.
+        channel.on('end', () => {
+          if (this.idle.has(channel)) channel.destroy();
+        });
+        callback?.(null, asSocket(channel));
+      },
       (error: unknown) =>
         callback?.(error instanceof Error ? error : new Error(String(error)), undefined as never),
     );
