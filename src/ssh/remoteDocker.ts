@@ -12,6 +12,9 @@ import type { SshConnection } from './sshConnection.js';
 /** Idle channels kept per connection: enough for the calls Ferry makes at once (a comparison's inspects). */
 const MAX_IDLE_CHANNELS = 8;
 
+/** How long a kept channel waits for its next request before it is closed. */
+const IDLE_CHANNEL_MS = 240_000;
+
 /** Where Docker listens on a Linux host unless told otherwise. */
 export const DEFAULT_REMOTE_DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -26,7 +29,7 @@ export class SshUnixSocketAgent extends http.Agent {
   /** SSH channels opened so far: each costs a round trip before its request can go (benchmarks count them). */
   channelsOpened = 0;
   /** Channels waiting for their next request. */
-  private readonly idle = new WeakSet<Duplex>();
+  private readonly idle = new WeakMap<Duplex, NodeJS.Timeout>();
 
   constructor(
     readonly connection: SshConnection,
@@ -36,12 +39,17 @@ export class SshUnixSocketAgent extends http.Agent {
   }
 
   override keepSocketAlive(socket: Duplex): boolean {
-    this.idle.add(socket);
+    // Closed from this side before the engine's own idle timeout (dockerd 20.10 closes after
+    // 300 s), so that a request never goes out on a channel the engine is closing at that moment.
+    const timer = setTimeout(() => socket.destroy(), IDLE_CHANNEL_MS);
+    timer.unref();
+    this.idle.set(socket, timer);
     this.connection.setChannelIdle(socket, true);
     return true;
   }
 
   override reuseSocket(socket: Duplex, request: http.ClientRequest): void {
+    clearTimeout(this.idle.get(socket));
     this.idle.delete(socket);
     this.connection.setChannelIdle(socket, false);
     super.reuseSocket(socket, request);
