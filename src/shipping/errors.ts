@@ -52,3 +52,10 @@ function hint(operation: 'push' | 'pull', detail: string): string {
   }
   return '';
 }
+
+/**
+ * The remote engine refused an archive because it lacks a layer Ferry left out (removed between
+ * the comparison and the load). `docker load` registers nothing then; comparing again and sending
+ * again completes it.
+ */
+export class MissingRemoteLayerError extends ImageShippingError {}

@@ -1,10 +1,11 @@
 export { shipImage, type ShipImageOptions, type ShipResult } from './shipImage.js';
+export { transferImage, type TransferImageOptions, type TransferResult } from './transfer.js';
 export {
-  transferImage,
+  lookUpRemote,
   remoteLayerChains,
-  type TransferImageOptions,
-  type TransferResult,
-} from './transfer.js';
+  type RemoteCopy,
+  type RemoteLookup,
+} from './remoteLayers.js';
 export {
   shipThroughRegistry,
   registryReference,

@@ -3,6 +3,7 @@ import { engineStatus } from '../engines/dockerApi.js';
 import { ImageShippingError } from './errors.js';
 import type { ShippingProgressListener } from './progress.js';
 import { shipThroughRegistry, splitReference, type RegistryAuth } from './registry.js';
+import { lookUpRemote, type RemoteCopy } from './remoteLayers.js';
 import { transferImage } from './transfer.js';
 
 export interface ShipImageOptions {
@@ -56,9 +57,15 @@ export async function shipImage(options: ShipImageOptions): Promise<ShipResult> 
   }
   const layersTotal = local.RootFS.Layers?.length ?? 0;
   const target = options.target ?? 'the remote engine';
-  const remoteCopy = await inspectOrUndefined(options.remote, local.Id);
+  // Over SSH, one question answers both whether the remote has the image and which layers it has.
+  const lookup =
+    options.repository === undefined
+      ? await lookUpRemote(options.remote, local.Id, local.RootFS.Layers ?? [])
+      : undefined;
+  const remoteCopy =
+    lookup === undefined ? await inspectOrUndefined(options.remote, local.Id) : lookup.present;
   if (remoteCopy !== undefined) {
-    if (!(remoteCopy.RepoTags ?? []).includes(options.image)) {
+    if (!remoteCopy.repoTags.includes(options.image)) {
       const { name, tag } = splitReference(options.image);
       await options.remote.getImage(local.Id).tag({ repo: name, tag });
     }
@@ -99,6 +106,8 @@ export async function shipImage(options: ShipImageOptions): Promise<ShipResult> 
     remote: options.remote,
     image: options.image,
     target,
+    localImage: local,
+    ...(lookup === undefined ? {} : { lookup }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
@@ -113,12 +122,9 @@ export async function shipImage(options: ShipImageOptions): Promise<ShipResult> 
   };
 }
 
-async function inspectOrUndefined(
-  docker: Dockerode,
-  id: string,
-): Promise<Dockerode.ImageInspectInfo | undefined> {
+async function inspectOrUndefined(docker: Dockerode, id: string): Promise<RemoteCopy | undefined> {
   try {
-    return await docker.getImage(id).inspect();
+    return { repoTags: (await docker.getImage(id).inspect()).RepoTags ?? [] };
   } catch (error) {
     if (engineStatus(error) === 404) return undefined;
     throw error;

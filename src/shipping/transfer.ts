@@ -3,9 +3,21 @@ import { pipeline } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
 import { formatBytes } from '../units.js';
 import { engineMessage } from '../engines/dockerApi.js';
-import { ImageShippingError, ImageTransferInterruptedError } from './errors.js';
+import {
+  ImageShippingError,
+  ImageTransferInterruptedError,
+  MissingRemoteLayerError,
+} from './errors.js';
+import { ArchiveIdentity } from './archiveIdentity.js';
 import { chainIds, legacyLayerPosition, presentLayers } from './layers.js';
 import { throttled, type ShippingProgressListener } from './progress.js';
+import {
+  forgetLayers,
+  rememberLayers,
+  rememberedChains,
+  remoteLayerChains,
+  type RemoteLookup,
+} from './remoteLayers.js';
 import { TarFilter } from './tarFilter.js';
 
 /** What a direct transfer did. */
@@ -30,27 +42,94 @@ export interface TransferImageOptions {
   readonly target?: string;
   readonly onProgress?: ShippingProgressListener;
   readonly signal?: AbortSignal;
+  /** The local engine's inspection of `image`, when the caller has it (saves asking again). */
+  readonly localImage?: Dockerode.ImageInspectInfo;
+  /** What the caller found out about the remote (`lookUpRemote`): which layers it has. */
+  readonly lookup?: RemoteLookup;
 }
 
 /**
  * Sends a local image to the remote engine through its API, leaving out the layer tarballs the
  * remote already has: streams `docker save` from the local engine through a tar filter into
  * `docker load` on the remote. Nothing touches the disk on either side beyond what the engines do.
+ * Which layers the remote has is what this process remembers of it, else asked (`lookUpRemote`);
+ * when remembered facts went stale, the engine refuses the load whole, and it is asked and sent again.
  */
 export async function transferImage(options: TransferImageOptions): Promise<TransferResult> {
   const { local, remote, image } = options;
   const target = options.target ?? 'the remote engine';
-  const progress = throttled(options.onProgress ?? (() => undefined));
-  const inspected = await local.getImage(image).inspect();
+  const inspected = options.localImage ?? (await local.getImage(image).inspect());
   const diffIds = inspected.RootFS.Layers ?? [];
-  const chains = chainIds(diffIds);
 
   options.onProgress?.({
     phase: 'compare',
     message: `Comparing the ${diffIds.length} layers of ${image} with ${target}`,
   });
-  const known = await remoteLayerChains(remote);
-  const present = presentLayers(diffIds, known);
+  let known = options.lookup?.chains ?? rememberedChains(remote);
+  let fromMemory = options.lookup?.chains !== undefined ? options.lookup.remembered : true;
+  if (known === undefined) {
+    known = await remoteLayerChains(remote);
+    fromMemory = false;
+  }
+  let sent: SentArchive;
+  try {
+    sent = await sendArchive(options, inspected.Id, target, diffIds, presentLayers(diffIds, known));
+  } catch (error) {
+    if (!(fromMemory && error instanceof MissingRemoteLayerError)) throw error;
+    // What was remembered of the remote went stale (an image pruned since): ask, and send again.
+    forgetLayers(remote);
+    known = await remoteLayerChains(remote);
+    sent = await sendArchive(options, inspected.Id, target, diffIds, presentLayers(diffIds, known));
+  }
+
+  // An archive checked on the way to be this image, loaded without error, is this image there;
+  // otherwise the remote is asked.
+  if (!sent.verified) {
+    try {
+      const loaded = await remote.getImage(inspected.Id).inspect();
+      if (loaded.Id !== inspected.Id) throw new Error(`it names ${loaded.Id}`);
+    } catch (error) {
+      throw new ImageShippingError(
+        `${target} reported a successful load, but has no image ${inspected.Id}`,
+        { cause: error },
+      );
+    }
+  }
+  rememberLayers(remote, diffIds);
+  options.onProgress?.({
+    phase: 'done',
+    message: `${image} is on ${target}: ${formatBytes(sent.bytesSent)} sent (${sent.toSend} of ${diffIds.length} layers)`,
+    bytesSent: sent.bytesSent,
+    layers: { total: diffIds.length, toSend: sent.toSend },
+  });
+  return {
+    imageId: inspected.Id,
+    layersTotal: diffIds.length,
+    layersSent: sent.toSend,
+    bytesSent: sent.bytesSent,
+    bytesFull: sent.bytesFull,
+  };
+}
+
+interface SentArchive {
+  /** The archive was checked to be the image (its manifest and config) and loaded without error. */
+  readonly verified: boolean;
+  readonly toSend: number;
+  readonly bytesSent: number;
+  readonly bytesFull: number;
+}
+
+/** Streams `docker save` through the tar filter into `docker load`, leaving out the present layers. */
+async function sendArchive(
+  options: TransferImageOptions,
+  imageId: string,
+  target: string,
+  diffIds: readonly string[],
+  present: readonly boolean[],
+): Promise<SentArchive> {
+  const { local, remote, image } = options;
+  const progress = throttled(options.onProgress ?? (() => undefined));
+  const chains = chainIds(diffIds);
   const toSend = present.filter((p) => !p).length;
   const layers = { total: diffIds.length, toSend };
   options.onProgress?.({
@@ -69,9 +148,16 @@ export async function transferImage(options: TransferImageOptions): Promise<Tran
   );
   let bytesFull = 0;
   let bytesSent = 0;
+  const identity = new ArchiveIdentity(imageId, image);
   const filter = new TarFilter({
-    capture: (entry) => /^[0-9a-f]{64}\/json$/.test(entry.path) && entry.size < 1 << 20,
+    capture: (entry) =>
+      (/^[0-9a-f]{64}\/json$/.test(entry.path) && entry.size < 1 << 20) ||
+      identity.wants(entry.path, entry.size),
     onCaptured: (entry, contents) => {
+      if (identity.wants(entry.path, entry.size)) {
+        identity.see(entry.path, contents);
+        return;
+      }
       const folder = entry.path.slice(0, 64);
       const position = legacyLayerPosition(folder, contents, chains);
       if (position !== undefined) positionOfFolder.set(folder, position);
@@ -126,73 +212,40 @@ export async function transferImage(options: TransferImageOptions): Promise<Tran
     const messages = await readJsonStream(answer);
     await upload;
     const failure = messages.find((m) => m.error !== undefined || m.errorDetail !== undefined);
+    if (identity.error !== undefined) throw identity.error;
     if (failure !== undefined) {
-      throw new ImageShippingError(
-        `${target} could not load ${image}: ${failure.errorDetail?.message ?? failure.error ?? 'unknown error'}`,
-      );
+      const reason = failure.errorDetail?.message ?? failure.error ?? 'unknown error';
+      if (isMissingLayer(reason)) throw missingLayer(target, image, reason);
+      throw new ImageShippingError(`${target} could not load ${image}: ${reason}`);
     }
   } catch (error) {
+    if (identity.error !== undefined) throw identity.error;
     if (error instanceof ImageShippingError) throw error;
     const reason = engineMessage(error);
-    if (/no such file or directory/.test(reason) && /layer\.tar|blobs\/sha256/.test(reason)) {
-      // The remote lost a layer between the comparison and the load (pruned meanwhile): say so.
-      throw new ImageShippingError(
-        `${target} refused ${image}: it no longer has a layer Ferry left out (${reason}); run again`,
-        { cause: error },
-      );
-    }
+    if (isMissingLayer(reason)) throw missingLayer(target, image, reason, error);
     throw new ImageTransferInterruptedError(image, target, bytesSent, reason, { cause: error });
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }
-
-  let loaded: Dockerode.ImageInspectInfo;
-  try {
-    loaded = await remote.getImage(inspected.Id).inspect();
-  } catch (error) {
-    throw new ImageShippingError(
-      `${target} reported a successful load, but has no image ${inspected.Id}`,
-      {
-        cause: error,
-      },
-    );
-  }
-  options.onProgress?.({
-    phase: 'done',
-    message: `${image} is on ${target}: ${formatBytes(bytesSent)} sent (${toSend} of ${diffIds.length} layers)`,
-    bytesSent,
-    layers,
-  });
-  return {
-    imageId: loaded.Id,
-    layersTotal: diffIds.length,
-    layersSent: toSend,
-    bytesSent,
-    bytesFull,
-  };
+  return { verified: identity.verified, toSend, bytesSent, bytesFull };
 }
 
-/** Chain ids of every layer the images on an engine are made of. */
-export async function remoteLayerChains(docker: Dockerode, concurrency = 8): Promise<Set<string>> {
-  const images = await docker.listImages();
-  const chains = new Set<string>();
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < images.length) {
-      const image = images[next];
-      next += 1;
-      if (image === undefined) continue;
-      try {
-        const info = await docker.getImage(image.Id).inspect();
-        for (const chain of chainIds(info.RootFS.Layers ?? [])) chains.add(chain);
-      } catch (error) {
-        // An image removed between the listing and the inspection has no layers to offer.
-        if ((error as { statusCode?: number }).statusCode !== 404) throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, images.length) }, worker));
-  return chains;
+/** The engine's answer when an archive leaves out a layer it does not have. */
+function isMissingLayer(reason: string): boolean {
+  return /no such file or directory/.test(reason) && /layer\.tar|blobs\/sha256/.test(reason);
+}
+
+function missingLayer(
+  target: string,
+  image: string,
+  reason: string,
+  cause?: unknown,
+): MissingRemoteLayerError {
+  // The remote lost a layer between the comparison and the load (pruned meanwhile): say so.
+  return new MissingRemoteLayerError(
+    `${target} refused ${image}: it no longer has a layer Ferry left out (${reason}); run again`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 interface JsonMessage {

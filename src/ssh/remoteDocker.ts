@@ -9,27 +9,67 @@ import {
 } from './errors.js';
 import type { SshConnection } from './sshConnection.js';
 
+/** Idle channels kept per connection: enough for the calls Ferry makes at once (a comparison's inspects). */
+const MAX_IDLE_CHANNELS = 8;
+
+/** How long a kept channel waits for its next request before it is closed. */
+const IDLE_CHANNEL_MS = 240_000;
+
 /** Where Docker listens on a Linux host unless told otherwise. */
 export const DEFAULT_REMOTE_DOCKER_SOCKET = '/var/run/docker.sock';
 
 /**
- * An `http.Agent` whose every connection is a fresh SSH channel to a Unix socket on the remote host
- * (OpenSSH direct-streamlocal). HTTP goes through it unchanged: no remote shell, no command line.
+ * An `http.Agent` whose connections are SSH channels to a Unix socket on the remote host (OpenSSH
+ * direct-streamlocal). HTTP goes through it unchanged: no remote shell, no command line. Channels
+ * are kept open between requests (HTTP keep-alive): opening one costs a round trip before the
+ * request can go, which on a far link is as much as the request itself. A kept channel does not
+ * keep the process alive; it closes with the connection.
  */
 export class SshUnixSocketAgent extends http.Agent {
+  /** SSH channels opened so far: each costs a round trip before its request can go (benchmarks count them). */
+  channelsOpened = 0;
+  /** Channels waiting for their next request. */
+  private readonly idle = new WeakMap<Duplex, NodeJS.Timeout>();
+
   constructor(
     readonly connection: SshConnection,
     readonly socketPath: string,
   ) {
-    super({ keepAlive: false });
+    super({ keepAlive: true, maxFreeSockets: MAX_IDLE_CHANNELS });
+  }
+
+  override keepSocketAlive(socket: Duplex): boolean {
+    // Closed from this side before the engine's own idle timeout (dockerd 20.10 closes after
+    // 300 s), so that a request never goes out on a channel the engine is closing at that moment.
+    const timer = setTimeout(() => socket.destroy(), IDLE_CHANNEL_MS);
+    timer.unref();
+    this.idle.set(socket, timer);
+    this.connection.setChannelIdle(socket, true);
+    return true;
+  }
+
+  override reuseSocket(socket: Duplex, request: http.ClientRequest): void {
+    clearTimeout(this.idle.get(socket));
+    this.idle.delete(socket);
+    this.connection.setChannelIdle(socket, false);
+    super.reuseSocket(socket, request);
   }
 
   override createConnection(
     _options: unknown,
     callback?: (error: Error | null, socket: Duplex) => void,
   ): Duplex | undefined {
+    this.channelsOpened += 1;
     this.connection.openUnixSocket(this.socketPath).then(
-      (channel) => callback?.(null, asSocket(channel)),
+      (channel) => {
+        // The engine closed its end of a kept connection (its idle timeout): a channel only half
+        // open would take the next request and drop it, so it goes now, and the next request
+        // opens another.
+        channel.on('end', () => {
+          if (this.idle.has(channel)) channel.destroy();
+        });
+        callback?.(null, asSocket(channel));
+      },
       (error: unknown) =>
         callback?.(error instanceof Error ? error : new Error(String(error)), undefined as never),
     );

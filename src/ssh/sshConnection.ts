@@ -37,6 +37,8 @@ export class SshConnection {
   private readonly jumps: readonly Ssh2Client[];
   private readonly liveness: Liveness;
   private readonly channels = new Set<Duplex | SFTPWrapper>();
+  /** Open channels kept for reuse (HTTP keep-alive): they neither hold the process nor need keep-alives. */
+  private readonly idleChannels = new Set<Duplex>();
   private active = 0;
   private closedReason: string | undefined;
   private readonly closeListeners = new Set<(reason: string) => void>();
@@ -167,6 +169,18 @@ export class SshConnection {
     );
   }
 
+  /**
+   * Marks an open channel as idle (kept for the next request, as an HTTP keep-alive socket is) or
+   * busy again. While idle it does not keep the process alive, as an idle connection does not.
+   */
+  setChannelIdle(channel: Duplex, idle: boolean): void {
+    if (!this.channels.has(channel) || this.idleChannels.has(channel) === idle) return;
+    if (idle) this.idleChannels.add(channel);
+    else this.idleChannels.delete(channel);
+    this.active += idle ? -1 : 1;
+    this.refresh();
+  }
+
   /** An SFTP session (used to read files and look at paths without a shell). Close it with `end()`. */
   async sftp(): Promise<SFTPWrapper> {
     return this.track((callback) => this.client.sftp(callback), 'start SFTP');
@@ -221,6 +235,8 @@ export class SshConnection {
       this.channels.add(channel);
       channel.once('close', () => {
         this.channels.delete(channel);
+        // An idle channel was already left out of the count.
+        if (this.idleChannels.delete(channel as Duplex)) this.active += 1;
         release();
       });
       return channel;

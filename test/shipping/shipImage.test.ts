@@ -153,6 +153,55 @@ describeWithTestbed(testbed, 'shipping an image to the remote engine', (tb) => {
     expect((error as Error).message).toMatch(/must reach the registry/);
   });
 
+  it('after shipping, the next image over the same connection asks nothing before it sends', async () => {
+    const image = await build('three', [
+      { name: 'stable.txt', contents: `stable ${nonce}` },
+      { name: 'changing.txt', contents: `third ${nonce}` },
+    ]);
+    const calls: string[] = [];
+    const modem = remote.modem as unknown as { dial: (o: { path?: string }, c: unknown) => void };
+    const dial = modem.dial.bind(modem);
+    modem.dial = (o, c) => {
+      calls.push(o.path ?? '');
+      dial(o, c);
+    };
+    try {
+      const result = await shipImage({ local, remote, image });
+      expect(result.method).toBe('transfer');
+      expect(result.layersSent).toBe(1);
+      expect(result.imageId).toBe((await local.getImage(image).inspect()).Id);
+    } finally {
+      modem.dial = dial;
+    }
+    // The load only: the archive was checked on its way to be the image built (manifest, config).
+    expect(calls.map((c) => c.replace(/\?.*$/, ''))).toEqual(['/images/load']);
+    expect((await remote.getImage(image).inspect()).Id).toBe(
+      (await local.getImage(image).inspect()).Id,
+    );
+  });
+
+  it('when a layer it remembered was removed from the remote meanwhile, compares again and completes', async () => {
+    const lower = await build('lower', [{ name: 'lower.txt', contents: `lower ${nonce}` }]);
+    expect((await shipImage({ local, remote, image: lower })).method).toBe('transfer');
+    const upper = await build('upper', [
+      { name: 'lower.txt', contents: `lower ${nonce}` },
+      { name: 'upper.txt', contents: `upper ${nonce}` },
+    ]);
+    // Removed behind this client's back (another process, a prune): its layer goes with it.
+    const direct = new Dockerode({ socketPath: tb.remote.dockerSocketPath });
+    await direct.getImage(lower).remove({ force: true });
+    const result = await shipImage({ local, remote, image: upper });
+    expect(result.method).toBe('transfer');
+    expect(result.layersSent).toBe(2);
+    expect(
+      await runNode(
+        remote,
+        upper,
+        "const fs=require('fs');process.stdout.write(fs.readFileSync('/data/lower.txt','utf8')+' '+fs.readFileSync('/data/upper.txt','utf8'))",
+      ),
+    ).toBe(`lower ${nonce} upper ${nonce}`);
+  });
+
   it('leaves the remote as it was when the transfer is cut half way, and a retry completes it', async () => {
     // 48 MiB of noise in its own layer, so the transfer takes long enough to be cut.
     const image = await build('big', [

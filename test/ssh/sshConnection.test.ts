@@ -17,6 +17,7 @@ import {
   RemoteDockerUnavailableError,
   SshConnection,
   SshDisconnectedError,
+  SshUnixSocketAgent,
   UnknownHostKeyError,
   ensureRemoteDocker,
   remoteDocker,
@@ -268,6 +269,13 @@ describeWithTestbed(testbed, 'Docker over SSH against the test bed', (tb) => {
       docker.listContainers({ all: true }),
     ]);
     expect(answers[0].ApiVersion).toBeDefined();
+  });
+
+  it('keeps one channel open for requests made one after another (HTTP keep-alive)', async () => {
+    const docker = remoteDocker(connection, { socketPath: tb.remote.dockerSocketPath });
+    for (let i = 0; i < 5; i += 1) await docker.ping();
+    const agent = (docker.modem as unknown as { agent: SshUnixSocketAgent }).agent;
+    expect(agent.channelsOpened).toBe(1);
   });
 
   it('says when there is no Docker socket where it was told to look', async () => {
