@@ -28,6 +28,7 @@ import type {
   FerryConfig,
   LocalTargetConfig,
   RemoteTargetConfig,
+  SwarmTargetConfig,
   TargetConfig,
 } from './schema.js';
 
@@ -120,13 +121,18 @@ export function createExecutor(
   if (resolved.type === 'local') return localExecutorFor(config, resolved, options);
   if (resolved.type === 'swarm') {
     const packagingTask = packagingTaskOf(config, options);
+    const registryAuth = registryAuthFor(resolved, options.env);
+    const host = resolved.host;
     return swarmExecutorFor(resolved, {
       ...commonFields(config, resolved, options),
       ...(packagingTask === undefined ? {} : { packagingTask }),
       imageName: resolved.imageName ?? `ferry/${config.project}`,
+      ...(host === undefined
+        ? {}
+        : { ssh: sshOptionsFor({ ...resolved, host }, options.onWarning) }),
+      ...(registryAuth === undefined ? {} : { registryAuth }),
       ...(options.localDocker === undefined ? {} : { localDocker: options.localDocker }),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
-      ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
     });
   }
   return remoteExecutorFor(config, resolved, options);
@@ -195,7 +201,7 @@ export function attachedExecutorFor(
 
 /** Registry credentials of a remote target, the password read from its environment variable. */
 export function registryAuthFor(
-  target: RemoteTargetConfig,
+  target: Pick<RemoteTargetConfig | SwarmTargetConfig, 'name' | 'registryAuth'>,
   env: NodeJS.ProcessEnv = process.env,
 ): RegistryAuth | undefined {
   if (target.registryAuth === undefined) return undefined;
@@ -261,9 +267,22 @@ export function localEngineOptionsFor(
   };
 }
 
-/** The SSH connection options of a remote target. */
+/** The keys a remote or swarm target reaches its host over SSH with. */
+type SshTargetKeys = Pick<
+  RemoteTargetConfig,
+  | 'port'
+  | 'sshConfig'
+  | 'proxyJump'
+  | 'user'
+  | 'key'
+  | 'knownHosts'
+  | 'hostKeyFingerprints'
+  | 'hostKeyCheck'
+>;
+
+/** The SSH connection options of a remote target (or of a swarm's manager reached over SSH). */
 export function sshOptionsFor(
-  target: RemoteTargetConfig,
+  target: SshTargetKeys & { readonly host: string },
   onWarning?: (message: string) => void,
 ): SshConnectionOptions {
   return {

@@ -77,7 +77,9 @@ describeWithTestbed(testbed, 'SwarmExecutor on the test bed swarm', (tb) => {
   const probe = (settings: ProbeSettings) => new ProbeJob(settings);
 
   it('runs a job as a replicated-job service, image by digest, and keeps its logs and status', async () => {
-    const ex = executor(probe({ message: 'hello swarm' }));
+    // Long enough to be seen running: a run that ended before execute() returned is settled at
+    // once, its service removed.
+    const ex = executor(probe({ message: 'hello swarm', runForMs: 4000 }));
     const run = await ex.execute();
     const service = (await docker.listServices({
       filters: JSON.stringify({ label: [`${RUN_LABELS.runId}=${run.id}`] }),

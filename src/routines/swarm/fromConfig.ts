@@ -2,7 +2,6 @@
 import type { SwarmTargetConfig } from '../../config/schema.js';
 import type { RegistryAuth } from '../../shipping/index.js';
 import type { SshConnectionOptions } from '../../ssh/index.js';
-import { MissingEnvironmentVariableError } from '../errors.js';
 import { SwarmExecutor, type SwarmExecutorFields } from './swarmExecutor.js';
 
 export type SwarmExecutorBase = Omit<
@@ -20,16 +19,17 @@ export function swarmExecutorFor(
   target: SwarmTargetConfig,
   base: SwarmExecutorBase & {
     readonly imageName: string;
-    readonly onWarning?: (message: string) => void;
+    /** How to reach the manager over SSH (from the target's SSH keys), when it has a `host`. */
+    readonly ssh?: SshConnectionOptions;
+    readonly registryAuth?: RegistryAuth;
   },
 ): SwarmExecutor {
-  const { imageName, onWarning, ...fields } = base;
-  const registryAuth = registryAuthOf(target, base.env ?? process.env);
+  const { imageName, ssh, registryAuth, ...fields } = base;
   return new SwarmExecutor({
     ...fields,
     manager: {
       ...(target.dockerSocket === undefined ? {} : { socketPath: target.dockerSocket }),
-      ...(target.host === undefined ? {} : { ssh: sshOptionsOf(target, target.host, onWarning) }),
+      ...(ssh === undefined ? {} : { ssh }),
     },
     registry: target.registry,
     ...(registryAuth === undefined ? {} : { registryAuth }),
@@ -45,36 +45,4 @@ export function swarmExecutorFor(
       ...(target.baseImage === undefined ? {} : { baseImage: target.baseImage }),
     },
   });
-}
-
-function registryAuthOf(
-  target: SwarmTargetConfig,
-  env: NodeJS.ProcessEnv,
-): RegistryAuth | undefined {
-  if (target.registryAuth === undefined) return undefined;
-  const password = env[target.registryAuth.passwordEnv];
-  if (password === undefined)
-    throw new MissingEnvironmentVariableError(target.registryAuth.passwordEnv);
-  return { username: target.registryAuth.username, password };
-}
-
-function sshOptionsOf(
-  target: SwarmTargetConfig,
-  host: string,
-  onWarning?: (message: string) => void,
-): SshConnectionOptions {
-  return {
-    host,
-    ...(target.port === undefined ? {} : { port: target.port }),
-    ...(target.sshConfig === undefined ? {} : { sshConfigPath: target.sshConfig }),
-    ...(target.proxyJump === undefined ? {} : { proxyJump: target.proxyJump }),
-    ...(target.user === undefined ? {} : { username: target.user }),
-    ...(target.key === undefined ? {} : { privateKeyPath: target.key }),
-    ...(target.knownHosts === undefined ? {} : { knownHostsPath: target.knownHosts }),
-    ...(target.hostKeyFingerprints === undefined
-      ? {}
-      : { hostKeyFingerprint: target.hostKeyFingerprints }),
-    hostKeyCheck: target.hostKeyCheck,
-    ...(onWarning === undefined ? {} : { onWarning }),
-  };
 }
