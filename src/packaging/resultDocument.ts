@@ -10,60 +10,9 @@ import { pathToFileURL } from 'node:url';
 import { resolveClassesFrom } from './classRegistry.js';
 import { ClassRegistryError } from './errors.js';
 import type { PackageManifest } from './manifest.js';
-import { deserialize, serialize } from './serialization/index.js';
-import type {
-  ClassIdentifier,
-  ClassReference,
-  SerializedDocument,
-  SerializedPayload,
-} from './serialization/types.js';
-
-// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- a class of any constructor signature
-type Constructor = Function;
-
-/** Finds where classes are exported, importing modules only when asked. */
-export interface ClassFinder {
-  readonly identify: ClassIdentifier;
-  /** Imports the modules that export any of these names. */
-  importExporting(names: readonly string[]): Promise<void>;
-  /** Imports every module that exports anything. */
-  importAll(): Promise<void>;
-}
-
-/** Marks a class-table entry whose module is not known yet; no module path can look like this. */
-const PENDING_MODULE = '\0pending';
-
-/**
- * Serializes a value, importing only the modules its classes can come from (as packages'
- * resources are): a first pass notes the classes not identified yet, the modules exporting their
- * names are imported; a class still unknown is reported with its path by a second pass.
- */
-export async function serializeValue(
-  value: unknown,
-  rootName: string,
-  classes: ClassFinder,
-): Promise<SerializedPayload> {
-  const pending: Constructor[] = [];
-  const first = serialize(value, {
-    rootName,
-    identifyClass: (constructor) =>
-      classes.identify(constructor) ?? {
-        module: PENDING_MODULE,
-        exportName: String(pending.push(constructor) - 1),
-      },
-  });
-  if (pending.length === 0) return first;
-  const unknown = (): boolean => pending.some((c) => classes.identify(c) === undefined);
-  await classes.importExporting(pending.map((c) => c.name));
-  if (unknown()) await classes.importAll();
-  if (unknown()) return serialize(value, { rootName, identifyClass: classes.identify });
-  const references = first.document.classes.map((reference): ClassReference => {
-    if (reference.module !== PENDING_MODULE) return reference;
-    const constructor = pending[Number(reference.exportName)];
-    return constructor === undefined ? reference : (classes.identify(constructor) ?? reference);
-  });
-  return { document: { ...first.document, classes: references }, blobs: first.blobs };
-}
+import { deserialize } from './serialization/index.js';
+import type { ClassFinder } from './serializeResource.js';
+import type { ClassReference, SerializedDocument } from './serialization/types.js';
 
 /**
  * The classes of an installed package's bundle, by their source identity. Export names are the

@@ -1,14 +1,27 @@
-import type { ExportedClasses } from './classRegistry.js';
 import { serialize } from './serialization/index.js';
 import type { ClassIdentifier, SerializedPayload } from './serialization/types.js';
 
 type Constructor = Parameters<ClassIdentifier>[0];
 
+/**
+ * Finds where classes are exported, importing modules only when asked: a package's source at
+ * packaging time (`ExportedClasses`), an installed package's bundle or the caller's source when a
+ * run's result is serialized.
+ */
+export interface ClassFinder {
+  readonly identify: ClassIdentifier;
+  /** Imports the modules that export any of these names. */
+  importExporting(names: readonly string[]): Promise<void>;
+  /** Imports every module that exports anything. */
+  importAll(): Promise<void>;
+}
+
 /** Marks a class-table entry whose module is not known yet; no module path can look like this. */
 const PENDING_MODULE = '\0pending';
 
 /**
- * Serializes one payload object, importing only the source modules its classes can come from. A
+ * Serializes one value (a package's payload object, a run's result), importing only the modules its
+ * classes can come from. A
  * first pass notes the classes not identified yet; the modules exporting their names are imported
  * and the class table is filled in. A class none of them exports under its own name sends the
  * search through every module; one still unknown after that is reported by a second pass, which
@@ -17,7 +30,7 @@ const PENDING_MODULE = '\0pending';
 export async function serializeResource(
   value: unknown,
   rootName: string,
-  classes: ExportedClasses,
+  classes: ClassFinder,
 ): Promise<SerializedPayload> {
   const pending: Constructor[] = [];
   const first = serialize(value, {

@@ -5,7 +5,7 @@
  */
 import { bundleSourceModules } from './bundle.js';
 import { ExportedClasses } from './classRegistry.js';
-import type { ClassFinder } from './resultDocument.js';
+import type { ClassFinder } from './serializeResource.js';
 import { listSourceModules } from './sourceModules.js';
 
 /**

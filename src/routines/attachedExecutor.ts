@@ -33,7 +33,8 @@ import { RunLookupExecutor } from './runLookupExecutor.js';
 import { LineSplitter } from './lineSplitter.js';
 import { captureOutput } from './outputCapture.js';
 import { newRunId } from './runId.js';
-import { packageClassFinder, type ClassFinder } from '../packaging/resultDocument.js';
+import { packageClassFinder } from '../packaging/resultDocument.js';
+import type { ClassFinder } from '../packaging/serializeResource.js';
 import { sourceClassFinder } from '../packaging/sourceClassFinder.js';
 import {
   FolderArtifacts,

@@ -9,7 +9,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { NotSerializableError } from '../../packaging/serialization/index.js';
-import { serializeValue, type ClassFinder } from '../../packaging/resultDocument.js';
+import { serializeResource, type ClassFinder } from '../../packaging/serializeResource.js';
 import { InvalidMetricError } from './errors.js';
 import {
   METRICS_FILE,
@@ -91,7 +91,7 @@ export async function writeResult(
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   try {
-    const { document, blobs } = await serializeValue(value, 'result', classes);
+    const { document, blobs } = await serializeResource(value, 'result', classes);
     await writeFile(path.join(staging, RESULT_BLOBS_FILE), blobs);
     await writeFile(path.join(staging, RESULT_DOCUMENT_FILE), JSON.stringify(document));
   } catch (error) {
