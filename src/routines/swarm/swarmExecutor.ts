@@ -9,7 +9,6 @@
  */
 import path from 'node:path';
 import type Dockerode from 'dockerode';
-import type { ContaineringTaskFields } from '../../containering/containeringTask.js';
 import type { ImageInfo } from '../../containering/makeContainer.js';
 import { engineMessage, engineStatus, toDockerUnavailable } from '../../engines/dockerApi.js';
 import {
@@ -31,7 +30,7 @@ import type { RegistryAuth } from '../../shipping/index.js';
 import type { SshConnectionOptions } from '../../ssh/index.js';
 import { buildJobImage } from '../docker/buildJobImage.js';
 import type {
-  ExecutorProgress,
+  DockerExecutorFields,
   PreparedImage,
   QueuedSweep,
   SweepProgress,
@@ -82,9 +81,22 @@ import {
   type TaskFacts,
 } from './taskState.js';
 
-export interface SwarmExecutorFields {
-  /** What to package, read at every `execute()`. Without one, runs are found and managed only. */
-  readonly packagingTask?: PackagingTask | (() => PackagingTask);
+/** The fields a swarm shares with the Docker executors, documented there. */
+type SharedExecutorFields = Pick<
+  DockerExecutorFields,
+  | 'packagingTask'
+  | 'wait'
+  | 'containering'
+  | 'workDir'
+  | 'records'
+  | 'targetName'
+  | 'jobName'
+  | 'cacheDir'
+  | 'onProgress'
+  | 'env'
+>;
+
+export interface SwarmExecutorFields extends SharedExecutorFields {
   /** The manager's engine: its socket here, or a host reached over SSH and the socket there. */
   readonly manager: { readonly socketPath?: string; readonly ssh?: SshConnectionOptions };
   /** Repository every node pulls from (`registry:5000/team`); images are pushed there from here. */
@@ -96,19 +108,8 @@ export interface SwarmExecutorFields {
   readonly settings?: SwarmRunSettings;
   /** How long a task may take to reach `running` (placed, image pulled). Default: 120 s. */
   readonly startTimeoutMs?: number;
-  /** Wait for the job to end in `execute()`. Default: false. */
-  readonly wait?: boolean;
-  readonly containering?: Partial<Omit<ContaineringTaskFields, 'packagingTask'>>;
-  readonly workDir?: string;
-  readonly records?: RecordStore;
-  readonly targetName?: string;
-  readonly jobName?: string;
-  readonly cacheDir?: string;
   /** The engine images are built on. Default: `DOCKER_HOST`, else the local socket. */
   readonly localDocker?: Dockerode;
-  readonly onProgress?: (progress: ExecutorProgress) => void;
-  /** Where propagated variables are read. Default: `process.env`. */
-  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** A run's service as `GET /services` lists it (the parts Ferry reads). */
