@@ -14,6 +14,7 @@ export {
   type TarEntryKind,
   type TarReadLimits,
   type TarReadOptions,
+  type TarVisitResult,
 } from './read.js';
 export {
   tarBufferOf,

@@ -48,15 +48,18 @@ export interface TarReadOptions {
   readonly name: string;
 }
 
+/** What a visitor returns: `'stop'` ends the read there (nothing more of the source is read). */
+export type TarVisitResult = void | 'stop';
+
 /**
  * Calls `visit` for each entry in order, with a stream of its bytes; the next entry is read once the
- * visitor's promise settles (bytes it leaves unread are skipped). Malformed input (truncated, corrupt
+ * visitor's promise settles (bytes it leaves unread are skipped), unless it answers `'stop'`. Malformed input (truncated, corrupt
  * gzip or tar) throws {@link TarFormatError}; a bound passed throws {@link TarLimitError}.
  */
 export async function readTar(
   source: Readable,
   options: TarReadOptions,
-  visit: (entry: TarEntryInfo, body: Readable) => Promise<void>,
+  visit: (entry: TarEntryInfo, body: Readable) => Promise<TarVisitResult>,
 ): Promise<void> {
   const counter = new ByteBudget(() => options.limits().maxBytes, options.name);
   const extract = tarStream.extract();
@@ -94,7 +97,10 @@ export async function readTar(
           `${options.name}: entry '${info.path}' declares ${info.size} bytes, more than the archive may hold; refused`,
         );
       }
-      await visit(info, entry as unknown as Readable);
+      if ((await visit(info, entry as unknown as Readable)) === 'stop') {
+        extract.destroy();
+        break;
+      }
       entry.resume();
     }
   } catch (error) {

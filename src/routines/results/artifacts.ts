@@ -6,12 +6,14 @@
  * destination; everything streams, so large outputs never sit whole in memory.
  */
 import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough, Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar';
+import { pathInside } from '../../packaging/safeNames.js';
+import { readTar, type TarReadLimits } from '../../tar/index.js';
 import { DownloadDestinationExistsError } from './errors.js';
 import {
   CONTAINER_RUN_DIR,
@@ -97,36 +99,17 @@ export class ContainerArtifacts implements RunArtifacts {
   async hasOutputs(): Promise<boolean> {
     const stream = await this.source.archive(`${CONTAINER_RUN_DIR}/${OUTPUTS_FOLDER}`);
     if (stream === undefined) return false;
-    return new Promise<boolean>((resolve, reject) => {
-      let settled = false;
-      const finish = (found: boolean): void => {
-        if (settled) return;
-        settled = true;
-        resolve(found);
-        // Nothing more is needed: stop reading (a large folder need not travel).
-        (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
-      };
-      const parser = new tar.Parser({
-        onReadEntry: (entry) => {
-          if (entry.type === 'File' || entry.type === 'OldFile') finish(true);
-          entry.resume();
-        },
-      });
-      parser.on('end', () => finish(false));
-      parser.on('error', (error: Error) => {
-        if (!settled) {
-          settled = true;
-          reject(error);
-        }
-      });
-      stream.on('error', (error: Error) => {
-        if (!settled) {
-          settled = true;
-          reject(error);
-        }
-      });
-      stream.pipe(parser);
-    });
+    let found = false;
+    await readTar(
+      asReadable(stream),
+      { gzip: false, name: `${OUTPUTS_FOLDER} of the run`, limits: () => RUN_ARCHIVE_LIMITS },
+      async (entry) => {
+        found = entry.kind === 'file' || entry.kind === 'contiguous-file';
+        // One file is enough: a large folder need not travel.
+        return found ? 'stop' : undefined;
+      },
+    );
+    return found;
   }
 
   async downloadOutputs(
@@ -237,8 +220,20 @@ async function readStoredResult(dir: string): Promise<StoredResult | undefined> 
 }
 
 /**
- * Extracts a tar stream into `dir`, keeping only regular files and folders (no links, devices or
- * absolute paths), strict: a cut stream or a truncated archive is an error, never a quiet partial.
+ * Bounds on an archive of a run folder: generous (outputs may be large), but a container cannot make
+ * Ferry read forever.
+ */
+const RUN_ARCHIVE_LIMITS: TarReadLimits = { maxEntries: 1_000_000, maxBytes: 2 ** 50 };
+
+/** dockerode hands back old-style streams; the tar reader wants a `Readable`. */
+function asReadable(stream: NodeJS.ReadableStream): Readable {
+  return stream instanceof Readable ? stream : Readable.from(stream);
+}
+
+/**
+ * Extracts a tar stream into `dir`, dropping the first `strip` path segments and keeping only regular
+ * files and folders (no links, devices or paths outside `dir`). Strict: a cut stream or a truncated
+ * archive is an error, never a quiet partial.
  */
 async function extractArchive(
   stream: NodeJS.ReadableStream,
@@ -250,38 +245,36 @@ async function extractArchive(
   let files = 0;
   let bytes = 0;
   let reported = 0;
-  let current: string | undefined;
-  const report = (): void => {
+  const report = (file?: string): void => {
     reported = bytes;
-    onProgress?.({ bytes, files, ...(current === undefined ? {} : { file: current }) });
+    onProgress?.({ bytes, files, ...(file === undefined ? {} : { file }) });
   };
-  const extractor = tar.x({
-    cwd: dir,
-    strip,
-    strict: true,
-    preservePaths: false,
-    preserveOwner: false,
-    filter: (entryPath, entry) => {
-      const type = (entry as { type?: string }).type;
-      const keep = type === 'File' || type === 'OldFile' || type === 'Directory';
-      if (keep && type !== 'Directory') {
-        files += 1;
-        current = entryPath;
-        report();
+  const name = 'the archive of the run folder';
+  await readTar(
+    asReadable(stream),
+    { gzip: false, name, limits: () => RUN_ARCHIVE_LIMITS },
+    async (entry, body) => {
+      const relative = entry.path.replace(/\/+$/, '').split('/').slice(strip).join('/');
+      if (relative === '') return;
+      if (entry.kind === 'directory') {
+        await mkdir(pathInside(dir, relative, name), { recursive: true });
+        return;
       }
-      return keep;
+      if (entry.kind !== 'file' && entry.kind !== 'contiguous-file') return;
+      const target = pathInside(dir, relative, name);
+      await mkdir(path.dirname(target), { recursive: true });
+      files += 1;
+      report(relative);
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          bytes += chunk.length;
+          if (bytes - reported >= 65536) report(relative);
+          done(null, chunk);
+        },
+      });
+      await pipeline(body, counter, createWriteStream(target, { flags: 'wx' }));
     },
-  });
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      bytes += chunk.length;
-      if (bytes - reported >= 65536) report();
-      done(null, chunk);
-    },
-  });
-  await pipeline(stream as NodeJS.ReadableStream, new PassThrough(), counter, extractor);
-  current = undefined;
-  // Bytes counted are the archive's; the files' own sizes are what a user compares.
+  );
   const counted = await countFiles(dir);
   bytes = counted.bytes;
   report();
