@@ -21,6 +21,7 @@ export const PACKAGE_DIR = `${APP_DIR}/package`;
 /** Folders of the build context, one per layer. */
 export const CONTEXT_PATHS = {
   dependencies: 'node_modules',
+  assets: 'assets',
   runtime: 'runtime',
   source: 'source',
   payload: 'payload',
@@ -28,6 +29,10 @@ export const CONTEXT_PATHS = {
 
 /** The folder of an installed package holding the bundled source; everything else is payload. */
 const SOURCE_FOLDER = 'bundle';
+/** The folder of an installed package holding its data files: a layer of their own, before the source. */
+const ASSETS_FOLDER = 'assets';
+/** A Dockerfile line that copies the assets' folder of the context. */
+const COPIES_ASSETS = new RegExp(`^\\s*(?:COPY|ADD)\\s.*\\b${CONTEXT_PATHS.assets}\\b`, 'im');
 
 export interface BuildContextInput {
   readonly manifest: PackageManifest;
@@ -59,6 +64,8 @@ export function dockerfileVariables(input: BuildContextInput): Record<string, un
     baseImage: input.baseImage,
     dependenciesImage: input.dependenciesImage,
     entryFileName: input.entryFileName,
+    hasAssets: (input.manifest.assets?.length ?? 0) > 0,
+    assetsPath: CONTEXT_PATHS.assets,
     runtimePath: CONTEXT_PATHS.runtime,
     sourcePath: CONTEXT_PATHS.source,
     payloadPath: CONTEXT_PATHS.payload,
@@ -90,6 +97,11 @@ function commonVariables(input: BuildContextInput): Record<string, unknown> {
  */
 export async function assembleBuildContext(input: BuildContextInput): Promise<BuildContext> {
   const dockerfile = renderTemplate(input.dockerfileTemplate, dockerfileVariables(input));
+  if ((input.manifest.assets?.length ?? 0) > 0 && !COPIES_ASSETS.test(dockerfile)) {
+    throw new BuildContextError(
+      `${input.dockerfileTemplate.name}: the package carries assets, but the Dockerfile does not copy them; add \`COPY {{assetsPath}} {{packageDir}}/\` (inside {{#if hasAssets}}) before the source`,
+    );
+  }
   const entryFile = renderTemplate(input.entryFileTemplate, entryFileVariables(input));
   const entries = normalizeEntries([
     fileFromBytes(input.entryFileName, entryFile),
@@ -172,7 +184,9 @@ async function packageEntries(dir: string, manifest: PackageManifest): Promise<C
       const layer =
         rel === SOURCE_FOLDER || rel.startsWith(`${SOURCE_FOLDER}/`)
           ? CONTEXT_PATHS.source
-          : CONTEXT_PATHS.payload;
+          : rel === ASSETS_FOLDER || rel.startsWith(`${ASSETS_FOLDER}/`)
+            ? CONTEXT_PATHS.assets
+            : CONTEXT_PATHS.payload;
       if (info.isDirectory()) {
         out.push({ type: 'directory', path: `${layer}/${rel}` });
         await walk(rel);
