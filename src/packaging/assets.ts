@@ -203,8 +203,7 @@ async function insideTarget(
     throw error;
   });
   if (real === undefined) return undefined;
-  const back = path.relative(realRoot, real);
-  if (back === '' || back.startsWith('..') || path.isAbsolute(back)) {
+  if (!isInside(realRoot, real, true)) {
     fail(
       `${relative} is a symlink to ${real}, outside the project root ${realRoot}; copy the data into the project, or mount its folder instead`,
     );
@@ -225,8 +224,7 @@ async function assetFile(
   }
   const absolute = path.join(root, ...relative.split('/'));
   const real = await realpath(absolute);
-  const back = path.relative(realRoot, real);
-  if (back === '' || back.startsWith('..') || path.isAbsolute(back)) {
+  if (!isInside(realRoot, real, false)) {
     fail(
       `${relative} leads to ${real}, outside the project root ${realRoot}; copy the data into the project, or mount its folder instead`,
     );
@@ -239,4 +237,11 @@ async function assetFile(
     );
   }
   return { path: relative, absolutePath: real, size: info.size };
+}
+
+/** Whether `target` is under `root` (or is `root` itself, when `orRoot`). */
+function isInside(root: string, target: string, orRoot: boolean): boolean {
+  const back = path.relative(root, target);
+  if (back === '') return orRoot;
+  return back !== '..' && !back.startsWith(`..${path.sep}`) && !path.isAbsolute(back);
 }
