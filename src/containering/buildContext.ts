@@ -31,6 +31,16 @@ export const CONTEXT_PATHS = {
 const SOURCE_FOLDER = 'bundle';
 /** The folder of an installed package holding its data files: a layer of their own, before the source. */
 const ASSETS_FOLDER = 'assets';
+/**
+ * The source and assets layers hold their files at their full image path (`source/app/package/
+ * bundle/…`) and are copied to `/`: the builder then gives every folder on the way the context's
+ * fixed times, so the layer's bytes (its diff id) stay the same when a layer before it changed
+ * (the data, for the source; a folder merely written into would carry the build's time).
+ */
+const ROOTED = {
+  source: `${CONTEXT_PATHS.source}${PACKAGE_DIR}`,
+  assets: `${CONTEXT_PATHS.assets}${PACKAGE_DIR}`,
+} as const;
 /** A Dockerfile line that copies the assets' folder of the context. */
 const COPIES_ASSETS = new RegExp(`^\\s*(?:COPY|ADD)\\s.*\\b${CONTEXT_PATHS.assets}\\b`, 'im');
 
@@ -99,7 +109,7 @@ export async function assembleBuildContext(input: BuildContextInput): Promise<Bu
   const dockerfile = renderTemplate(input.dockerfileTemplate, dockerfileVariables(input));
   if ((input.manifest.assets?.length ?? 0) > 0 && !COPIES_ASSETS.test(dockerfile)) {
     throw new BuildContextError(
-      `${input.dockerfileTemplate.name}: the package carries assets, but the Dockerfile does not copy them; add \`COPY {{assetsPath}} {{packageDir}}/\` (inside {{#if hasAssets}}) before the source`,
+      `${input.dockerfileTemplate.name}: the package carries assets, but the Dockerfile does not copy them; add \`COPY {{assetsPath}} /\` (inside {{#if hasAssets}}) before the source`,
     );
   }
   const entryFile = renderTemplate(input.entryFileTemplate, entryFileVariables(input));
@@ -183,9 +193,9 @@ async function packageEntries(dir: string, manifest: PackageManifest): Promise<C
       const info = await lstat(abs);
       const layer =
         rel === SOURCE_FOLDER || rel.startsWith(`${SOURCE_FOLDER}/`)
-          ? CONTEXT_PATHS.source
+          ? ROOTED.source
           : rel === ASSETS_FOLDER || rel.startsWith(`${ASSETS_FOLDER}/`)
-            ? CONTEXT_PATHS.assets
+            ? ROOTED.assets
             : CONTEXT_PATHS.payload;
       if (info.isDirectory()) {
         out.push({ type: 'directory', path: `${layer}/${rel}` });
