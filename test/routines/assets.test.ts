@@ -10,11 +10,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/loadConfig.js';
+import { createExecutor } from '../../src/config/targets.js';
 import { ContaineringTask, LABELS, makeContainer } from '../../src/containering/index.js';
 import { DockerOptions, SSHDockerJobRoutine } from '../../src/index.js';
 import { PackagingTask } from '../../src/packaging/index.js';
+import { MountSourceMissingError } from '../../src/routines/errors.js';
 import {
   JOB_SOURCE,
   TRAIN_CSV,
@@ -141,5 +145,63 @@ describeWithTestbed(testbed, 'assets and the configured job, attached, local and
     expect(at(sourceChanged).assets).toBe(at(first).assets);
     expect(at(sourceChanged).source).not.toBe(at(first).source);
     expect(await readFile(csv, 'utf8')).toBe(TRAIN_CSV);
+  });
+
+  it('mounts a relative host folder from the config’s folder; a folder missing on the remote host is named', async () => {
+    const configFile = path.join(project.root, 'ferry.config.json');
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        project: name,
+        version: '1.0.0',
+        job: 'src/csvJob.ts#MountJob',
+        sourceRoot: 'src',
+        workDir: '../ferry-config',
+        targets: {
+          local: { mounts: ['data:/data:ro'], baseImage: tb.baseImage, removeContainer: true },
+        },
+      }),
+    );
+    const config = await loadConfig({ file: configFile, cwd: tmpdir() });
+    const { MountJob } = (await import(
+      pathToFileURL(path.join(project.sourceRoot, 'csvJob.ts')).href
+    )) as { MountJob: new () => { run(): void } };
+    const executor = createExecutor(config, 'local', { job: new MountJob() });
+    try {
+      const run = await executor.execute({ wait: true });
+      const { stdout, stderr } = await executor.getLogs(run.id);
+      expect((await executor.wait(run.id)).exitCode, stderr).toBe(0);
+      expect(reports(stdout)).toEqual([{ mountedRows: 3 }]);
+    } finally {
+      await executor.close();
+    }
+
+    const routine = new SSHDockerJobRoutine({
+      job: new project.CsvJob(3),
+      name,
+      version: '1.0.0',
+      sourceRoot: project.sourceRoot,
+      projectRoot: project.root,
+      assets: ['data/**/*.csv'],
+      workDir: path.join(work, 'ferry'),
+      containering: { baseImage: tb.baseImage, imageName: `ferry-test/${name}` },
+      options: new DockerOptions({
+        removeContainer: true,
+        mounts: [
+          { hostPath: '/tmp', containerPath: '/scratch' },
+          { hostPath: `/nonexistent-${name}`, containerPath: '/data', readOnly: true },
+        ],
+      }),
+      remote: { ssh: remoteSshOptions(tb), dockerSocketPath: tb.remote.dockerSocketPath },
+    });
+    try {
+      const failure = routine.remote.execute();
+      await expect(failure).rejects.toBeInstanceOf(MountSourceMissingError);
+      await expect(failure).rejects.toThrow(
+        `mounts[1]: the host folder /nonexistent-${name} does not exist on the Docker host`,
+      );
+    } finally {
+      await routine.remote.close();
+    }
   });
 });
