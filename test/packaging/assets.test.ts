@@ -12,7 +12,8 @@ import path from 'node:path';
 import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
-import { loadConfig } from '../../src/config/loadConfig.js';
+import { configAsFile } from '../../src/config/configAsFile.js';
+import { loadConfig, parseConfig } from '../../src/config/loadConfig.js';
 import { packagingTaskFor } from '../../src/config/targets.js';
 import {
   AssetError,
@@ -330,6 +331,9 @@ describe('assets in ferry.config.json', () => {
     const config = await loadConfig({ file: configFile() });
     expect(config.assets).toEqual(['data/train.csv', 'data/more/*.csv']);
     expect(packagingTaskFor(config, new project.CsvJob(1)).assets).toEqual(config.assets);
+    // `ferry config` prints it back as a valid config with the same key.
+    const shown = parseConfig(JSON.stringify(configAsFile(config)), configFile());
+    expect(shown.assets).toEqual(config.assets);
   });
 
   it('names the key of a glob that matches nothing, and of an unsafe one', async () => {
