@@ -88,6 +88,7 @@ export {
   MissingRegistryPasswordError,
   UnknownTargetError,
   configJsonSchema,
+  checkAssets,
   checkLocalMounts,
   type FerryConfig,
   type TargetConfig,

@@ -13,6 +13,7 @@ export function configAsFile(config: FerryConfig): Record<string, unknown> {
     sourceRoot: config.sourceRoot,
     ...(config.projectRoot === undefined ? {} : { projectRoot: config.projectRoot }),
     ...(config.exclude === undefined ? {} : { exclude: config.exclude }),
+    ...(config.assets === undefined ? {} : { assets: config.assets }),
     workDir: config.workDir,
     defaults: config.defaults,
     targets: Object.fromEntries(

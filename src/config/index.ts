@@ -8,6 +8,7 @@ export {
 } from './errors.js';
 export { CONFIG_JSON_SCHEMA_PATH, configJsonSchema } from './jsonSchema.js';
 export {
+  checkAssets,
   checkLocalMounts,
   findConfigFile,
   getTarget,

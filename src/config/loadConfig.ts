@@ -12,6 +12,9 @@ import {
   UnknownTargetError,
   type ConfigIssue,
 } from './errors.js';
+import { collectAssets } from '../packaging/assets.js';
+import { findProjectRoot } from '../packaging/dependencies.js';
+import { AssetError } from '../packaging/errors.js';
 import { importProjectModule } from '../packaging/importModule.js';
 import { CONFIG_FILE_NAME, type FerryConfig, type TargetConfig } from './schema.js';
 import { validateConfig } from './validate.js';
@@ -60,7 +63,25 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Ferry
   }
   const config = parseConfig(text, file);
   await checkLocalMounts(config);
+  await checkAssets(config);
   return config;
+}
+
+/**
+ * Checks that every glob of `assets` matches a file under the project root (and that what it
+ * matches may travel), so a glob that matches nothing is a mistake named by its key when the config
+ * is loaded, not a job that cannot find its data in the container.
+ */
+export async function checkAssets(config: FerryConfig): Promise<void> {
+  if (config.assets === undefined || config.assets.length === 0) return;
+  const projectRoot = config.projectRoot ?? (await findProjectRoot(config.sourceRoot));
+  try {
+    await collectAssets(projectRoot, config.assets);
+  } catch (error) {
+    if (!(error instanceof AssetError)) throw error;
+    const key = error.globIndex === undefined ? 'assets' : `assets[${error.globIndex}]`;
+    throw new ConfigError(config.file, [{ key, message: error.detail }]);
+  }
 }
 
 /**

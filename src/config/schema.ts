@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import semver from 'semver';
 import { z } from 'zod';
+import { assetGlobProblem } from '../packaging/assets.js';
 import { jobParametersSchema, type JobParameters } from '../parameters/index.js';
 import { parseMemory } from '../routines/dockerOptions.js';
 import { InvalidDockerOptionsError } from '../routines/errors.js';
@@ -495,6 +496,20 @@ export function configSchema(root: string) {
     exclude: textList('globs relative to the source root', /./)
       .optional()
       .describe('Globs under the source root left out of the package'),
+    assets: z
+      .array(
+        z
+          .string(expected('a glob relative to the project root such as "data/**/*.csv"'))
+          .superRefine((glob, context) => {
+            const problem = assetGlobProblem(glob);
+            if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+          }),
+        expected('a list of globs relative to the project root, e.g. ["data/**/*.csv"]'),
+      )
+      .optional()
+      .describe(
+        'Globs (relative to the project root) of data files packaged with the job, in their own image layer; a run finds them with context.asset("data/train.csv"). Each must match a file. Large data stays a mount',
+      ),
     workDir: localPath(root)
       .prefault('.ferry')
       .describe('Where packages, builds and run records go'),

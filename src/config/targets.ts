@@ -41,6 +41,7 @@ export function packagingTaskFor(config: FerryConfig, job: Job): PackagingTask {
     sourceRoot: config.sourceRoot,
     ...(config.exclude === undefined ? {} : { exclude: config.exclude }),
     ...(config.projectRoot === undefined ? {} : { projectRoot: config.projectRoot }),
+    ...(config.assets === undefined ? {} : { assets: config.assets }),
   });
 }
 
@@ -342,6 +343,7 @@ export function routineFromConfig(
     workDir: path.resolve(config.workDir),
     ...(config.exclude === undefined ? {} : { exclude: config.exclude }),
     ...(config.projectRoot === undefined ? {} : { projectRoot: config.projectRoot }),
+    ...(config.assets === undefined ? {} : { assets: config.assets }),
     ...(dockerTarget === undefined
       ? {}
       : {

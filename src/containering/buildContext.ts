@@ -21,6 +21,7 @@ export const PACKAGE_DIR = `${APP_DIR}/package`;
 /** Folders of the build context, one per layer. */
 export const CONTEXT_PATHS = {
   dependencies: 'node_modules',
+  assets: 'assets',
   runtime: 'runtime',
   source: 'source',
   payload: 'payload',
@@ -28,6 +29,20 @@ export const CONTEXT_PATHS = {
 
 /** The folder of an installed package holding the bundled source; everything else is payload. */
 const SOURCE_FOLDER = 'bundle';
+/** The folder of an installed package holding its data files: a layer of their own, before the source. */
+const ASSETS_FOLDER = 'assets';
+/**
+ * The source and assets layers hold their files at their full image path (`source/app/package/
+ * bundle/…`) and are copied to `/`: the builder then gives every folder on the way the context's
+ * fixed times, so the layer's bytes (its diff id) stay the same when a layer before it changed
+ * (the data, for the source; a folder merely written into would carry the build's time).
+ */
+const ROOTED = {
+  source: `${CONTEXT_PATHS.source}${PACKAGE_DIR}`,
+  assets: `${CONTEXT_PATHS.assets}${PACKAGE_DIR}`,
+} as const;
+/** A Dockerfile line that copies the assets' folder of the context. */
+const COPIES_ASSETS = new RegExp(`^\\s*(?:COPY|ADD)\\s.*\\b${CONTEXT_PATHS.assets}\\b`, 'im');
 
 export interface BuildContextInput {
   readonly manifest: PackageManifest;
@@ -59,6 +74,8 @@ export function dockerfileVariables(input: BuildContextInput): Record<string, un
     baseImage: input.baseImage,
     dependenciesImage: input.dependenciesImage,
     entryFileName: input.entryFileName,
+    hasAssets: (input.manifest.assets?.length ?? 0) > 0,
+    assetsPath: CONTEXT_PATHS.assets,
     runtimePath: CONTEXT_PATHS.runtime,
     sourcePath: CONTEXT_PATHS.source,
     payloadPath: CONTEXT_PATHS.payload,
@@ -90,6 +107,11 @@ function commonVariables(input: BuildContextInput): Record<string, unknown> {
  */
 export async function assembleBuildContext(input: BuildContextInput): Promise<BuildContext> {
   const dockerfile = renderTemplate(input.dockerfileTemplate, dockerfileVariables(input));
+  if ((input.manifest.assets?.length ?? 0) > 0 && !COPIES_ASSETS.test(dockerfile)) {
+    throw new BuildContextError(
+      `${input.dockerfileTemplate.name}: the package carries assets, but the Dockerfile does not copy them; add \`COPY {{assetsPath}} /\` (inside {{#if hasAssets}}) before the source`,
+    );
+  }
   const entryFile = renderTemplate(input.entryFileTemplate, entryFileVariables(input));
   const entries = normalizeEntries([
     fileFromBytes(input.entryFileName, entryFile),
@@ -171,8 +193,10 @@ async function packageEntries(dir: string, manifest: PackageManifest): Promise<C
       const info = await lstat(abs);
       const layer =
         rel === SOURCE_FOLDER || rel.startsWith(`${SOURCE_FOLDER}/`)
-          ? CONTEXT_PATHS.source
-          : CONTEXT_PATHS.payload;
+          ? ROOTED.source
+          : rel === ASSETS_FOLDER || rel.startsWith(`${ASSETS_FOLDER}/`)
+            ? ROOTED.assets
+            : CONTEXT_PATHS.payload;
       if (info.isDirectory()) {
         out.push({ type: 'directory', path: `${layer}/${rel}` });
         await walk(rel);

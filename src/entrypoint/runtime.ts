@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import type { RunAssets } from '../packaging/assetPaths.js';
 import { loadInstalledPackage } from '../packaging/load.js';
 import { PARAMETERS_ENV, decodeParameters } from '../parameters/index.js';
 import { packageClassFinder } from '../packaging/resultDocument.js';
@@ -38,7 +39,11 @@ export interface RunEntryPointOptions {
 }
 
 /** The run's context from the container's environment (set by the executor or a sweep's queue). */
-function contextFromEnvironment(runDir: string, env: NodeJS.ProcessEnv): RunContext {
+function contextFromEnvironment(
+  runDir: string,
+  env: NodeJS.ProcessEnv,
+  assets: RunAssets,
+): RunContext {
   const sweepIndex = Number(env[RUN_ENV.sweepIndex]);
   return createRunContext({
     runId: env[RUN_ENV.runId] ?? 'unknown',
@@ -47,6 +52,7 @@ function contextFromEnvironment(runDir: string, env: NodeJS.ProcessEnv): RunCont
       ? { sweepIndex }
       : {}),
     runDir,
+    assets,
   });
 }
 
@@ -94,16 +100,16 @@ export async function runEntryPoint(options: RunEntryPointOptions): Promise<neve
     (process.env[RUN_ENV.runId] === undefined
       ? path.join(os.tmpdir(), `ferry-run-${process.pid}`)
       : CONTAINER_RUN_DIR);
-  let context: RunContext;
-  try {
-    context = contextFromEnvironment(runDir, process.env);
-  } catch (error) {
-    console.error(`Could not make the run folder ${runDir}:\n${describe(error)}`);
-    return exitWhenDrained(EXIT_NOT_A_JOB);
-  }
   let code: number;
   try {
     const entryPoint = await loadInstalledPackage(options.packageDir);
+    let context: RunContext;
+    try {
+      context = contextFromEnvironment(runDir, process.env, entryPoint.assets);
+    } catch (error) {
+      console.error(`Could not make the run folder ${runDir}:\n${describe(error)}`);
+      return exitWhenDrained(EXIT_NOT_A_JOB);
+    }
     code = await runJob(entryPoint, {
       ...(options.resourceName === undefined ? {} : { resourceName: options.resourceName }),
       ferryVersion: typeof FERRY_RUNTIME_VERSION === 'undefined' ? 'dev' : FERRY_RUNTIME_VERSION,

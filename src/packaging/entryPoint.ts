@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveClassesFrom } from './classRegistry.js';
 import { ResourceNotFoundError } from './errors.js';
-import { resourceFiles, type PackageManifest } from './manifest.js';
+import type { RunAssets } from './assetPaths.js';
+import { ASSETS_FOLDER, resourceFiles, type PackageManifest } from './manifest.js';
 import { ownValue, pathInside } from './safeNames.js';
 import { deserialize, parseDocumentText } from './serialization/index.js';
 
@@ -22,6 +23,8 @@ export class EntryPoint {
   /** Folder holding the resource files. */
   readonly resourcesLocation: string;
   readonly resources: readonly string[];
+  /** The data files the package carries: under `<dir>/assets/`, by their project-relative paths. */
+  readonly assets: RunAssets;
 
   constructor(
     /** The package's install folder, `<installRoot>/<uid>`. */
@@ -33,6 +36,7 @@ export class EntryPoint {
     this.uid = manifest.uid;
     this.resourcesLocation = path.join(dir, 'resources');
     this.resources = manifest.resources;
+    this.assets = { root: path.join(dir, ASSETS_FOLDER), files: manifest.assets ?? [] };
   }
 
   /**

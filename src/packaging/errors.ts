@@ -1,4 +1,4 @@
-import { InputError } from '../errors.js';
+import { InputError, InternalError } from '../errors.js';
 
 /** A PackagingTask field is missing or malformed. */
 export class InvalidPackagingTaskError extends InputError {
@@ -48,5 +48,28 @@ export class PackageManifestError extends PackageIntegrityError {
   }
 }
 
+/**
+ * An asset glob cannot be used: it matches nothing, a file it matches leaves the project root
+ * (a symlink), cannot travel (its name) or is too large. The message names the glob's key.
+ */
+export class AssetError extends InputError {
+  constructor(
+    /** The glob at fault (its index among the asset globs), when one is. */
+    readonly globIndex: number | undefined,
+    /** What is wrong, without the name of the glob's key. */
+    readonly detail: string,
+    /** How the glob's key is named: `PackagingTask.assets[0]`, a config's `assets[0]`. */
+    where: string | undefined,
+  ) {
+    super(where === undefined ? detail : `${where}: ${detail}`);
+  }
+}
+
+/** A run asked for an asset it does not carry (`context.asset(path)`). */
+export class AssetNotFoundError extends InputError {}
+
 /** A name from a package would become a path outside the folder it belongs in. */
 export class UnsafePathError extends InputError {}
+
+/** A snapshot's copy named a class its own table does not hold (a bug: the table is made with it). */
+export class SnapshotError extends InternalError {}

@@ -14,6 +14,8 @@ export {
 export { loadInstalledPackage } from './load.js';
 export { EntryPoint, type LoadResourceOptions } from './entryPoint.js';
 export { PACKAGE_LIMITS, type PackageManifest } from './manifest.js';
+export type { RunAssets } from './assetPaths.js';
+export { snapshotJob, type Snapshot } from './snapshot.js';
 export type {
   ExternalDependency,
   ExternalDependencies,

@@ -4,12 +4,14 @@ import { ferryVersion, nodeRange } from '../version.js';
 import { comparePaths, writeTarGz, type TarFile } from '../tar/index.js';
 import { BUNDLE_FOLDER, bundleSourceModules } from './bundle.js';
 import { ExportedClasses } from './classRegistry.js';
-import { resolveExternalDependencies } from './dependencies.js';
+import { collectAssets, type AssetFile } from './assets.js';
+import { findProjectRoot, resolveExternalDependencies } from './dependencies.js';
 import {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
   MANIFEST_FORMAT_VERSION,
   contentHash,
+  assetPackagePath,
   makeUid,
   renderManifest,
   resourceFiles,
@@ -17,10 +19,11 @@ import {
   type PackageManifest,
 } from './manifest.js';
 import type { PackagingTask } from './packagingTask.js';
+import { sha256File } from './packageFile.js';
 import { serializeResource } from './serializeResource.js';
 import { listSourceModules } from './sourceModules.js';
 
-export type PackagingStage = 'listing' | 'bundling' | 'serializing' | 'writing';
+export type PackagingStage = 'listing' | 'bundling' | 'serializing' | 'assets' | 'writing';
 
 export interface MakePackageOptions {
   /** Folder the `.tar.gz` is written to. */
@@ -69,20 +72,29 @@ export async function makePackage(
     const { document, blobs } = await serializeResource(task.payload[resource], resource, classes);
     const files = resourceFiles(resource);
     resourceEntries.push(
-      { path: files.document, contents: Buffer.from(JSON.stringify(document)) },
-      { path: files.blobs, contents: blobs },
+      inMemory(files.document, Buffer.from(JSON.stringify(document))),
+      inMemory(files.blobs, blobs),
     );
   }
 
+  const assets = await taskAssets(task, progress);
+  const assetEntries: PackageFile[] = [];
+  for (const asset of assets) {
+    assetEntries.push({
+      path: assetPackagePath(asset.path),
+      file: asset.absolutePath,
+      size: asset.size,
+      sha256: await sha256File(asset.absolutePath),
+    });
+  }
+
   const entries: PackageFile[] = [
-    ...bundle.files.map((file) => ({
-      path: `${BUNDLE_FOLDER}/${file.path}`,
-      contents: file.contents,
-    })),
+    ...bundle.files.map((file) => inMemory(`${BUNDLE_FOLDER}/${file.path}`, file.contents)),
     ...resourceEntries,
+    ...assetEntries,
   ].sort((a, b) => comparePaths(a.path, b.path));
-  const files = Object.fromEntries(entries.map((e) => [e.path, sha256(e.contents)]));
-  const sizes = Object.fromEntries(entries.map((e) => [e.path, e.contents.byteLength]));
+  const files = Object.fromEntries(entries.map((e) => [e.path, e.sha256]));
+  const sizes = Object.fromEntries(entries.map((e) => [e.path, e.size]));
   const content: Omit<PackageManifest, 'uid'> = {
     format: MANIFEST_FORMAT,
     formatVersion: MANIFEST_FORMAT_VERSION,
@@ -100,6 +112,7 @@ export async function makePackage(
       ]),
     ),
     resources,
+    ...(assets.length === 0 ? {} : { assets: assets.map((asset) => asset.path) }),
     dependencies,
     lockedDependencies: locked,
     files,
@@ -112,7 +125,7 @@ export async function makePackage(
 
   const packagePath = path.join(path.resolve(options.outputDir), `${uid}.tar.gz`);
   progress('writing', packagePath);
-  const manifestEntry = { path: MANIFEST_FILE, contents: Buffer.from(renderManifest(manifest)) };
+  const manifestEntry = inMemory(MANIFEST_FILE, Buffer.from(renderManifest(manifest)));
   // The manifest leads, so an installer checks it before reading anything else.
   await writeTarGz(packagePath, [manifestEntry, ...entries].map(asTarFile), {
     leading: MANIFEST_FILE,
@@ -121,11 +134,32 @@ export async function makePackage(
   return { path: packagePath, uid, name: task.name, version: task.version, manifest, size };
 }
 
-interface PackageFile {
+/** A file of the package: bytes made here, or a project file streamed as the archive is written. */
+type PackageFile = {
   readonly path: string;
-  readonly contents: Uint8Array;
+  readonly size: number;
+  readonly sha256: string;
+} & ({ readonly contents: Uint8Array } | { readonly file: string });
+
+function inMemory(filePath: string, contents: Uint8Array): PackageFile {
+  return { path: filePath, contents, size: contents.byteLength, sha256: sha256(contents) };
+}
+
+/** The task's asset files, matched under its project root. */
+async function taskAssets(
+  task: PackagingTask,
+  progress: (stage: PackagingStage, detail: string) => void,
+): Promise<AssetFile[]> {
+  if (task.assets.length === 0) return [];
+  const projectRoot = task.projectRoot ?? (await findProjectRoot(task.sourceRoot));
+  progress('assets', task.assets.join(', '));
+  return collectAssets(projectRoot, task.assets);
 }
 
 function asTarFile(file: PackageFile): TarFile {
-  return { type: 'file', path: file.path, source: { bytes: file.contents } };
+  return {
+    type: 'file',
+    path: file.path,
+    source: 'contents' in file ? { bytes: file.contents } : { file: file.file, size: file.size },
+  };
 }

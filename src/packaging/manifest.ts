@@ -57,6 +57,12 @@ export interface PackageManifest {
   readonly exports: Readonly<Record<string, readonly string[]>>;
   /** Resource names, each stored as `resources/<name>.json` and `resources/<name>.bin`. */
   readonly resources: readonly string[];
+  /**
+   * Data files the package carries, by their path relative to the project root, sorted; each is
+   * stored as `assets/<path>`. Absent when there are none (so such a package is what an older
+   * Ferry made, byte for byte).
+   */
+  readonly assets?: readonly string[];
   readonly dependencies: ExternalDependencies;
   /**
    * The lockfile entries (lockfile path → entry) of every package the dependencies need, transitively:
@@ -84,6 +90,14 @@ export function contentHash(manifest: Omit<PackageManifest, 'uid'>): string {
 
 export function makeUid(name: string, version: string, hash: string): string {
   return `${name}-${version.replace(/[^A-Za-z0-9.-]/g, '_')}-${hash.slice(0, 16)}`;
+}
+
+/** The package folder assets are stored under (and the image folder they are copied to). */
+export const ASSETS_FOLDER = 'assets';
+
+/** The package file holding the asset at `assetPath` (relative to the project root). */
+export function assetPackagePath(assetPath: string): string {
+  return `${ASSETS_FOLDER}/${assetPath}`;
 }
 
 export function resourceFiles(resource: string): { document: string; blobs: string } {
@@ -123,6 +137,8 @@ const FIELDS = [
   'files',
   'sizes',
 ] as const;
+/** Fields a manifest may leave out. */
+const OPTIONAL_FIELDS = ['assets'] as const;
 
 const LOCKED_STRING_FIELDS = ['version', 'resolved', 'integrity', 'license'] as const;
 const LOCKED_MAP_FIELDS = ['dependencies', 'optionalDependencies', 'peerDependencies'] as const;
@@ -160,8 +176,11 @@ export function parseManifest(text: string, reportAs: string): PackageManifest {
   }
   const top = object(raw, '', fail);
   for (const key of Object.keys(top)) {
-    if (!(FIELDS as readonly string[]).includes(key)) {
-      fail(key, `unknown field; this Ferry reads manifests with ${FIELDS.join(', ')}`);
+    if (![...FIELDS, ...OPTIONAL_FIELDS].includes(key as never)) {
+      fail(
+        key,
+        `unknown field; this Ferry reads manifests with ${[...FIELDS, ...OPTIONAL_FIELDS].join(', ')}`,
+      );
     }
   }
   for (const key of FIELDS) {
@@ -266,6 +285,16 @@ export function parseManifest(text: string, reportAs: string): PackageManifest {
     },
   );
 
+  const assets = top.assets === undefined ? undefined : assetList(top.assets, files, fail);
+  for (const file of Object.keys(files)) {
+    if (
+      file.startsWith(`${ASSETS_FOLDER}/`) &&
+      !(assets ?? []).includes(file.slice(ASSETS_FOLDER.length + 1))
+    ) {
+      fail(`files[${JSON.stringify(file)}]`, 'is under assets/ but not listed in assets');
+    }
+  }
+
   const dependencies = table(
     top.dependencies,
     'dependencies',
@@ -312,6 +341,7 @@ export function parseManifest(text: string, reportAs: string): PackageManifest {
     modules,
     exports,
     resources: Object.freeze(resources),
+    ...(assets === undefined ? {} : { assets }),
     dependencies,
     lockedDependencies,
     files,
@@ -328,6 +358,37 @@ export function parseManifest(text: string, reportAs: string): PackageManifest {
 }
 
 type Fail = (field: string, message: string) => never;
+
+/** The `assets` list: safe, sorted, unique paths, each stored as a listed file. */
+function assetList(
+  raw: unknown,
+  files: Readonly<Record<string, string>>,
+  fail: Fail,
+): readonly string[] {
+  const list = array(raw, 'assets', PACKAGE_LIMITS.files, fail);
+  if (list.length === 0) fail('assets', 'is empty; a package without assets leaves the field out');
+  let previous: string | undefined;
+  return Object.freeze(
+    list.map((asset, index) => {
+      const field = `assets[${index}]`;
+      if (typeof asset !== 'string') return fail(field, `expected a path, got ${describe(asset)}`);
+      const stored = assetPackagePath(asset);
+      const reason = unsafePathReason(asset) ?? unsafePathReason(stored);
+      if (reason !== undefined) fail(field, reason);
+      if (previous !== undefined && !(previous < asset)) {
+        fail(
+          field,
+          `${describe(asset)} is out of order or listed twice; assets are sorted and unique`,
+        );
+      }
+      previous = asset;
+      if (ownValue(files, stored) === undefined) {
+        fail(field, `its file ${stored} is not among the package's files`);
+      }
+      return asset;
+    }),
+  );
+}
 
 function object(raw: unknown, field: string, fail: Fail): Record<string, unknown> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {

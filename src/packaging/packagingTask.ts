@@ -1,5 +1,6 @@
 import path from 'node:path';
 import semver from 'semver';
+import { validateAssetGlobs } from './assets.js';
 import { InvalidPackagingTaskError } from './errors.js';
 import { PACKAGE_NAME, RESOURCE_NAME } from './safeNames.js';
 
@@ -21,6 +22,12 @@ export interface PackagingTaskFields {
    * packages are read. Default: the nearest folder at or above the source root that has a package.json.
    */
   readonly projectRoot?: string;
+  /**
+   * Globs (relative to the project root) of data files that travel with the job, e.g.
+   * `['data/**\/*.csv']`. Each must match a file; a run finds them with `context.asset(path)`.
+   * Default: none. Large data stays a mount.
+   */
+  readonly assets?: readonly string[];
 }
 
 /** What to package: a DTO, validated on construction; `makePackage` does the work. */
@@ -31,6 +38,7 @@ export class PackagingTask {
   readonly sourceRoot: string;
   readonly exclude: readonly string[];
   readonly projectRoot: string | undefined;
+  readonly assets: readonly string[];
 
   constructor(fields: PackagingTaskFields) {
     this.name = validateName(fields.name);
@@ -40,6 +48,7 @@ export class PackagingTask {
     this.exclude = fields.exclude ?? DEFAULT_EXCLUDES;
     this.projectRoot =
       fields.projectRoot === undefined ? undefined : path.resolve(fields.projectRoot);
+    this.assets = validateAssetGlobs(fields.assets);
   }
 }
 

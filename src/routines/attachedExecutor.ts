@@ -33,7 +33,11 @@ import { RunLookupExecutor } from './runLookupExecutor.js';
 import { LineSplitter } from './lineSplitter.js';
 import { captureOutput } from './outputCapture.js';
 import { newRunId } from './runId.js';
+import { collectAssets } from '../packaging/assets.js';
+import type { RunAssets } from '../packaging/assetPaths.js';
+import { findProjectRoot } from '../packaging/dependencies.js';
 import { packageClassFinder } from '../packaging/resultDocument.js';
+import { snapshotJob } from '../packaging/snapshot.js';
 import type { ClassFinder } from '../packaging/serializeResource.js';
 import { sourceClassFinder } from '../packaging/sourceClassFinder.js';
 import {
@@ -109,7 +113,9 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
     const viaPackage = options.viaPackage ?? this.settings.viaPackage ?? false;
     const packaged =
       viaPackage || this.settings.packageEveryRun === true ? await this.package() : undefined;
-    const delivered = viaPackage ? await this.loadThroughPackage(packaged!) : this.asPackage();
+    const delivered = viaPackage
+      ? await this.loadThroughPackage(packaged!)
+      : await this.asPackage();
     const runId = options.runId ?? newRunId();
     const run = new AttachedRun(
       runId,
@@ -292,15 +298,22 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
     });
   }
 
-  /** The job object itself, seen as a package that holds it. */
-  private asPackage(): AttachedJob {
+  /**
+   * The job seen as a package that holds it: a copy of the job object made with the package
+   * serializer (so a run's changes to its job never reach the next run, or what local and remote
+   * runs deliver), with its assets read from the project.
+   */
+  private async asPackage(): Promise<AttachedJob> {
     const task = this.settings.packagingTask();
+    const projectRoot = task.projectRoot ?? (await findProjectRoot(task.sourceRoot));
+    const assets = await collectAssets(projectRoot, task.assets);
     return {
-      job: this.job(),
+      job: snapshotJob(this.job()).copy(),
       name: task.name,
       version: task.version,
       uid: 'attached',
       classes: sourceClassFinder(task.sourceRoot, task.exclude),
+      assets: { root: projectRoot, files: assets.map((asset) => asset.path) },
     };
   }
 
@@ -322,6 +335,7 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
       version: info.version,
       uid: info.uid,
       classes: packageClassFinder(entryPoint.dir, entryPoint.manifest),
+      assets: entryPoint.assets,
     };
   }
 }
@@ -334,6 +348,8 @@ interface AttachedJob {
   readonly uid: string;
   /** Where the result's classes are exported (the source it runs from). */
   readonly classes: ClassFinder;
+  /** Where its assets are: the project attached, the installed package through a package. */
+  readonly assets: RunAssets;
 }
 
 interface LineListener {
@@ -414,7 +430,7 @@ class AttachedRun implements JobRun {
     });
     const { job, name, version, uid, classes } = this.delivered;
     const { runDir } = this.folder;
-    const context = createRunContext({ runId: this.id, runDir });
+    const context = createRunContext({ runId: this.id, runDir, assets: this.delivered.assets });
     this.finished = runJob(
       {
         moduleName: name,

@@ -38,3 +38,19 @@ export class MissingEnvironmentVariableError extends InputError {
 }
 
 export class InvalidJobError extends InputError {}
+
+/**
+ * A mount's host folder does not exist where the container runs (the remote host for a remote
+ * target): Docker's `bind source path does not exist`, said with the mount's key and path.
+ */
+export class MountSourceMissingError extends InputError {
+  constructor(
+    /** The mount's index among the target's mounts. */
+    readonly index: number | undefined,
+    readonly hostPath: string,
+  ) {
+    super(
+      `${index === undefined ? 'a mount' : `mounts[${index}]`}: the host folder ${hostPath} does not exist on the Docker host the container runs on (for a remote target, the remote host); create it there, or fix the target's mounts (targets.<name>.mounts in ferry.config.json, DockerOptions.mounts in code)`,
+    );
+  }
+}

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { ContaineringProgress, ContaineringTaskFields } from '../containering/index.js';
 import { PackagingTask } from '../packaging/index.js';
+import { snapshotJob } from '../packaging/snapshot.js';
 import { AttachedExecutor } from './attachedExecutor.js';
 import { DockerOptions } from './dockerOptions.js';
 import { LocalDockerExecutor } from './localDockerExecutor.js';
@@ -26,6 +27,8 @@ export interface JobRoutineFields {
   readonly exclude?: readonly string[];
   /** Folder holding the project's package.json and lockfile (default: nearest above the source root). */
   readonly projectRoot?: string;
+  /** Globs (relative to the project root) of data files that travel with the job (`context.asset()`). */
+  readonly assets?: readonly string[];
   /** Where packages, installs and build state go (default: `.ferry` in the working directory). */
   readonly workDir?: string;
   /** How the job's container runs, locally and remotely: environment, mounts, limits, GPUs. */
@@ -53,8 +56,14 @@ export type RemoteHostFields = Pick<
  * Delivers one job to where it must run (Training Grounds' SSHDockerJobRoutine): `attached` in this
  * process, `local` in a container on the local Docker engine, `remote` in a container on a host
  * reached over SSH. Each place is an executor with the same interface.
+ *
+ * Every `execute()` starts from the job as configured: the routine takes a snapshot of the job with
+ * the package serializer when it is made, every attached run runs on a fresh copy of it, and local
+ * and remote runs package it, so what one run does to its job is never seen by the next. Changes
+ * made to the object after the routine was made are not delivered either: make a new routine.
  */
 export class SSHDockerJobRoutine {
+  /** The job object as given (Ferry never runs or changes it). */
   readonly job: Job;
   readonly name: string;
   readonly version: string;
@@ -63,19 +72,22 @@ export class SSHDockerJobRoutine {
   readonly attached: AttachedExecutor;
   readonly local: LocalDockerExecutor;
   private readonly fields: JobRoutineFields;
+  /** The job as configured: a copy rebuilt from the snapshot, never run (runs get copies of it). */
+  private readonly configured: Job;
   private remoteExecutor: RemoteDockerExecutor | undefined;
 
   constructor(fields: JobRoutineFields) {
     assertJob(fields.job);
     this.fields = fields;
     this.job = fields.job;
+    this.configured = snapshotJob(fields.job).copy();
     this.name = fields.name;
     this.version = fields.version;
     this.workDir = path.resolve(fields.workDir ?? '.ferry');
     // Validate name, version and source root now, so a mistake surfaces before any executor runs.
     this.packagingTask();
     this.attached = new AttachedExecutor({
-      job: this.job,
+      job: this.configured,
       packagingTask: () => this.packagingTask(),
       workDir: this.workDir,
     });
@@ -110,15 +122,16 @@ export class SSHDockerJobRoutine {
     return this.remoteExecutor;
   }
 
-  /** The packaging task for the job as it is configured now. */
+  /** The packaging task for the job as configured (its snapshot, taken when the routine was made). */
   packagingTask(): PackagingTask {
     return new PackagingTask({
       name: this.fields.name,
       version: this.fields.version,
-      payload: { job: this.fields.job },
+      payload: { job: this.configured },
       sourceRoot: this.fields.sourceRoot,
       ...(this.fields.exclude === undefined ? {} : { exclude: this.fields.exclude }),
       ...(this.fields.projectRoot === undefined ? {} : { projectRoot: this.fields.projectRoot }),
+      ...(this.fields.assets === undefined ? {} : { assets: this.fields.assets }),
     });
   }
 }

@@ -65,9 +65,16 @@ describe('renderTemplate', () => {
     expect(steps).toEqual([
       'COPY runtime /app/',
       'COPY entry.mjs /app/entry.mjs',
-      'COPY source /app/package/',
+      'COPY source /',
       'COPY payload /app/package/',
     ]);
+    // A job with assets gets one step more, before Ferry's runtime and the source.
+    const withAssets = renderTemplate(await loadDefaultTemplate(DEFAULT_DOCKERFILE_TEMPLATE), {
+      ...vars,
+      hasAssets: true,
+      assetsPath: 'assets',
+    });
+    expect(withAssets.split('\n').filter((l) => /^COPY /.test(l))[0]).toBe('COPY assets /');
     const dependencies = renderTemplate(
       await loadDefaultTemplate(DEFAULT_DEPENDENCIES_DOCKERFILE_TEMPLATE),
       {

@@ -2,6 +2,7 @@ import type Dockerode from 'dockerode';
 import { engineMessage, engineStatus, toDockerUnavailable } from '../../engines/dockerApi.js';
 import { DockerEngineError, GpuUnavailableError } from '../../engines/errors.js';
 import type { MappedHostConfig } from '../dockerOptions.js';
+import { MountSourceMissingError } from '../errors.js';
 
 export interface StartContainerOptions {
   /** Image reference or id. */
@@ -41,6 +42,8 @@ export async function startContainer(
       docker,
       `could not create container ${options.name} from ${options.image}`,
       error,
+      [],
+      options.hostConfig,
     );
   }
   // What the engine recorded of a GPU request, read before a failed start removes the container.
@@ -60,6 +63,7 @@ export async function startContainer(
       `could not start container ${options.name}`,
       error,
       deviceRequests,
+      options.hostConfig,
     );
     if (removal !== undefined && failure instanceof Error) {
       failure.message += ` (and removing the container failed too: ${engineMessage(removal)})`;
@@ -74,10 +78,17 @@ function translate(
   what: string,
   error: unknown,
   deviceRequests: readonly unknown[] = [],
+  hostConfig: MappedHostConfig = {},
 ): unknown {
   const unavailable = toDockerUnavailable(docker, error);
   if (unavailable !== error) return unavailable;
   const message = engineMessage(error);
+  const missing = /bind source path does not exist: (.+?)\s*$/.exec(message);
+  if (missing !== null) {
+    const hostPath = missing[1]!;
+    const index = (hostConfig.Mounts ?? []).findIndex((m) => m.Source === hostPath);
+    return new MountSourceMissingError(index === -1 ? undefined : index, hostPath);
+  }
   if (/could not select device driver .*capabilities: \[\[gpu\]\]|nvidia/i.test(message)) {
     return new GpuUnavailableError(message, deviceRequests, { cause: error });
   }

@@ -8,6 +8,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { resolveAsset, type RunAssets } from '../../packaging/assetPaths.js';
 import { NotSerializableError } from '../../packaging/serialization/index.js';
 import { serializeResource, type ClassFinder } from '../../packaging/serializeResource.js';
 import { InvalidMetricError } from './errors.js';
@@ -34,6 +35,18 @@ export interface RunContext {
   logMetric(name: string, value: number, options?: { readonly step?: number }): void;
   /** Prints a line to the run's log. */
   log(message: string): void;
+  /**
+   * The folder the job's assets are in, laid out as in the project (attached: the project root;
+   * in a container: `/app/package/assets`).
+   */
+  readonly assetsDir: string;
+  /** The job's assets, by their paths relative to the project root. */
+  readonly assets: readonly string[];
+  /**
+   * The absolute path of an asset, named as in the project (`asset('data/train.csv')`); throws
+   * `AssetNotFoundError` for a file that is not among the job's assets.
+   */
+  asset(relativePath: string): string;
 }
 
 export interface RunContextFields {
@@ -45,6 +58,8 @@ export interface RunContextFields {
   /** Where lines go. Default: `console.log`. */
   readonly print?: (line: string) => void;
   readonly now?: () => Date;
+  /** The run's assets. Default: none, under the run folder's `assets/`. */
+  readonly assets?: RunAssets;
 }
 
 /** Makes the run folder and the context over it. */
@@ -56,6 +71,10 @@ export function createRunContext(fields: RunContextFields): RunContext {
   const now = fields.now ?? (() => new Date());
   // Null prototype: metric names are the job's strings.
   const steps = Object.create(null) as Record<string, number>;
+  const assets: RunAssets = fields.assets ?? {
+    root: path.join(fields.runDir, 'assets'),
+    files: [],
+  };
   return Object.freeze({
     runId: fields.runId,
     ...(fields.sweepId === undefined ? {} : { sweepId: fields.sweepId }),
@@ -72,6 +91,11 @@ export function createRunContext(fields: RunContextFields): RunContext {
     },
     log(message: string): void {
       print(String(message));
+    },
+    assetsDir: path.resolve(assets.root),
+    assets: Object.freeze([...assets.files]),
+    asset(relativePath: string): string {
+      return resolveAsset(assets, relativePath);
     },
   });
 }
