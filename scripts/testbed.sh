@@ -9,7 +9,7 @@
 #   base image     node:20-bookworm-slim on both engines; built from the host's own node binary
 #                  when it is absent (nothing can be pulled from the internet here)
 #   npm base image ferry-testbed/node-npm:20 on the local engine: the base image plus the host's npm,
-#                  /usr/bin/env and NODE_EXTRA_CA_CERTS naming the host's CA bundle, so that a build
+#                  /usr/bin/env, /bin/sh and NODE_EXTRA_CA_CERTS naming the host's CA bundle, so that a build
 #                  step can `npm ci` from the registry (only the host's CA is trusted by the proxy)
 #   swarm          the local engine as manager and $FERRY_TESTBED_SWARM_WORKERS worker engines, each
 #                  in its own network namespace (nsenter --net dockerd) linked to the host bridge
@@ -522,7 +522,8 @@ ensure_base_image() {
   log "base image: node $v_local runs on the local engine, $v_remote on the remote engine"
 }
 
-# The base image plus the host's npm (and /usr/bin/env, which npm's launcher needs) and the host's
+# The base image plus the host's npm (and /usr/bin/env, which npm's launcher needs, and /bin/sh,
+# which runs install scripts) and the host's
 # CA bundle named by NODE_EXTRA_CA_CERTS: builds on it reach the npm registry through this
 # machine's proxy. The test bed's business only: Ferry never adds CAs to images.
 ensure_npm_base_image() {
@@ -532,7 +533,7 @@ ensure_npm_base_image() {
   [[ -f $npm_dir/package.json ]] || die "npm at $npm_dir has no package.json"
   npm_version=$(node -p "require('$npm_dir/package.json').version")
   base_id=$(image_id dk)
-  want="$base_id npm-$npm_version"
+  want="$base_id npm-$npm_version sh"
   have=$(dk image inspect -f '{{index .Config.Labels "org.ferry.testbed.npm-base"}}' "$NPM_BASE_IMAGE" 2>/dev/null || true)
   if [[ $have == "$want" ]]; then
     log "npm base image: $NPM_BASE_IMAGE is up to date (npm $npm_version)"
@@ -547,11 +548,18 @@ ensure_npm_base_image() {
   ln -s ../../lib/node_modules/npm/bin/npm-cli.js "$ctx/root/usr/local/bin/npm"
   ln -s ../../lib/node_modules/npm/bin/npx-cli.js "$ctx/root/usr/local/bin/npx"
   cp -L /usr/bin/env "$ctx/root/usr/bin/env"
+  # npm runs packages' install scripts with sh, as a real node image lets it (dash: links only libc).
+  mkdir -p "$ctx/root/bin"
+  cp -L /bin/sh "$ctx/root/bin/sh"
   cp -L /etc/ssl/certs/ca-certificates.crt "$ctx/root/etc/ssl/certs/ca-certificates.crt"
   printf 'FROM %s\nCOPY root/ /\nENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt\nLABEL org.ferry.testbed.npm-base="%s"\n' \
     "$BASE_IMAGE" "$want" >"$ctx/Dockerfile"
+  local old_id
+  old_id=$(dk image inspect -f '{{.Id}}' "$NPM_BASE_IMAGE" 2>/dev/null || true)
   dk build -q -t "$NPM_BASE_IMAGE" "$ctx" >/dev/null || die "building $NPM_BASE_IMAGE failed"
   rm -rf "$ctx"
+  # The previous build, now untagged; kept when something still uses it.
+  [[ -z $old_id ]] || dk rmi "$old_id" >/dev/null 2>&1 || true
   dk run --rm --entrypoint npm "$NPM_BASE_IMAGE" --version >/dev/null ||
     die "npm does not run in $NPM_BASE_IMAGE"
   log "npm base image: $NPM_BASE_IMAGE built (npm $npm_version)"

@@ -452,10 +452,15 @@ function explainInImageFailure(error: unknown, baseImage: string): unknown {
     error instanceof ImageBuildError &&
     error.step !== undefined &&
     /RUN /.test(error.step) &&
-    /executable file not found|no such file or directory/i.test(error.detail)
+    // The classic builder says it in the error, BuildKit in the step's output.
+    /executable file not found|no such file or directory/i.test(`${error.detail}\n${error.output}`)
   ) {
+    const said =
+      /^.*(?:executable file not found|no such file or directory).*$/im.exec(
+        `${error.detail}\n${error.output}`,
+      )?.[0] ?? error.detail;
     return new DependencyModeError(
-      `the base image ${baseImage} has no npm that can run (${error.detail.trim()}), and dependencies "image" installs the job's npm packages with the base image's npm (and /usr/bin/env, which npm's launcher needs): use a base image with npm, such as node:20-bookworm-slim, or set the target's "dependencies" key (ContaineringTask.dependencies) to "host" to install them on this machine`,
+      `the base image ${baseImage} has no npm that can run (${said.trim()}), and dependencies "image" installs the job's npm packages with the base image's npm (and /usr/bin/env, which npm's launcher needs): use a base image with npm, such as node:20-bookworm-slim, or set the target's "dependencies" key (ContaineringTask.dependencies) to "host" to install them on this machine`,
       { cause: error },
     );
   }

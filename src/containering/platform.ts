@@ -58,8 +58,9 @@ export function enginePlatformOf(version: EngineVersion): string | undefined {
 }
 
 /**
- * The platform to build for a target engine: the one configured (under `key`), which must be the
- * engine's, else the engine's own. Errors name the key, both platforms and what to do.
+ * The platform to build for a target engine: the one configured (under config key `key`, or
+ * `ContaineringTask.platform`), which must be the engine's, else the engine's own. Errors name
+ * the key, both platforms and what to do.
  */
 export function platformForEngine(
   configured: ImagePlatform | undefined,
@@ -70,7 +71,7 @@ export function platformForEngine(
   if (configured !== undefined) {
     if (engine !== undefined && engine !== configured) {
       throw new ImagePlatformError(
-        `${key} is ${configured}, but the Docker engine at ${where} runs ${engine} images: set ${key} to ${isImagePlatform(engine) ? `"${engine}"` : "the engine's platform"} or remove it (the engine's platform is the default), or use a target whose engine runs ${configured}`,
+        `${key} (ContaineringTask.platform) is ${configured}, but the Docker engine at ${where} runs ${engine} images: set ${key} to ${isImagePlatform(engine) ? `"${engine}"` : "the engine's platform"} or remove it (the engine's platform is the default), or use a target whose engine runs ${configured}`,
       );
     }
     return configured;

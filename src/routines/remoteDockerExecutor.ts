@@ -215,7 +215,7 @@ export class RemoteDockerExecutor extends DockerExecutor {
       this.fields.containering?.platform,
       enginePlatformOf(version),
       engine.location,
-      `targets.${this.targetName}.platform (ContaineringTask.platform)`,
+      `targets.${this.targetName}.platform`,
     );
   }
 
