@@ -19,6 +19,7 @@ import {
   enginePlatformOf,
   hostPlatform,
   isImagePlatform,
+  npmCpuOf,
   supportsBuildKit,
   type EngineVersion,
   type ImagePlatform,
@@ -345,6 +346,15 @@ async function chooseDependenciesInstall(
     npmCacheMount: buildkit,
   };
   if (task.dependencies === 'image') return inImage;
+  // The lockfile says which packages have install scripts: `auto` then needs no host install.
+  const lockedScripts = task.dependencies === 'auto' ? scriptedInLockfile(locked, platform) : [];
+  if (lockedScripts.length > 0) {
+    progress({
+      stage: 'dependencies',
+      message: `${lockedScripts.join(', ')} ${lockedScripts.length === 1 ? 'has' : 'have'} install scripts (package-lock.json), which must run on ${platform} with the image's node: installing in the image (dependencies "auto")`,
+    });
+    return inImage;
+  }
   const cached = await ensureDependencies(dependencies, locked, {
     target: { platform, libc: 'glibc' },
     ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
@@ -374,6 +384,28 @@ async function chooseDependenciesInstall(
     });
   }
   return { kind: 'host', cached };
+}
+
+/** Names of the locked packages for `platform` that have install scripts. */
+function scriptedInLockfile(locked: LockedPackages, platform: ImagePlatform): string[] {
+  return Object.keys(locked)
+    .filter((at) => {
+      const entry = locked[at];
+      return (
+        entry?.hasInstallScript === true &&
+        fitsPlatform(entry.os, 'linux') &&
+        fitsPlatform(entry.cpu, npmCpuOf(platform))
+      );
+    })
+    .map((at) => at.replace(/^.*node_modules\//, ''));
+}
+
+/** npm's `os`/`cpu` lists: absent, naming the value, or only excluding others (`!win32`). */
+function fitsPlatform(list: readonly string[] | undefined, value: string): boolean {
+  if (list === undefined || list.length === 0) return true;
+  if (list.includes(`!${value}`)) return false;
+  const allowed = list.filter((item) => !item.startsWith('!'));
+  return allowed.length === 0 || allowed.includes(value);
 }
 
 function describeScripted(packages: readonly ScriptedPackage[]): string {

@@ -170,11 +170,13 @@ describeWithTestbed(testbed, 'dependencies for the image platform', (tb) => {
   it('says the base image has no npm when the dependencies are to be installed in the image', async () => {
     // `auto` goes in-image for a package with install scripts: here the base image has no npm.
     for (const dependencies of ['image', 'auto'] as const) {
+      const progress: ContaineringProgress[] = [];
       const failure = build(
         task(`no-npm-${dependencies}`, new NativeJob(), nativeRoot, {
           baseImage: tb.baseImage,
           dependencies,
         }),
+        progress,
       );
       await expect(failure).rejects.toBeInstanceOf(DependencyModeError);
       await expect(failure).rejects.toThrow(
@@ -182,6 +184,13 @@ describeWithTestbed(testbed, 'dependencies for the image platform', (tb) => {
           `the base image ${tb.baseImage} has no npm that can run .*dependencies "image" installs`,
         ),
       );
+      if (dependencies === 'auto') {
+        // Known from the lockfile, without installing on the host first.
+        expect(progress.map((p) => p.message)).toContain(
+          'bufferutil has install scripts (package-lock.json), which must run on linux/amd64 with the image\'s node: installing in the image (dependencies "auto")',
+        );
+        expect(progress.map((p) => p.message).join('\n')).not.toMatch(/on the host for/);
+      }
     }
   });
 
