@@ -103,14 +103,15 @@ export interface MakeContainerOptions {
   readonly workDir?: string;
   /** Ferry's cache root (installed npm dependencies). Default: see `defaultCacheDir`. */
   readonly cacheDir?: string;
-  /** The npm executable that installs dependencies on the host. Default: `npm`. */
+  /** The npm executable that installs dependencies on the host (`dependencies: "host"`). Default: `npm`. */
   readonly npmCommand?: string;
   /** A package already made from `task.packagingTask`, to build instead of packaging again. */
   readonly packageInfo?: PackageInfo;
 }
 
 /**
- * Packages the task's job, installs its npm dependencies on the host, and builds an image from a
+ * Packages the task's job, installs its npm dependencies for the image's platform (on the host or
+ * in the image build, see `ContaineringTask.dependencies`), and builds an image from a
  * deterministic build context streamed to the engine. An image whose content was built before
  * (found by its `ferry.content-digest` label) is tagged, not built again.
  */
