@@ -8,6 +8,9 @@
 #   registry       Debian's docker-registry on 127.0.0.1:$FERRY_TESTBED_REGISTRY_PORT
 #   base image     node:20-bookworm-slim on both engines; built from the host's own node binary
 #                  when it is absent (nothing can be pulled from the internet here)
+#   npm base image ferry-testbed/node-npm:20 on the local engine: the base image plus the host's npm,
+#                  /usr/bin/env, /bin/sh and NODE_EXTRA_CA_CERTS naming the host's CA bundle, so that a build
+#                  step can `npm ci` from the registry (only the host's CA is trusted by the proxy)
 #   swarm          the local engine as manager and $FERRY_TESTBED_SWARM_WORKERS worker engines, each
 #                  in its own network namespace (nsenter --net dockerd) linked to the host bridge
 #                  ferryswbr0; a TLS registry on the link's host end that every node trusts
@@ -38,6 +41,7 @@ REGISTRY_PORT="${FERRY_TESTBED_REGISTRY_PORT:-5000}"
 BRIDGE="${FERRY_TESTBED_BRIDGE:-ferrybr0}"
 BRIDGE_CIDR="${FERRY_TESTBED_BRIDGE_CIDR:-172.31.0.1/16}"
 BASE_IMAGE="${FERRY_TESTBED_BASE_IMAGE:-node:20-bookworm-slim}"
+NPM_BASE_IMAGE="${FERRY_TESTBED_NPM_BASE_IMAGE:-ferry-testbed/node-npm:20}"
 APT_PACKAGES=(docker.io openssh-server openssh-client docker-registry iproute2 curl ca-certificates openssl util-linux)
 
 LOCAL_SOCK=/var/run/docker.sock
@@ -518,6 +522,49 @@ ensure_base_image() {
   log "base image: node $v_local runs on the local engine, $v_remote on the remote engine"
 }
 
+# The base image plus the host's npm (and /usr/bin/env, which npm's launcher needs, and /bin/sh,
+# which runs install scripts) and the host's
+# CA bundle named by NODE_EXTRA_CA_CERTS: builds on it reach the npm registry through this
+# machine's proxy. The test bed's business only: Ferry never adds CAs to images.
+ensure_npm_base_image() {
+  local npm_dir npm_version base_id want have ctx
+  npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")") ||
+    die "no npm on PATH to build $NPM_BASE_IMAGE from"
+  [[ -f $npm_dir/package.json ]] || die "npm at $npm_dir has no package.json"
+  npm_version=$(node -p "require('$npm_dir/package.json').version")
+  base_id=$(image_id dk)
+  want="$base_id npm-$npm_version sh"
+  have=$(dk image inspect -f '{{index .Config.Labels "org.ferry.testbed.npm-base"}}' "$NPM_BASE_IMAGE" 2>/dev/null || true)
+  if [[ $have == "$want" ]]; then
+    log "npm base image: $NPM_BASE_IMAGE is up to date (npm $npm_version)"
+    return
+  fi
+  log "npm base image: building $NPM_BASE_IMAGE from $BASE_IMAGE, npm $npm_version ($npm_dir) and the host's CA bundle"
+  [[ -f /etc/ssl/certs/ca-certificates.crt ]] || die "no /etc/ssl/certs/ca-certificates.crt to give $NPM_BASE_IMAGE"
+  ctx="$BASE_DIR/npm-image"
+  rm -rf "$ctx"
+  mkdir -p "$ctx/root/usr/lib/node_modules" "$ctx/root/usr/local/bin" "$ctx/root/usr/bin" "$ctx/root/etc/ssl/certs"
+  cp -a "$npm_dir" "$ctx/root/usr/lib/node_modules/npm"
+  ln -s ../../lib/node_modules/npm/bin/npm-cli.js "$ctx/root/usr/local/bin/npm"
+  ln -s ../../lib/node_modules/npm/bin/npx-cli.js "$ctx/root/usr/local/bin/npx"
+  cp -L /usr/bin/env "$ctx/root/usr/bin/env"
+  # npm runs packages' install scripts with sh, as a real node image lets it (dash: links only libc).
+  mkdir -p "$ctx/root/bin"
+  cp -L /bin/sh "$ctx/root/bin/sh"
+  cp -L /etc/ssl/certs/ca-certificates.crt "$ctx/root/etc/ssl/certs/ca-certificates.crt"
+  printf 'FROM %s\nCOPY root/ /\nENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt\nLABEL org.ferry.testbed.npm-base="%s"\n' \
+    "$BASE_IMAGE" "$want" >"$ctx/Dockerfile"
+  local old_id
+  old_id=$(dk image inspect -f '{{.Id}}' "$NPM_BASE_IMAGE" 2>/dev/null || true)
+  dk build -q -t "$NPM_BASE_IMAGE" "$ctx" >/dev/null || die "building $NPM_BASE_IMAGE failed"
+  rm -rf "$ctx"
+  # The previous build, now untagged; kept when something still uses it.
+  [[ -z $old_id ]] || dk rmi "$old_id" >/dev/null 2>&1 || true
+  dk run --rm --entrypoint npm "$NPM_BASE_IMAGE" --version >/dev/null ||
+    die "npm does not run in $NPM_BASE_IMAGE"
+  log "npm base image: $NPM_BASE_IMAGE built (npm $npm_version)"
+}
+
 check_remote_session() {
   local out remote_id local_id
   local_id=$(dk info -f '{{.ID}}')
@@ -841,6 +888,7 @@ write_json() {
     TB_REGISTRY="$REGISTRY_ADDR" TB_REGISTRY_DATA="$REGISTRY_DIR/data" \
     TB_BASE_IMAGE="$BASE_IMAGE" TB_BASE_IMAGE_ID="$(image_id dk)" \
     TB_BASE_FROM_HOST="$(dk image inspect -f '{{index .Config.Labels "org.ferry.testbed.base-image"}}' "$BASE_IMAGE")" \
+    TB_NPM_BASE_IMAGE="$(dk image inspect -f '{{.Id}}' "$NPM_BASE_IMAGE" >/dev/null 2>&1 && echo "$NPM_BASE_IMAGE")" \
     TB_SWARM="$(swarm_json)" \
     TB_API="$DOCKER_API" TB_STATE="$STATE_DIR" TB_RUN="$RUN_DIR" TB_LOGS="$LOG_DIR" TB_JSON="$JSON_PATH" \
     node -e '
@@ -864,6 +912,7 @@ write_json() {
         baseImage: e.TB_BASE_IMAGE,
         baseImageId: e.TB_BASE_IMAGE_ID,
         baseImageBuiltFromHostNode: e.TB_BASE_FROM_HOST === "host-node",
+        ...(e.TB_NPM_BASE_IMAGE ? { npmBaseImage: e.TB_NPM_BASE_IMAGE } : {}),
         logsDir: e.TB_LOGS,
         ...(e.TB_SWARM ? { swarm: JSON.parse(e.TB_SWARM) } : {}),
       };
@@ -885,6 +934,7 @@ cmd_up() {
   check_remote_session
   ensure_registry
   ensure_base_image
+  ensure_npm_base_image
   ensure_swarm
   write_json
   log "test bed is up ($((SECONDS - t0))s); eval \"\$(bash scripts/testbed.sh env)\" exports FERRY_TESTBED"

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import semver from 'semver';
 import { z } from 'zod';
+import { DEPENDENCY_MODES, IMAGE_PLATFORMS } from '../containering/platform.js';
 import { assetGlobProblem } from '../packaging/assets.js';
 import { jobParametersSchema, type JobParameters } from '../parameters/index.js';
 import { parseMemory } from '../routines/dockerOptions.js';
@@ -207,6 +208,20 @@ function dockerShape(side: Side) {
     })
       .optional()
       .describe('Image to build on. Default: node:20-bookworm-slim'),
+    platform: z
+      .enum(IMAGE_PLATFORMS, expected(IMAGE_PLATFORMS.map((p) => `"${p}"`).join(' or ')))
+      .optional()
+      .describe(
+        side.kind === 'local'
+          ? "The image's platform, whose npm packages it gets: linux/amd64 or linux/arm64. Default: the local engine's"
+          : "The image's platform, whose npm packages it gets: linux/amd64 or linux/arm64; checked against the remote engine's. Default: the remote engine's",
+      ),
+    dependencies: z
+      .enum(DEPENDENCY_MODES, expected('"auto", "host" or "image"'))
+      .optional()
+      .describe(
+        'How the npm packages the bundle imports get into the image: "host" (npm here, for the image\'s platform), "image" (npm ci in the image build: needs npm in the base image and a reachable registry), "auto" (host, unless a package has install scripts). Default: auto',
+      ),
     imageName: text('an image repository name such as "ferry/titanic"', {
       pattern: IMAGE_NAME,
     })

@@ -61,7 +61,7 @@ export function dockerOptionsFor(
   });
 }
 
-/** Image settings of a target: image name and base image. */
+/** Image settings of a target: image name, base image, platform and how npm packages are installed. */
 export function containeringFor(
   config: FerryConfig,
   target: DockerTargetConfig,
@@ -70,6 +70,8 @@ export function containeringFor(
   return {
     imageName: target.imageName ?? `ferry/${config.project}`,
     ...(target.baseImage === undefined ? {} : { baseImage: target.baseImage }),
+    ...(target.platform === undefined ? {} : { platform: target.platform }),
+    ...(target.dependencies === undefined ? {} : { dependencies: target.dependencies }),
   };
 }
 

@@ -8,8 +8,9 @@ import {
   sha256,
   type ContextEntry,
 } from './contextTar.js';
-import type { CachedDependencies } from './dependencies.js';
+import type { CachedDependencies, NpmProject } from './dependencies.js';
 import { BuildContextError } from './errors.js';
+import type { ImagePlatform } from './platform.js';
 import { RUNTIME_MODULE_PATH } from './runtimeBundle.js';
 import { renderTemplate, type TemplateSource } from './templates.js';
 
@@ -22,6 +23,7 @@ export const PACKAGE_DIR = `${APP_DIR}/package`;
 export const CONTEXT_PATHS = {
   dependencies: 'node_modules',
   assets: 'assets',
+  npmProject: 'npm-project',
   runtime: 'runtime',
   source: 'source',
   payload: 'payload',
@@ -158,28 +160,90 @@ export function appendLabels(dockerfile: string, labels: Readonly<Record<string,
   return `${body}LABEL ${pairs.join(' \\\n      ')}\n`;
 }
 
+/** How the dependencies image gets its `node_modules`: copied from a host install, or npm in the build. */
+export type DependenciesInstall =
+  | { readonly kind: 'host'; readonly cached: CachedDependencies }
+  | {
+      readonly kind: 'image';
+      readonly project: NpmProject;
+      /** A BuildKit cache mount keeps npm's cache between builds. */
+      readonly npmCacheMount: boolean;
+    };
+
+/** Where npm's cache is mounted in an in-image install (a BuildKit cache mount). */
+export const NPM_CACHE_DIR = '/var/cache/ferry-npm';
+
+/** The npm command line (exec form: no shell needed) of an in-image install. */
+export function inImageNpmCommand(project: NpmProject, npmCacheMount: boolean): string[] {
+  return [
+    'npm',
+    ...(project.lockfile === undefined ? ['install', '--no-package-lock'] : ['ci']),
+    '--omit=dev',
+    '--no-audit',
+    '--no-fund',
+    '--update-notifier=false',
+    '--loglevel=error',
+    ...(npmCacheMount ? [`--cache=${NPM_CACHE_DIR}`, '--prefer-offline'] : []),
+  ];
+}
+
 /** Variables of the dependencies Dockerfile template. */
 export function dependenciesVariables(
   baseImage: string,
   dependencies: Readonly<Record<string, { version: string }>>,
+  platform: ImagePlatform,
+  install: DependenciesInstall,
 ): Record<string, unknown> {
   return {
     baseImage,
+    platform,
     appDir: APP_DIR,
+    installInImage: install.kind === 'image',
     dependenciesPath: CONTEXT_PATHS.dependencies,
-    dependencyList: Object.keys(dependencies)
-      .sort()
-      .map((name) => `${name}@${dependencies[name]?.version}`)
-      .join(', '),
+    projectPath: CONTEXT_PATHS.npmProject,
+    npmCacheMount: install.kind === 'image' && install.npmCacheMount,
+    npmCacheDir: NPM_CACHE_DIR,
+    // Named per platform so a cache mount never mixes what npm kept for two platforms.
+    npmCacheId: `ferry-npm-${platform.replace('/', '-')}`,
+    npmCommand:
+      install.kind === 'image' ? inImageNpmCommand(install.project, install.npmCacheMount) : [],
+    dependencyList: dependencyList(dependencies),
   };
 }
 
-/** What the dependencies image is built from: `node_modules` from Ferry's cache. */
+/** `a@1.0.0, b@2.0.0`. */
+export function dependencyList(
+  dependencies: Readonly<Record<string, { version: string }>>,
+): string {
+  return Object.keys(dependencies)
+    .sort()
+    .map((name) => `${name}@${dependencies[name]?.version}`)
+    .join(', ');
+}
+
+/**
+ * What the dependencies image is built from: `node_modules` from Ferry's cache (host install), or
+ * the package.json and lockfile npm installs from in the build (image install).
+ */
 export function dependenciesContext(
-  cached: CachedDependencies,
+  install: DependenciesInstall,
   dockerfile: string,
 ): { entries: ContextEntry[]; digest: string } {
-  const entries = normalizeEntries([...cached.entries, fileFromBytes('Dockerfile', dockerfile)]);
+  const files =
+    install.kind === 'host'
+      ? install.cached.entries
+      : [
+          fileFromBytes(`${CONTEXT_PATHS.npmProject}/package.json`, install.project.packageJson),
+          ...(install.project.lockfile === undefined
+            ? []
+            : [
+                fileFromBytes(
+                  `${CONTEXT_PATHS.npmProject}/package-lock.json`,
+                  install.project.lockfile,
+                ),
+              ]),
+        ];
+  const entries = normalizeEntries([...files, fileFromBytes('Dockerfile', dockerfile)]);
   return { entries, digest: contextDigest(entries) };
 }
 

@@ -1,5 +1,13 @@
 import type { PackagingTask } from '../packaging/index.js';
 import { InvalidContaineringTaskError } from './errors.js';
+import {
+  DEPENDENCY_MODES,
+  IMAGE_PLATFORMS,
+  isDependencyMode,
+  isImagePlatform,
+  type DependencyMode,
+  type ImagePlatform,
+} from './platform.js';
 
 export const DEFAULT_BASE_IMAGE = 'node:20-bookworm-slim';
 export const DEFAULT_ENTRY_FILE_NAME = 'entry.mjs';
@@ -20,8 +28,26 @@ export interface ContaineringTaskFields {
    * exactly one content, so an image that is already built is found and not built again.
    */
   readonly imageTag?: string;
-  /** Image to build on; it needs `node` on its PATH and nothing else (no shell, no npm). */
+  /**
+   * Image to build on; it needs `node` on its PATH, and `npm` (with `/usr/bin/env`) when the
+   * dependencies are installed in the image.
+   */
   readonly baseImage?: string;
+  /**
+   * The platform the image is for, whose npm packages (optional per-platform packages, native
+   * addons) it gets. Default: the target engine's platform when it is known (a remote target's),
+   * else the building engine's, else linux on this machine's architecture.
+   */
+  readonly platform?: ImagePlatform;
+  /**
+   * How the npm packages the bundle imports get into the image. `host`: npm on this machine
+   * installs them for the image's platform (`--os`/`--cpu`/`--libc`), cached, no npm or registry
+   * needed by the build; native addons cannot be built that way for another platform. `image`:
+   * `npm ci` runs in the image build (the base image needs npm, the build a reachable registry;
+   * npm's cache is a BuildKit cache mount where the engine has BuildKit). `auto` (default): `host`,
+   * unless a package has install scripts, which then run in the image.
+   */
+  readonly dependencies?: DependencyMode;
   /** Name of the generated entry file in `/app`. */
   readonly entryFileName?: string;
   /** Handlebars source of the entry file, instead of `templates/entry.mjs.hbs`. */
@@ -38,6 +64,8 @@ export class ContaineringTask {
   readonly imageName: string;
   readonly imageTag: string | undefined;
   readonly baseImage: string;
+  readonly platform: ImagePlatform | undefined;
+  readonly dependencies: DependencyMode;
   readonly entryFileName: string;
   readonly entryFileTemplate: string | undefined;
   readonly dockerfileTemplate: string | undefined;
@@ -62,6 +90,20 @@ export class ContaineringTask {
     if (this.baseImage.trim() === '') {
       throw new InvalidContaineringTaskError('baseImage', 'is empty');
     }
+    if (fields.platform !== undefined && !isImagePlatform(fields.platform)) {
+      throw new InvalidContaineringTaskError(
+        'platform',
+        `${JSON.stringify(fields.platform)} is not an image platform Ferry builds for; expected ${IMAGE_PLATFORMS.map((p) => `"${p}"`).join(' or ')}`,
+      );
+    }
+    this.platform = fields.platform;
+    if (fields.dependencies !== undefined && !isDependencyMode(fields.dependencies)) {
+      throw new InvalidContaineringTaskError(
+        'dependencies',
+        `${JSON.stringify(fields.dependencies)} is not a dependency install mode; expected ${DEPENDENCY_MODES.map((m) => `"${m}"`).join(', ')}`,
+      );
+    }
+    this.dependencies = fields.dependencies ?? 'auto';
     this.entryFileName = check(
       'entryFileName',
       fields.entryFileName ?? DEFAULT_ENTRY_FILE_NAME,

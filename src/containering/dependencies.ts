@@ -17,6 +17,30 @@ import path from 'node:path';
 import type { ExternalDependencies, LockedPackages } from '../packaging/dependencies.js';
 import type { ContextEntry } from './contextTar.js';
 import { DependencyInstallError } from './errors.js';
+import { defaultImagePlatform, npmCpuOf, type ImagePlatform } from './platform.js';
+
+/** The C library of the image's Linux, which npm's `--libc` picks optional packages by. */
+export type Libc = 'glibc' | 'musl';
+
+/** What a host install is for: the image's platform and C library, never the host's. */
+export interface InstallTarget {
+  readonly platform: ImagePlatform;
+  readonly libc: Libc;
+}
+
+/** A package of an install that has install scripts, which a host install does not run. */
+export interface ScriptedPackage {
+  /** Its folder, e.g. `node_modules/esbuild`. */
+  readonly path: string;
+  readonly name: string;
+  /** The scripts (`preinstall`, `install`, `postinstall`) as its package.json has them. */
+  readonly scripts: Readonly<Record<string, string>>;
+  /**
+   * A native addon: it has a binding.gyp, or a script that compiles or fetches a binary for the
+   * machine it runs on (node-gyp, prebuild-install, node-pre-gyp, cmake-js, node-gyp-build).
+   */
+  readonly native: boolean;
+}
 
 /** A folder in Ferry's cache holding `node_modules` for one exact list of dependencies. */
 export interface CachedDependencies {
@@ -28,6 +52,8 @@ export interface CachedDependencies {
   readonly entries: readonly ContextEntry[];
   /** False when this call ran npm; true when an earlier install was reused. */
   readonly reused: boolean;
+  /** Packages with install scripts: npm ran with `--ignore-scripts`, so they have not run. */
+  readonly scripted: readonly ScriptedPackage[];
 }
 
 export interface DependencyCacheOptions {
@@ -37,10 +63,17 @@ export interface DependencyCacheOptions {
   readonly npmCommand?: string;
   /** Told what happens, one line at a time. */
   readonly onProgress?: (line: string) => void;
+  /** The image platform and C library to install for. Default: linux on this machine's architecture, glibc. */
+  readonly target?: InstallTarget;
 }
 
 const MARKER = 'ferry-deps.json';
-const FORMAT = 'ferry-deps-v2';
+const FORMAT = 'ferry-deps-v3';
+
+/** Linux on this machine's architecture with glibc: what a host install is for unless told. */
+export function defaultInstallTarget(): InstallTarget {
+  return { platform: defaultImagePlatform(), libc: 'glibc' };
+}
 
 /** Ferry's cache root folder. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -50,14 +83,16 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
- * The key of a dependency list: the same exact versions (on the same platform, since npm picks
- * platform-specific optional packages) give the same key and so reuse one install.
+ * The key of a dependency list: the same exact versions for the same image platform and C library
+ * (npm picks platform-specific optional packages by them) give the same key and so reuse one
+ * install. The host's platform is not part of it: the install is for the image.
  */
 export function dependenciesKey(
   dependencies: ExternalDependencies,
   locked: LockedPackages = {},
-  platform = `${process.platform}-${process.arch}`,
+  target: InstallTarget = defaultInstallTarget(),
 ): string {
+  const platform = `${target.platform}-${target.libc}`;
   const pinned = Object.keys(dependencies)
     .sort()
     .map((name) => [name, dependencies[name]?.version]);
@@ -71,8 +106,10 @@ export function dependenciesKey(
 }
 
 /**
- * Installs the exact versions on the host (containers here cannot reach the npm registry), into a
- * cache folder keyed by the list, or reuses the folder a previous install left. With the locked
+ * Installs the exact versions on the host for the image's platform (npm's `--os`, `--cpu` and
+ * `--libc`, so optional per-platform packages are the image's), into a cache folder keyed by the
+ * list and the platform, or reuses the folder a previous install left. Install scripts are not
+ * run (they would run for the host); the packages that have them are listed. With the locked
  * tree from the project's lockfile, `npm ci` installs every transitive package at its locked
  * version; without one (a project with no lockfile), `npm install` resolves them. Installs run in a
  * private temporary folder and are moved into place whole, so concurrent builds never see half an
@@ -85,38 +122,32 @@ export async function ensureDependencies(
 ): Promise<CachedDependencies | undefined> {
   const names = Object.keys(dependencies).sort();
   if (names.length === 0) return undefined;
-  const key = dependenciesKey(dependencies, locked);
+  const target = options.target ?? defaultInstallTarget();
+  const key = dependenciesKey(dependencies, locked, target);
   const root = path.join(options.cacheDir ?? defaultCacheDir(), 'deps');
   const dir = path.join(root, key);
   const cached = await readMarker(dir);
   if (cached !== undefined) {
-    return { key, dir, entries: cached, reused: true };
+    return { key, dir, ...cached, reused: true };
   }
   await mkdir(root, { recursive: true });
   const work = await mkdtemp(path.join(root, `.install-${key}-`));
   try {
-    const manifest = {
-      name: 'ferry-dependencies',
-      private: true,
-      description: 'npm packages a Ferry bundle imports at run time; installed by Ferry',
-      dependencies: Object.fromEntries(names.map((n) => [n, dependencies[n]?.version])),
-    };
-    await writeFile(path.join(work, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    const lockedCount = Object.keys(locked).length;
-    if (lockedCount > 0) {
-      await writeFile(
-        path.join(work, 'package-lock.json'),
-        `${JSON.stringify(lockfileFor(manifest.name, manifest.dependencies, locked), null, 2)}\n`,
-      );
+    const project = npmProject(dependencies, locked);
+    await writeFile(path.join(work, 'package.json'), project.packageJson);
+    if (project.lockfile !== undefined) {
+      await writeFile(path.join(work, 'package-lock.json'), project.lockfile);
     }
+    const lockedCount = Object.keys(locked).length;
     options.onProgress?.(
-      `Installing ${names.map((n) => `${n}@${dependencies[n]?.version}`).join(', ')} on the host (npm${lockedCount > 0 ? ` ci, ${lockedCount} locked packages` : ''})`,
+      `Installing ${names.map((n) => `${n}@${dependencies[n]?.version}`).join(', ')} on the host for ${target.platform} (${target.libc}; npm${lockedCount > 0 ? ` ci, ${lockedCount} locked packages` : ''})`,
     );
-    await runNpm(options.npmCommand ?? 'npm', work, lockedCount > 0);
+    await runNpm(options.npmCommand ?? 'npm', work, lockedCount > 0, target);
     const entries = await listTree(work, 'node_modules');
+    const scripted = await findScriptedPackages(work, entries);
     await writeFile(
       path.join(work, MARKER),
-      `${JSON.stringify({ format: FORMAT, key, dependencies: manifest.dependencies, entries })}\n`,
+      `${JSON.stringify({ format: FORMAT, key, target, dependencies: project.pinned, entries, scripted })}\n`,
     );
     try {
       await rename(work, dir);
@@ -125,9 +156,9 @@ export async function ensureDependencies(
       // Another build installed the same list first: use its folder, drop ours.
       const theirs = await readMarker(dir);
       if (theirs === undefined) throw error;
-      return { key, dir, entries: theirs, reused: true };
+      return { key, dir, ...theirs, reused: true };
     }
-    return { key, dir, entries: withSources(dir, entries), reused: false };
+    return { key, dir, entries: withSources(dir, entries), scripted, reused: false };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -138,7 +169,9 @@ type StoredEntry =
   | { type: 'directory'; path: string }
   | { type: 'symlink'; path: string; target: string };
 
-async function readMarker(dir: string): Promise<ContextEntry[] | undefined> {
+async function readMarker(
+  dir: string,
+): Promise<{ entries: ContextEntry[]; scripted: ScriptedPackage[] } | undefined> {
   let text: string;
   try {
     text = await readFile(path.join(dir, MARKER), 'utf8');
@@ -146,9 +179,67 @@ async function readMarker(dir: string): Promise<ContextEntry[] | undefined> {
     if (isErrno(error, 'ENOENT')) return undefined;
     throw error;
   }
-  const parsed = JSON.parse(text) as { format?: string; entries?: StoredEntry[] };
+  const parsed = JSON.parse(text) as {
+    format?: string;
+    entries?: StoredEntry[];
+    scripted?: ScriptedPackage[];
+  };
   if (parsed.format !== FORMAT || !Array.isArray(parsed.entries)) return undefined;
-  return withSources(dir, parsed.entries);
+  return {
+    entries: withSources(dir, parsed.entries),
+    scripted: Array.isArray(parsed.scripted) ? parsed.scripted : [],
+  };
+}
+
+const INSTALL_SCRIPTS = ['preinstall', 'install', 'postinstall'] as const;
+/** Scripts that compile, or fetch a prebuilt binary, for the machine they run on. */
+const NATIVE_BUILDERS = /\b(?:node-gyp|node-gyp-build|prebuild-install|node-pre-gyp|cmake-js)\b/;
+
+/**
+ * The installed packages with install scripts (npm runs `node-gyp rebuild` for a binding.gyp
+ * without an install script, so that counts too), each marked native when it builds or fetches a
+ * binary for the machine it runs on.
+ */
+async function findScriptedPackages(
+  base: string,
+  entries: readonly StoredEntry[],
+): Promise<ScriptedPackage[]> {
+  const files = new Set(entries.filter((e) => e.type === 'file').map((e) => e.path));
+  const out: ScriptedPackage[] = [];
+  for (const file of [...files].sort()) {
+    const folder = path.posix.dirname(file);
+    if (path.posix.basename(file) !== 'package.json' || !isPackageFolder(folder)) continue;
+    const manifest = JSON.parse(await readFile(path.join(base, ...file.split('/')), 'utf8')) as {
+      name?: unknown;
+      scripts?: Record<string, unknown>;
+      gypfile?: unknown;
+    };
+    const scripts: Record<string, string> = {};
+    for (const name of INSTALL_SCRIPTS) {
+      const script = manifest.scripts?.[name];
+      if (typeof script === 'string' && script.trim() !== '') scripts[name] = script;
+    }
+    const gyp = files.has(`${folder}/binding.gyp`) || manifest.gypfile === true;
+    if (gyp && scripts.install === undefined && scripts.preinstall === undefined) {
+      scripts.install = 'node-gyp rebuild';
+    }
+    if (Object.keys(scripts).length === 0) continue;
+    out.push({
+      path: folder,
+      name:
+        typeof manifest.name === 'string' ? manifest.name : folder.replace(/^.*node_modules\//, ''),
+      scripts,
+      native: gyp || Object.values(scripts).some((script) => NATIVE_BUILDERS.test(script)),
+    });
+  }
+  return out;
+}
+
+/** `node_modules/a`, `node_modules/@s/a`, `node_modules/a/node_modules/b`: a package's own folder. */
+function isPackageFolder(folder: string): boolean {
+  return /^node_modules\/(?:@[^/]+\/)?[^/@][^/]*(?:\/node_modules\/(?:@[^/]+\/)?[^/@][^/]*)*$/.test(
+    folder,
+  );
 }
 
 function withSources(dir: string, entries: readonly StoredEntry[]): ContextEntry[] {
@@ -198,6 +289,34 @@ async function hashFile(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** The npm project that installs exactly the bundle's dependencies, on the host or in an image. */
+export interface NpmProject {
+  /** The package.json text: the direct dependencies at their exact versions. */
+  readonly packageJson: string;
+  /** The package-lock.json text holding the locked tree, when the project had a lockfile. */
+  readonly lockfile: string | undefined;
+  readonly pinned: Readonly<Record<string, string | undefined>>;
+}
+
+/** The package.json (and package-lock.json, for `npm ci`) of the install; same input, same bytes. */
+export function npmProject(dependencies: ExternalDependencies, locked: LockedPackages): NpmProject {
+  const names = Object.keys(dependencies).sort();
+  const manifest = {
+    name: 'ferry-dependencies',
+    private: true,
+    description: 'npm packages a Ferry bundle imports at run time; installed by Ferry',
+    dependencies: Object.fromEntries(names.map((n) => [n, dependencies[n]?.version])),
+  };
+  return {
+    packageJson: `${JSON.stringify(manifest, null, 2)}\n`,
+    lockfile:
+      Object.keys(locked).length === 0
+        ? undefined
+        : `${JSON.stringify(lockfileFor(manifest.name, manifest.dependencies, locked), null, 2)}\n`,
+    pinned: manifest.dependencies,
+  };
+}
+
 /** A package-lock.json holding exactly the locked tree, for `npm ci`. */
 export function lockfileFor(
   name: string,
@@ -212,9 +331,19 @@ export function lockfileFor(
   };
 }
 
-function runNpm(npm: string, cwd: string, fromLockfile: boolean): Promise<void> {
+function runNpm(
+  npm: string,
+  cwd: string,
+  fromLockfile: boolean,
+  target: InstallTarget,
+): Promise<void> {
   const args = [
     ...(fromLockfile ? ['ci'] : ['install', '--no-save', '--no-package-lock']),
+    // The image's platform: npm then installs the optional packages made for it (esbuild's,
+    // sharp's), whatever this machine is.
+    '--os=linux',
+    `--cpu=${npmCpuOf(target.platform)}`,
+    `--libc=${target.libc}`,
     '--ignore-scripts',
     '--omit=dev',
     '--no-audit',

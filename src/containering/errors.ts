@@ -64,3 +64,12 @@ function indent(text: string): string {
 export class BuildContextError extends InputError {}
 
 export class RuntimeBundleError extends EnvironmentError {}
+
+/** The image platform asked for is not one Ferry builds for, or not the one the target engine runs. */
+export class ImagePlatformError extends InputError {}
+
+/**
+ * The configured dependency install mode cannot work for this job and image: a native addon to be
+ * built on a host of another platform, or an in-image install on a base image without npm.
+ */
+export class DependencyModeError extends InputError {}

@@ -37,7 +37,16 @@ export {
   defaultCacheDir,
   type CachedDependencies,
   type DependencyCacheOptions,
+  type InstallTarget,
+  type Libc,
+  type ScriptedPackage,
 } from './dependencies.js';
+export {
+  IMAGE_PLATFORMS,
+  DEPENDENCY_MODES,
+  type ImagePlatform,
+  type DependencyMode,
+} from './platform.js';
 export { APP_DIR, PACKAGE_DIR, assembleBuildContext, type BuildContext } from './buildContext.js';
 export { bundleRuntime, type RuntimeBundle } from './runtimeBundle.js';
 export * from './errors.js';

@@ -1,5 +1,10 @@
 import type Dockerode from 'dockerode';
 import type { ImageInfo } from '../containering/makeContainer.js';
+import {
+  enginePlatformOf,
+  platformForEngine,
+  type ImagePlatform,
+} from '../containering/platform.js';
 import { engineMessage } from '../engines/dockerApi.js';
 import {
   DEFAULT_DOCKER_SOCKET,
@@ -31,6 +36,7 @@ import {
   type ExecutorProgress,
   type PreparedImage,
 } from './docker/dockerExecutor.js';
+import { buildJobImage } from './docker/buildJobImage.js';
 import { DockerJobRun } from './docker/dockerJobRun.js';
 import { RunNotFoundError } from './errors.js';
 import type { FollowLogsOptions, JobLogs, JobResult, JobRun, JobStatus } from './jobExecutor.js';
@@ -179,6 +185,38 @@ export class RemoteDockerExecutor extends DockerExecutor {
     } catch (error) {
       throw await this.translate(error, `ship ${built.reference} to`);
     }
+  }
+
+  /**
+   * Builds for the remote engine's platform: the configured one once checked against the engine's
+   * (`/version`), else the engine's own. So the image's npm packages are the remote host's, not
+   * this machine's, and a mismatch fails before anything is built or shipped.
+   */
+  override async build(): Promise<ImageInfo> {
+    const platform = await this.imagePlatform();
+    const image = await buildJobImage(this.builder(), this.packagingTask(), {
+      ...this.fields,
+      containering: { ...this.fields.containering, platform },
+    });
+    this.lastImage = image;
+    return image;
+  }
+
+  /** The platform images for this target are built for (connecting to ask the engine). */
+  async imagePlatform(): Promise<ImagePlatform> {
+    const engine = await this.engine();
+    let version: { Os?: string; Arch?: string };
+    try {
+      version = await engine.docker.version();
+    } catch (error) {
+      throw await this.translate(error, 'read the engine version of');
+    }
+    return platformForEngine(
+      this.fields.containering?.platform,
+      enginePlatformOf(version),
+      engine.location,
+      `targets.${this.targetName}.platform`,
+    );
   }
 
   protected builder(): Dockerode {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { appendLabels } from '../../src/containering/buildContext.js';
+import { appendLabels, dependenciesVariables } from '../../src/containering/buildContext.js';
+import { npmProject } from '../../src/containering/dependencies.js';
 import {
   DEFAULT_DEPENDENCIES_DOCKERFILE_TEMPLATE,
   DEFAULT_DOCKERFILE_TEMPLATE,
@@ -75,17 +76,41 @@ describe('renderTemplate', () => {
       assetsPath: 'assets',
     });
     expect(withAssets.split('\n').filter((l) => /^COPY /.test(l))[0]).toBe('COPY assets /');
-    const dependencies = renderTemplate(
-      await loadDefaultTemplate(DEFAULT_DEPENDENCIES_DOCKERFILE_TEMPLATE),
-      {
-        baseImage: 'node:20-bookworm-slim',
-        appDir: '/app',
-        dependenciesPath: 'node_modules',
-        dependencyList: 'semver@7.8.6',
-      },
+    const semver = { semver: { version: '7.8.6' } };
+    const dependenciesTemplate = await loadDefaultTemplate(
+      DEFAULT_DEPENDENCIES_DOCKERFILE_TEMPLATE,
     );
-    expect(dependencies).toContain('FROM node:20-bookworm-slim\n');
-    expect(dependencies).toContain('COPY node_modules /app/node_modules');
+    const cached = { key: 'k', dir: '/d', entries: [], scripted: [], reused: true };
+    const onHost = renderTemplate(
+      dependenciesTemplate,
+      dependenciesVariables('node:20-bookworm-slim', semver, 'linux/arm64', {
+        kind: 'host',
+        cached,
+      }),
+    );
+    expect(onHost).toContain('FROM node:20-bookworm-slim\n');
+    expect(onHost).toContain('COPY node_modules /app/node_modules');
+    expect(onHost).toContain('for linux/arm64');
+    expect(onHost).not.toMatch(/^RUN /m);
+    const project = npmProject({ semver: { range: '^7', version: '7.8.6' } }, {});
+    const inImage = (npmCacheMount: boolean) =>
+      renderTemplate(
+        dependenciesTemplate,
+        dependenciesVariables('node:20-bookworm-slim', semver, 'linux/amd64', {
+          kind: 'image',
+          project,
+          npmCacheMount,
+        }),
+      );
+    // Exec form: no shell needed; no lockfile, so npm install without writing one.
+    expect(inImage(false)).toMatch(
+      /^RUN \["npm","install","--no-package-lock","--omit=dev",[^\n]*\]$/m,
+    );
+    expect(inImage(false)).toContain('COPY npm-project /app/');
+    expect(inImage(false)).not.toContain('--mount');
+    expect(inImage(true)).toMatch(
+      /^RUN --mount=type=cache,id=ferry-npm-linux-amd64,target=\/var\/cache\/ferry-npm,sharing=locked \["npm",.*"--cache=\/var\/cache\/ferry-npm"/m,
+    );
     const entry = renderTemplate(await loadDefaultTemplate(DEFAULT_ENTRY_FILE_TEMPLATE), vars);
     expect(entry).toContain(`import { runEntryPoint } from "/app/ferry/runtime.mjs";`);
     expect(entry).toContain(`runEntryPoint({ packageDir: "/app/package" })`);

@@ -56,6 +56,8 @@ export interface Testbed {
   readonly baseImage: string;
   readonly baseImageId?: string;
   readonly baseImageBuiltFromHostNode?: boolean;
+  /** The base image plus npm and the host's CA bundle, on the local engine: builds on it can `npm ci`. */
+  readonly npmBaseImage?: string;
   /** The engines' API version (Debian's docker.io 20.10: 1.41). */
   readonly dockerApiVersion?: string;
   readonly stateDir?: string;
