@@ -115,3 +115,4 @@ export {
   type JobParameters,
   type JsonValue,
 } from './parameters/index.js';
+export * from './memo/index.js';
