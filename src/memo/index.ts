@@ -11,3 +11,14 @@ export {
   UnknownUpstreamRunError,
   UpstreamRunFailedError,
 } from './errors.js';
+export {
+  pipeline,
+  step,
+  stepOrder,
+  stepResult,
+  type Pipeline,
+  type PipelineRunOptions,
+  type Step,
+  type StepOptions,
+} from './pipeline.js';
+export { bestRun, bestRunOfSweep } from './best.js';
