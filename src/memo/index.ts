@@ -1,6 +1,6 @@
 export { CACHE_KEY_VERSION, cacheKeyOf, type CacheKeyParts, type KeyedInput } from './key.js';
 export { CACHE_KEY_LABEL } from './lookup.js';
-export { findCached, type CacheEvent, type MemoTarget } from './memo.js';
+export { findCached, serveSweepFromCache, type CacheEvent, type MemoTarget } from './memo.js';
 export { CachedRun } from './cachedRun.js';
 export { RESULT_OF_KEY, ResultRef, resultMarker, resultOf } from './refs.js';
 export {

@@ -190,3 +190,35 @@ export async function openCachedRun(
   if (record?.cachedFrom === undefined) return undefined;
   return new CachedRun(id, await open(record.cachedFrom));
 }
+
+/** A sweep's runs, split into those an earlier run serves (recorded now) and those to queue. */
+export async function serveSweepFromCache<
+  T extends { readonly runId: string; readonly index: number; readonly parameters: JobParameters },
+>(
+  target: MemoTarget,
+  sweepId: string,
+  runs: readonly T[],
+): Promise<{ readonly served: RunRecord[]; readonly remaining: T[] }> {
+  const { manifest } = await target.packageJob();
+  const served: RunRecord[] = [];
+  const remaining: T[] = [];
+  for (const run of runs) {
+    const key = cacheKeyOf({ manifest, parameters: run.parameters });
+    const hit = await findCached(target, key);
+    if ('reason' in hit) {
+      remaining.push(run);
+      continue;
+    }
+    const record = cachedRecord(hit.source, {
+      id: run.runId,
+      at: new Date(),
+      parameters: run.parameters,
+      cacheKey: key,
+      inputs: [],
+      sweepId,
+      sweepIndex: run.index,
+    });
+    served.push((await target.records?.put(record)) ?? record);
+  }
+  return { served, remaining };
+}

@@ -212,3 +212,27 @@ export function substitute(
     for (const slot of slots) set(slot.holder, slot.key, slot.ref);
   };
 }
+
+/** `--param` assignments split into plain ones and `key=@<run id>` references. */
+export function splitReferenceAssignments(assignments: readonly string[]): {
+  readonly plain: string[];
+  readonly references: { readonly key: string; readonly runId: string }[];
+} {
+  const plain: string[] = [];
+  const references: { key: string; runId: string }[] = [];
+  for (const assignment of assignments) {
+    const match = /^([^=]+)=@(.*)$/s.exec(assignment);
+    if (match === null) {
+      plain.push(assignment);
+      continue;
+    }
+    const [, key, runId] = match as unknown as [string, string, string];
+    if (key.includes('.') || !RUN_ID.test(runId)) {
+      throw new InvalidReferenceError(
+        `--param ${assignment}: a reference is key=@<run id>, the key a top-level parameter name${key.includes('.') ? ` (not ${key})` : ''}, the run id as ferry ls shows it`,
+      );
+    }
+    references.push({ key, runId });
+  }
+  return { plain, references };
+}

@@ -179,7 +179,7 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
   }
 
   /** What memoization needs of this executor (src/memo/memo.ts). */
-  private memoTarget(): MemoTarget {
+  memoTarget(): MemoTarget {
     return {
       targetName: this.targetName,
       records: this.records,

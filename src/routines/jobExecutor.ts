@@ -1,5 +1,5 @@
 /** The one interface every place a job runs implements (docs/design.md §7): attached, local, remote. */
-import type { CacheEvent } from '../memo/memo.js';
+import type { CacheEvent, MemoTarget } from '../memo/memo.js';
 import type { ResultRef } from '../memo/refs.js';
 import type { JobParameters } from '../parameters/index.js';
 import type { RunRecord, TargetKind } from '../records/record.js';
@@ -204,4 +204,6 @@ export interface TargetExecutor extends JobExecutor {
   removeSweepRunner(sweepId: string): Promise<void>;
   /** Closes what the executor opened (an SSH connection). Runs go on. */
   close(): Promise<void>;
+  /** What memoization needs of the executor (src/memo/), where it has it. */
+  memoTarget?(): MemoTarget;
 }

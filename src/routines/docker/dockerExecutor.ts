@@ -736,7 +736,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
   }
 
   /** What memoization needs of this executor (src/memo/memo.ts). */
-  protected memoTarget(): MemoTarget {
+  memoTarget(): MemoTarget {
     return {
       targetName: this.targetName,
       records: this.records,
