@@ -120,7 +120,9 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
       throw error;
     }
     // The job object itself runs here: its resultOf() fields hold their values until it ended.
-    void run.wait().finally(() => plan.restore());
+    // Whoever awaits the run sees how it ended; here it only puts the references back.
+    const restore = (): void => plan.restore();
+    run.wait().then(restore, restore);
     if (options.wait ?? true) await run.wait();
     return run;
   }
