@@ -111,6 +111,8 @@ with the same cache key (package content, resolved parameters, upstream keys) wi
       context.note(
         `ferry: run ${record.id} served from cache: run ${record.cachedFrom} on ${record.target} has the same key ${record.cacheKey?.slice(0, 12)} (--rerun runs it again)`,
       );
+      // As for a detached run that started: scripts read the run id from stdout.
+      if (flag(args, 'detach')) context.out(record.id);
       return finish(context, record);
     }
     if (executor.runsInProcess) return waitInProcess(context, record, run);
