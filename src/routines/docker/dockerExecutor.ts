@@ -14,7 +14,7 @@ import { engineMessage, engineStatus } from '../../engines/dockerApi.js';
 import type { DockerEngine } from '../../engines/engine.js';
 import { cacheKeyOf } from '../../memo/key.js';
 import { CACHE_KEY_LABEL } from '../../memo/lookup.js';
-import { openCachedRun, planRun, type MemoTarget } from '../../memo/memo.js';
+import { openCachedRun, planRun, type MemoTarget, type RunPlan } from '../../memo/memo.js';
 import { makePackage, sha256File, type PackagingTask } from '../../packaging/index.js';
 import { parametersEnvironment } from '../../parameters/index.js';
 import { isFinal, statusOfState, type RunRecord, type TargetKind } from '../../records/record.js';
@@ -269,7 +269,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
   private async start(
     options: ExecuteOptions,
     runId: string,
-    plan: Awaited<ReturnType<typeof planRun>>,
+    plan: RunPlan,
   ): Promise<JobRun> {
     // Read the variables first: a missing one fails before anything is built or sent.
     const parameters = plan.parameters;
