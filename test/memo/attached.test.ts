@@ -162,6 +162,14 @@ describe('memoization, attached', () => {
     await expect(
       sum.execute({ runId: '20260101-000000-self00', inputs: { b: '20260101-000000-self00' } }),
     ).rejects.toThrow(ReferenceCycleError);
+    // An upstream run removed: by handle its result is gone; by id it is unknown.
+    const removedExecutor = executor(new SumJob!(2 as never));
+    const removed = await removedExecutor.execute({ parameters: { a: 1 } });
+    await removedExecutor.removeRun(removed.id, { outputs: 'drop' });
+    await expect(sum.execute({ inputs: { b: removed } })).rejects.toThrow(UpstreamRunFailedError);
+    await expect(sum.execute({ inputs: { b: removed.id } })).rejects.toThrow(
+      UnknownUpstreamRunError,
+    );
     const featurized = await executor(new FeaturizeJob!([1] as never, 1 as never)).execute({});
     await expect(sum.execute({ inputs: { b: featurized } })).rejects.toThrow(InvalidReferenceError);
   });
