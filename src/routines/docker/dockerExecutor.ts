@@ -266,11 +266,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
     }
   }
 
-  private async start(
-    options: ExecuteOptions,
-    runId: string,
-    plan: RunPlan,
-  ): Promise<JobRun> {
+  private async start(options: ExecuteOptions, runId: string, plan: RunPlan): Promise<JobRun> {
     // Read the variables first: a missing one fails before anything is built or sent.
     const parameters = plan.parameters;
     const env = [
