@@ -116,3 +116,4 @@ export {
   type JobParameters,
   type JsonValue,
 } from './parameters/index.js';
+export * from './memo/index.js';

@@ -182,9 +182,18 @@ const gpusSchema = z.union(
   gpusError,
 );
 
+/** A target's memoization default (src/memo/). */
+const targetCacheSchema = z
+  .boolean(expected('true or false'))
+  .optional()
+  .describe(
+    'Serve a run from an earlier succeeded run with the same cache key (package content, parameters, upstream keys) on this target; --rerun runs anyway. Default: defaults.cache',
+  );
+
 /** The keys local and remote Docker targets share: how the container runs. */
 function dockerShape(side: Side) {
   return {
+    cache: targetCacheSchema,
     environment: textList('environment variable names', ENV_NAME)
       .default([])
       .describe(
@@ -244,6 +253,7 @@ function dockerShape(side: Side) {
 
 export const attachedTargetSchema = strictObject({
   type: z.literal('attached'),
+  cache: targetCacheSchema,
   viaPackage: z
     .boolean(expected('true or false'))
     .default(false)
@@ -535,6 +545,12 @@ export function configSchema(root: string) {
       parameters: z
         ._default(jobParametersSchema, {})
         .describe('Parameters every run gets, under the ones given on the command line'),
+      cache: z
+        .boolean(expected('true or false'))
+        .optional()
+        .describe(
+          'ferry run and ferry sweep serve runs from cache (as --cache) on targets that do not say otherwise. Default: false',
+        ),
     }).prefault({}),
     targets: z
       .record(targetNameSchema, target, expected('an object of targets by name'))

@@ -110,7 +110,7 @@ export function renderManifest(manifest: PackageManifest): string {
 }
 
 /** JSON with object keys sorted at every level; only for values already checked to be plain JSON. */
-function canonicalJson(value: unknown): string {
+export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const keys = Object.keys(value)

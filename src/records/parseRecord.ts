@@ -24,6 +24,8 @@ const OPTIONAL_STRINGS = [
   'containerId',
   'packageSha256',
   'outputsDownloadedTo',
+  'cacheKey',
+  'cachedFrom',
 ] as const;
 const OPTIONAL_BOOLEANS = ['hasResult', 'hasOutputs', 'savedRunFolder'] as const;
 
@@ -76,6 +78,8 @@ function recordProblem(value: unknown): string | undefined {
       return `${key} must be true or false when present`;
     }
   }
+  const inputsProblem = inputsProblemOf(record.inputs);
+  if (inputsProblem !== undefined) return inputsProblem;
   const metrics = record.metrics;
   if (metrics !== undefined) {
     if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) {
@@ -86,6 +90,29 @@ function recordProblem(value: unknown): string | undefined {
         return `metrics.${name} must be a finite number`;
       }
     }
+  }
+  return undefined;
+}
+
+/** What is wrong with a record's `inputs`, or undefined when they hold (or are absent). */
+function inputsProblemOf(inputs: unknown): string | undefined {
+  if (inputs === undefined) return undefined;
+  if (!Array.isArray(inputs)) return 'inputs must be a list when present';
+  for (const [i, input] of inputs.entries()) {
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+      return `inputs[${i}] must be an object`;
+    }
+    const fields = input as Record<string, unknown>;
+    for (const key of ['name', 'runId', 'cacheKey'] as const) {
+      if (typeof fields[key] !== 'string') return `inputs[${i}].${key} must be a string`;
+    }
+    if (fields.target !== undefined && typeof fields.target !== 'string') {
+      return `inputs[${i}].target must be a string when present`;
+    }
+    const unknown = Object.keys(fields).filter(
+      (k) => !['name', 'runId', 'cacheKey', 'target'].includes(k),
+    );
+    if (unknown.length > 0) return `inputs[${i}]: unknown key ${JSON.stringify(unknown[0])}`;
   }
   return undefined;
 }

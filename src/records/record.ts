@@ -70,6 +70,23 @@ export interface RunRecord {
   readonly outputsDownloadedTo?: string;
   /** The run folder (result, metrics, outputs) is saved beside the record (`<id>/`). */
   readonly savedRunFolder?: boolean;
+  /** The run's cache key (src/memo/key.ts): package content, parameters, upstream keys. */
+  readonly cacheKey?: string;
+  /** Served from cache: the earlier run whose result, metrics and outputs this one gives. */
+  readonly cachedFrom?: string;
+  /** Upstream results this run took as inputs, and where each came from. */
+  readonly inputs?: readonly RunInput[];
+}
+
+/** An upstream result a run took as an input. */
+export interface RunInput {
+  /** Where the value went: `parameters.model`, `job.features`. */
+  readonly name: string;
+  /** The run whose result it is, and the target it ran on (when recorded). */
+  readonly runId: string;
+  readonly target?: string;
+  /** That run's cache key (or its result's digest), which this run's key covers. */
+  readonly cacheKey: string;
 }
 
 /** A run's status from an executor's state. */

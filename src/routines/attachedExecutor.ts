@@ -8,6 +8,7 @@ import {
   type PackageInfo,
   type PackagingTask,
 } from '../packaging/index.js';
+import { openCachedRun, planRun, type MemoTarget, type RunPlan } from '../memo/memo.js';
 import { statusOfState, type RunRecord } from '../records/record.js';
 import { RecordStore } from '../records/store.js';
 import type { PreparedImage, QueuedSweep, SweepProgress } from './docker/dockerExecutor.js';
@@ -85,6 +86,8 @@ export interface AttachedExecutorSettings {
   readonly viaPackage?: boolean;
   /** The source root results are bound to by default. Default: the packaging task's. */
   readonly resultSourceRoot?: string;
+  /** `execute()` serves an earlier run with the same cache key unless told otherwise (src/memo/). */
+  readonly cache?: boolean;
 }
 
 /** Runs the job in this process, to debug it (Training Grounds' `routine.attached`). */
@@ -109,14 +112,40 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
   }
 
   async execute(options: AttachedExecuteOptions = {}): Promise<JobRun> {
-    const parameters = checkParameters(options.parameters ?? {});
+    const runId = options.runId ?? newRunId();
+    const cache = options.cache ?? this.settings.cache ?? false;
+    const plan = await planRun(this.memoTarget(), { ...options, runId, cache });
+    if (plan.cached !== undefined) return plan.cached;
+    let run: AttachedRun;
+    try {
+      run = await this.start(options, runId, plan, cache);
+    } catch (error) {
+      plan.restore();
+      throw error;
+    }
+    // The job object itself runs here: its resultOf() fields hold their values until it ended.
+    // Whoever awaits the run sees how it ended; here it only puts the references back.
+    const restore = (): void => plan.restore();
+    run.wait().then(restore, restore);
+    if (options.wait ?? true) await run.wait();
+    return run;
+  }
+
+  private async start(
+    options: AttachedExecuteOptions,
+    runId: string,
+    plan: RunPlan,
+    cache: boolean,
+  ): Promise<AttachedRun> {
+    const parameters = checkParameters(plan.parameters);
     const viaPackage = options.viaPackage ?? this.settings.viaPackage ?? false;
     const packaged =
-      viaPackage || this.settings.packageEveryRun === true ? await this.package() : undefined;
+      viaPackage || this.settings.packageEveryRun === true || cache
+        ? await this.package()
+        : undefined;
     const delivered = viaPackage
       ? await this.loadThroughPackage(packaged!)
       : await this.asPackage();
-    const runId = options.runId ?? newRunId();
     const run = new AttachedRun(
       runId,
       delivered,
@@ -146,11 +175,30 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
       status: 'running',
       createdAt,
       startedAt: createdAt,
-      ...(packaged === undefined ? {} : { packageSha256: await sha256File(packaged.path) }),
+      ...(packaged === undefined
+        ? {}
+        : {
+            packageSha256: await sha256File(packaged.path),
+            ...plan.recordFields(packaged.manifest),
+          }),
     });
     run.start();
-    if (options.wait ?? true) await run.wait();
     return run;
+  }
+
+  /** What memoization needs of this executor (src/memo/memo.ts). */
+  memoTarget(): MemoTarget {
+    return {
+      targetName: this.targetName,
+      records: this.records,
+      packageJob: () => this.package(),
+      payload: () => ({ job: this.job() }),
+      run: (id) => this.run(id),
+      artifactsOf: async (id) =>
+        (await this.records?.get(id)) === undefined
+          ? undefined
+          : new FolderArtifacts(this.runDir(id)),
+    };
   }
 
   /**
@@ -161,6 +209,8 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
     const id = runId ?? this.lastRunId;
     const run = id === undefined ? undefined : this.runs.get(id);
     if (run !== undefined) return run;
+    const cached = await openCachedRun(this.records, id, (from) => this.run(from));
+    if (cached !== undefined) return cached;
     const record = id === undefined ? undefined : await this.records?.get(id);
     if (record !== undefined && this.records !== undefined) {
       return new RecordedRun(record, this.records, this.resultSources());

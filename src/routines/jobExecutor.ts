@@ -1,4 +1,6 @@
 /** The one interface every place a job runs implements (docs/design.md §7): attached, local, remote. */
+import type { CacheEvent, MemoTarget } from '../memo/memo.js';
+import type { ResultRef } from '../memo/refs.js';
 import type { JobParameters } from '../parameters/index.js';
 import type { RunRecord, TargetKind } from '../records/record.js';
 import type { RecordStore } from '../records/store.js';
@@ -68,6 +70,24 @@ export interface ExecuteOptions {
    * runs always run what the package holds).
    */
   readonly viaPackage?: boolean;
+  /**
+   * Memoization (src/memo/): when a succeeded run on this target has the same cache key (package
+   * content, resolved parameters, upstream keys) and its result is still there, return it (a new
+   * run record with `cachedFrom`) instead of running. Default: the executor's `cache` setting.
+   */
+  readonly cache?: boolean;
+  /** Run even when `cache` would serve an earlier run (the new run is keyed for later lookups). */
+  readonly rerun?: boolean;
+  /** Told whether the run was served from cache, and why not when it was not. */
+  readonly onCache?: (event: CacheEvent) => void;
+  /**
+   * Parameters whose value is an earlier run's result (`resultOf(run)`, a run handle or a run id),
+   * fetched when this run starts. A `{ "$resultOf": "<run id>" }` value inside `parameters` does
+   * the same; so does a `resultOf(run)` in a field of the job object.
+   */
+  readonly inputs?: Readonly<Record<string, ResultRef | JobRun | string>>;
+  /** Runs of pipeline steps made so far, for `stepResult(name)` references (pipeline.ts). */
+  readonly steps?: ReadonlyMap<string, JobRun>;
 }
 
 /** A handle on one run of a job, wherever it runs. */
@@ -184,4 +204,6 @@ export interface TargetExecutor extends JobExecutor {
   removeSweepRunner(sweepId: string): Promise<void>;
   /** Closes what the executor opened (an SSH connection). Runs go on. */
   close(): Promise<void>;
+  /** What memoization needs of the executor (src/memo/), where it has it. */
+  memoTarget?(): MemoTarget;
 }

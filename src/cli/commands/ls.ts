@@ -94,6 +94,8 @@ the records. Each metric a run logged (context.logMetric) is a column holding it
 
 export function listTable(records: readonly RunRecord[]): string {
   const names = metricNames(records);
+  // Runs served from cache name the run they give: a column only when there is one.
+  const cached = records.some((r) => r.cachedFrom !== undefined);
   return table(
     [
       'RUN ID',
@@ -103,6 +105,7 @@ export function listTable(records: readonly RunRecord[]): string {
       'CREATED',
       'DURATION',
       'SWEEP',
+      ...(cached ? ['CACHED FROM'] : []),
       ...names.map((n) => n.toUpperCase()),
       'PARAMETERS',
     ],
@@ -114,6 +117,7 @@ export function listTable(records: readonly RunRecord[]): string {
       r.createdAt.replace('T', ' ').slice(0, 19),
       durationOf(r),
       r.sweepId === undefined ? '' : `${r.sweepId}#${r.sweepIndex}`,
+      ...(cached ? [r.cachedFrom ?? ''] : []),
       ...names.map((n) => formatMetric(r.metrics?.[n])),
       shorten(JSON.stringify(r.parameters), 60),
     ]),

@@ -63,14 +63,25 @@ export function countStatuses(runs: readonly RunRecord[]): Record<string, number
 /** The runs of a sweep, one row each, in sweep order as given. */
 export function sweepRunsTable(runs: readonly RunRecord[]): string {
   const names = metricNames(runs);
+  const cached = runs.some((r) => r.cachedFrom !== undefined);
   return table(
-    ['#', 'RUN', 'STATUS', 'EXIT', 'DURATION', ...names.map((n) => n.toUpperCase()), 'PARAMETERS'],
+    [
+      '#',
+      'RUN',
+      'STATUS',
+      'EXIT',
+      'DURATION',
+      ...(cached ? ['CACHED FROM'] : []),
+      ...names.map((n) => n.toUpperCase()),
+      'PARAMETERS',
+    ],
     runs.map((r) => [
       String(r.sweepIndex ?? ''),
       r.id,
       r.status,
       r.exitCode === undefined ? '' : String(r.exitCode),
       durationOf(r),
+      ...(cached ? [r.cachedFrom ?? ''] : []),
       ...names.map((n) => formatMetric(r.metrics?.[n])),
       JSON.stringify(r.parameters),
     ]),
@@ -106,6 +117,24 @@ function printRun(context: CliContext, r: RunRecord): void {
     ['image', r.image],
     ['container', r.containerId?.slice(0, 12)],
     ['package', r.packageSha256 === undefined ? undefined : `sha256 ${r.packageSha256}`],
+    ['cache key', r.cacheKey],
+    [
+      'cached from',
+      r.cachedFrom === undefined
+        ? undefined
+        : `${r.cachedFrom} (served from cache: nothing ran; its result, metrics and outputs are that run's)`,
+    ],
+    [
+      'inputs',
+      r.inputs === undefined
+        ? undefined
+        : r.inputs
+            .map(
+              (i) =>
+                `${i.name} ← result of run ${i.runId}${i.target === undefined ? '' : ` on ${i.target}`} (key ${i.cacheKey.slice(0, 12)})`,
+            )
+            .join('\n' + ' '.repeat(13)),
+    ],
     [
       'metrics',
       r.metrics === undefined

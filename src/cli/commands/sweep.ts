@@ -17,6 +17,8 @@ import { EXIT } from '../exitCodes.js';
 import { formatDuration } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
 import { SWEEP_PREFIX, refreshRecords, sweepRuns } from '../runs.js';
+import { serveSweepFromCache } from '../../memo/memo.js';
+import { CACHE_OPTIONS, cacheOf } from './run.js';
 import { countStatuses, sweepRunsTable } from './status.js';
 
 export const sweepCommand: Command = {
@@ -35,6 +37,10 @@ Parameter sets: every combination of the --grid values (and of a sweep file's "g
 a sweep file's "runs", each over the base parameters (defaults.parameters, --params, --param).
 A sweep file is a JSON list of parameter objects, or { "grid": { key: [values] }, "runs": [...] }.
 --grid values: a JSON list (lr=[0.1,0.01]), an integer range (seed=1..20) or comma-separated values.
+
+--cache (or "cache": true in the config) skips the parameter sets that already have a succeeded run
+of the same code on the target: those runs are recorded as served from cache (ferry status shows
+them with the run they come from); --rerun runs every set.
 
 Without --detach, ferry waits and shows progress, then prints every run's outcome; it exits 0 when
 all succeeded and 1 otherwise.`,
@@ -58,6 +64,7 @@ all succeeded and 1 otherwise.`,
       description: 'a sweep file: a list of parameter objects, or { grid, runs }',
     },
     ...PARAMETER_OPTIONS,
+    ...CACHE_OPTIONS,
     parallel: {
       type: 'string',
       short: 'P',
@@ -105,13 +112,31 @@ all succeeded and 1 otherwise.`,
     await context.job();
     const sweepId = `${SWEEP_PREFIX}${newRunId()}`;
     const createdAt = new Date();
+    const planned = parameterSets.map((parameters, index) => ({
+      runId: newRunId(createdAt),
+      index,
+      parameters,
+    }));
+    const { cache, rerun } = await cacheOf(context, args, executor.targetName);
+    const memo = cache && rerun !== true ? executor.memoTarget?.() : undefined;
+    const { served, remaining } =
+      memo === undefined
+        ? { served: [], remaining: planned }
+        : await serveSweepFromCache(memo, sweepId, planned);
+    if (served.length > 0) {
+      context.note(
+        `ferry: sweep ${sweepId}: ${served.length} of ${planned.length} parameter sets served from cache (earlier succeeded runs of the same code)`,
+      );
+    }
+    if (remaining.length === 0) {
+      context.out(sweepId);
+      const final = await settleSweep(context, sweepId);
+      context.note(sweepRunsTable(final));
+      return EXIT.ok;
+    }
     const queued = await executor.startSweep({
       sweepId,
-      runs: parameterSets.map((parameters, index) => ({
-        runId: newRunId(createdAt),
-        index,
-        parameters,
-      })),
+      runs: remaining,
       ...(asked === undefined ? {} : { maxParallel: asked }),
       createdAt,
       onQueued: (created, total) =>

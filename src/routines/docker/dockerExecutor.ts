@@ -5,13 +5,17 @@
  * here, so a run started from the API and one started from the CLI are the same kind of run, with
  * the same labels and the same record.
  */
+import os from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { ContaineringTaskFields } from '../../containering/containeringTask.js';
 import type { ContaineringProgress, ImageInfo } from '../../containering/makeContainer.js';
 import { engineMessage, engineStatus } from '../../engines/dockerApi.js';
 import type { DockerEngine } from '../../engines/engine.js';
-import { sha256File, type PackagingTask } from '../../packaging/index.js';
+import { cacheKeyOf } from '../../memo/key.js';
+import { CACHE_KEY_LABEL } from '../../memo/lookup.js';
+import { openCachedRun, planRun, type MemoTarget, type RunPlan } from '../../memo/memo.js';
+import { makePackage, sha256File, type PackagingTask } from '../../packaging/index.js';
 import { parametersEnvironment } from '../../parameters/index.js';
 import { isFinal, statusOfState, type RunRecord, type TargetKind } from '../../records/record.js';
 import { RecordStore } from '../../records/store.js';
@@ -41,7 +45,7 @@ import { RUN_LABELS, containerName, labelFilter, runContainerLabels } from './la
 import { defaultParallelism, enqueueSweep, gpuSlotsOf, type SweepRun } from '../../sweeps/queue.js';
 import { readPackageFolder } from './packageFolder.js';
 import { startContainer } from './startContainer.js';
-import { ContainerArtifacts, type RunArtifacts } from '../results/artifacts.js';
+import { ContainerArtifacts, FolderArtifacts, type RunArtifacts } from '../results/artifacts.js';
 import { OutputsNotKeptError } from '../results/errors.js';
 import { runEnvironment } from '../results/layout.js';
 import { summarize, workDirSources, type ResultSources } from '../results/runResults.js';
@@ -90,6 +94,8 @@ export interface DockerExecutorFields {
   readonly onProgress?: (progress: ExecutorProgress) => void;
   /** Where propagated variables are read at `execute()` time. Default: `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
+  /** `execute()` serves an earlier run with the same cache key unless told otherwise (src/memo/). */
+  readonly cache?: boolean;
 }
 
 /** An image on the engine runs start from. */
@@ -246,8 +252,23 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
   }
 
   async execute(options: ExecuteOptions = {}): Promise<JobRun> {
+    const runId = options.runId ?? newRunId();
+    const plan = await planRun(this.memoTarget(), {
+      ...options,
+      runId,
+      cache: options.cache ?? this.fields.cache ?? false,
+    });
+    if (plan.cached !== undefined) return plan.cached;
+    try {
+      return await this.start(options, runId, plan);
+    } finally {
+      plan.restore();
+    }
+  }
+
+  private async start(options: ExecuteOptions, runId: string, plan: RunPlan): Promise<JobRun> {
     // Read the variables first: a missing one fails before anything is built or sent.
-    const parameters = options.parameters ?? {};
+    const parameters = plan.parameters;
     const env = [
       ...resolveEnvironment(this.options, this.fields.env ?? process.env),
       parametersEnvironment(parameters),
@@ -256,7 +277,6 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
     const prepared = await this.prepareForRun();
     const { docker } = await this.engine();
     const manifest = prepared.image.packageInfo.manifest;
-    const runId = options.runId ?? newRunId();
     env.push(...runEnvironment({ runId }));
     const createdAt = new Date();
     const name = containerName(manifest.name, runId);
@@ -269,7 +289,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
         labels: runContainerLabels(
           { name: manifest.name, version: manifest.version, uid: manifest.uid, runId },
           { target: this.targetName, parameters, createdAt },
-          options.labels,
+          { ...options.labels, ...plan.labels(manifest) },
         ),
         env,
         hostConfig,
@@ -284,6 +304,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
       status: 'running',
       createdAt: createdAt.toISOString(),
       containerId,
+      ...plan.recordFields(manifest),
     });
     const run = await this.handle(runId, containerId, options.removeContainer);
     this.lastRunId = runId;
@@ -305,6 +326,8 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
     const id = runId ?? this.lastRunId;
     const known = id === undefined ? undefined : this.runs.get(id);
     if (known !== undefined) return known;
+    const cached = await openCachedRun(this.records, id, (from) => this.run(from));
+    if (cached !== undefined) return cached;
     const filter: Record<string, string> =
       id === undefined ? { [RUN_LABELS.job]: this.jobName() } : { [RUN_LABELS.runId]: id };
     const found = await this.listContainers(filter, 'find the run on');
@@ -595,6 +618,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
         createdAt: createdAt.toISOString(),
         sweepId: plan.sweepId,
         sweepIndex: run.index,
+        cacheKey: cacheKeyOf({ manifest, parameters: run.parameters }),
       };
       records.push(this.records === undefined ? record : await this.records.put(record));
     }
@@ -705,6 +729,57 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
     } finally {
       await this.removeContainer(docker, temporary.id);
     }
+  }
+
+  /** What memoization needs of this executor (src/memo/memo.ts). */
+  memoTarget(): MemoTarget {
+    return {
+      targetName: this.targetName,
+      records: this.records,
+      packageJob: () =>
+        makePackage(this.packagingTask(), {
+          outputDir:
+            this.fields.workDir === undefined
+              ? path.join(os.tmpdir(), 'ferry-packages')
+              : path.join(this.fields.workDir, 'packages'),
+        }),
+      payload: () =>
+        this.fields.packagingTask === undefined ? undefined : this.packagingTask().payload,
+      run: (id) => this.run(id),
+      artifactsOf: async (id) => {
+        const [container] = await this.listContainers(
+          { [RUN_LABELS.runId]: id },
+          'find the run on',
+        );
+        if (container !== undefined) {
+          return this.containerArtifacts((await this.engine()).docker, container.Id);
+        }
+        const record = await this.records?.get(id);
+        return record?.savedRunFolder === true && this.records !== undefined
+          ? new FolderArtifacts(this.records.runDir(id))
+          : undefined;
+      },
+      runsWithKey: async (key, known) => {
+        const containers = await this.listContainers(
+          { [CACHE_KEY_LABEL]: key, [RUN_LABELS.role]: 'run' },
+          'look the cache key up on',
+        );
+        const found: RunRecord[] = [];
+        for (const c of containers) {
+          const id = c.Labels[RUN_LABELS.runId];
+          if (id === undefined || known.has(id)) continue;
+          const record = await this.discoverRun(id);
+          if (record === undefined) continue;
+          found.push(
+            this.records === undefined
+              ? { ...record, cacheKey: key }
+              : await this.records.update(id, { cacheKey: key }),
+          );
+        }
+        return found;
+      },
+      syncRecords: (records) => this.syncRecords(records),
+    };
   }
 
   /** The containers carrying these labels, on this executor's engine. */
