@@ -255,6 +255,9 @@ function makeRoutes(
       });
       response.end(gzip ? asset.gzip : asset.body);
     }),
+    get(/^\/favicon\.ico$/, async (_request, response) => {
+      response.writeHead(204).end();
+    }),
     get(/^\/api\/project$/, async (request, response) => {
       sendJsonTo(request, response, await api.project());
     }),

@@ -128,8 +128,8 @@ export function parallelCoordinates(
   bestIndex: number | undefined,
 ): SVGSVGElement {
   const width = Math.max(480, axes.length * 140);
-  const height = 260;
-  const top = 30;
+  const height = 280;
+  const top = 44;
   const bottom = height - 30;
   const root = svg('svg', {
     viewBox: `0 0 ${width} ${height}`,

@@ -7,6 +7,7 @@ import { applyTable, formatTime, runColumns, type Column, type TableState } from
 
 const PAGE_SIZE = 100;
 const REFRESH_MS = 2000;
+const SWEEPS_SHOWN = 8;
 
 export interface Page {
   dispose(): void;
@@ -39,6 +40,8 @@ export function runsPage(main: HTMLElement): Page {
   let page = 0;
   let records: readonly RunRecord[] = [];
   let disposed = false;
+  let loaded = false;
+  let allSweeps = false;
 
   const heading = el('h1', {}, 'Runs');
   const filterInput = el('input', {
@@ -86,7 +89,8 @@ export function runsPage(main: HTMLElement): Page {
       return;
     }
     const body = el('tbody');
-    for (const sweep of sweeps.reverse()) {
+    const newest = sweeps.reverse();
+    for (const sweep of allSweeps ? newest : newest.slice(0, SWEEPS_SHOWN)) {
       body.append(
         el(
           'tr',
@@ -122,6 +126,18 @@ export function runsPage(main: HTMLElement): Page {
         body,
       ),
     );
+    if (newest.length > SWEEPS_SHOWN) {
+      const toggle = el(
+        'button',
+        { type: 'button', 'aria-expanded': String(allSweeps) },
+        allSweeps ? `Show the ${SWEEPS_SHOWN} newest sweeps` : `Show all ${newest.length} sweeps`,
+      );
+      toggle.addEventListener('click', () => {
+        allSweeps = !allSweeps;
+        renderSweeps();
+      });
+      sweepsSection.append(toggle);
+    }
   }
 
   function header(columns: readonly Column[]): HTMLElement {
@@ -231,7 +247,9 @@ export function runsPage(main: HTMLElement): Page {
     try {
       const { value, changed } = await getJson<{ runs: RunRecord[] }>('/api/runs');
       if (disposed) return;
-      if (changed) {
+      // The listing's ETag is shared by the pages: a page's first answer may be a 304.
+      if (changed || !loaded) {
+        loaded = true;
         records = value.runs;
         render();
       }

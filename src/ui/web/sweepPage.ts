@@ -24,6 +24,7 @@ function parameterValue(value: unknown): number | string | undefined {
 
 export function sweepPage(main: HTMLElement, sweepId: string): Page {
   let disposed = false;
+  let loaded = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let runs: RunRecord[] = [];
   let metric = '';
@@ -94,7 +95,10 @@ export function sweepPage(main: HTMLElement, sweepId: string): Page {
       lower = lowerIsBetter(metric);
     }
     if (!parameters.includes(parameter)) parameter = parameters[0] ?? '';
-    const best = metric === '' ? undefined : bestRun(runs, metric, lower);
+    // The best of the runs that succeeded; of all of them when none did.
+    const succeeded = runs.filter((r) => r.status === 'succeeded');
+    const best =
+      metric === '' ? undefined : bestRun(succeeded.length > 0 ? succeeded : runs, metric, lower);
     summary.replaceChildren(
       `${runs.length} runs: ${statusCounts(runs)}`,
       best === undefined
@@ -162,7 +166,12 @@ export function sweepPage(main: HTMLElement, sweepId: string): Page {
               : undefined,
           ),
           el('td', {}, statusBadge(run.status)),
-          ...parameters.map((p) => el('td', {}, String(parameterValue(run.parameters[p]) ?? ''))),
+          ...parameters.map((p) => {
+            const value = parameterValue(run.parameters[p]);
+            return typeof value === 'number'
+              ? el('td', { class: 'num' }, formatNumber(value))
+              : el('td', {}, value ?? '');
+          }),
           ...metrics.map((m) => el('td', { class: 'num' }, formatNumber(run.metrics?.[m]))),
         ),
       );
@@ -244,7 +253,9 @@ export function sweepPage(main: HTMLElement, sweepId: string): Page {
     try {
       const { value, changed } = await getJson<{ runs: RunRecord[] }>('/api/runs');
       if (disposed) return;
-      if (changed) {
+      // The listing's ETag is shared by the pages: a page's first answer may be a 304.
+      if (changed || !loaded) {
+        loaded = true;
         runs = value.runs
           .filter((r) => r.sweepId === sweepId)
           .sort((a, b) => (a.sweepIndex ?? 0) - (b.sweepIndex ?? 0));
