@@ -2,7 +2,10 @@
  * The project's run records as the UI serves them, kept in memory and re-read only where a file
  * changed: a refresh of 1,000 records costs a `readdir` and 1,000 `stat`s, not 1,000 JSON parses,
  * and the listing's ETag (from every file's name, size and mtime) answers an unchanged refresh with
- * a 304 before anything is serialized.
+ * a 304 before anything is serialized. Records are written by renaming a temporary file into the
+ * folder (RecordStore.put), which changes the folder's mtime: while it stays the same, the last
+ * snapshot is served without looking at the files, and they are looked at anyway every few seconds
+ * (a record edited in place).
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -22,8 +25,12 @@ export interface RecordSnapshot {
   readonly etag: string;
 }
 
+/** The longest a snapshot is trusted on the folder's mtime alone. */
+const FULL_SCAN_MS = 5000;
+
 export class RecordCache {
   private entries = new Map<string, Entry>();
+  private last: { snapshot: RecordSnapshot; folderMtime: number; at: number } | undefined;
 
   constructor(
     readonly dir: string,
@@ -32,6 +39,20 @@ export class RecordCache {
 
   /** Every record, oldest first (a sweep's runs by index), re-reading only changed files. */
   async snapshot(): Promise<RecordSnapshot> {
+    let folderMtime = -1;
+    try {
+      folderMtime = (await stat(this.dir)).mtimeMs;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    const now = Date.now();
+    if (
+      this.last !== undefined &&
+      this.last.folderMtime === folderMtime &&
+      now - this.last.at < FULL_SCAN_MS
+    ) {
+      return this.last.snapshot;
+    }
     let names: string[];
     try {
       names = (await readdir(this.dir)).filter((n) => n.endsWith('.json')).sort();
@@ -72,7 +93,9 @@ export class RecordCache {
     }
     this.entries = next;
     const records = [...next.values()].map((e) => e.record).sort(byCreation);
-    return { records, etag: `"${hash.digest('base64url').slice(0, 27)}"` };
+    const snapshot = { records, etag: `"${hash.digest('base64url').slice(0, 27)}"` };
+    this.last = { snapshot, folderMtime, at: now };
+    return snapshot;
   }
 }
 

@@ -224,6 +224,8 @@ function makeRoutes(
     changesState: true,
     handler,
   });
+  /** The runs listing as last sent, serialized and gzipped once per ETag. */
+  let listing: { etag: string; body: Buffer; gzip: Buffer } | undefined;
   return [
     get(/^\/(?:index\.html)?$/, async (request, response) => {
       const info = await api.project();
@@ -268,7 +270,18 @@ function makeRoutes(
         response.writeHead(304, { ETag: snapshot.etag }).end();
         return;
       }
-      sendJsonTo(request, response, { runs: snapshot.records }, { ETag: snapshot.etag });
+      if (listing?.etag !== snapshot.etag) {
+        const body = Buffer.from(JSON.stringify({ runs: snapshot.records }));
+        listing = { etag: snapshot.etag, body, gzip: gzipSync(body) };
+      }
+      const gzip = accepts(request, 'gzip');
+      response.writeHead(200, {
+        'Content-Type': 'application/json',
+        ETag: listing.etag,
+        Vary: 'Accept-Encoding',
+        ...(gzip ? { 'Content-Encoding': 'gzip' } : {}),
+      });
+      response.end(gzip ? listing.gzip : listing.body);
     }),
     get(new RegExp(`^/api/runs/${ID}$`), async (request, response, match) => {
       seen();
