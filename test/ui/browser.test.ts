@@ -21,6 +21,8 @@ import { isCi, REPO_ROOT, requireTestbed } from '../support/testbed.js';
 
 const CHROMIUM = process.env.FERRY_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOTS = path.join(REPO_ROOT, '.ci', 'artifacts', 'ui');
+/** Propagated to every run, and in the UI's own environment, as a user's API key would be. */
+const SECRET = { UI_TEST_API_KEY: `secret-${randomBytes(8).toString('hex')}` };
 
 const testbed = requireTestbed('local', 'baseImage');
 if (testbed !== undefined && !existsSync(CHROMIUM) && isCi()) {
@@ -75,7 +77,9 @@ describeWithTestbed(
       expect(init.code, init.stderr).toBe(0);
       await writeFile(path.join(dir, 'src', 'job.ts'), JOB);
       await editConfig(dir, (config) => {
-        (config.targets as Record<string, Record<string, unknown>>).local!.baseImage = tb.baseImage;
+        const local = (config.targets as Record<string, Record<string, unknown>>).local!;
+        local.baseImage = tb.baseImage;
+        local.environment = Object.keys(SECRET);
         (config.defaults as Record<string, unknown>).parameters = {};
       });
       const sweep = await ferry(
@@ -91,13 +95,14 @@ describeWithTestbed(
           '3',
         ],
         dir,
+        SECRET,
       );
       expect(sweep.code, sweep.stderr).toBe(0);
       const ls = await ferry(['ls', '--json'], dir);
       sweepRuns = JSON.parse(ls.stdout) as RunRecord[];
       expect(sweepRuns).toHaveLength(6);
 
-      ui = spawnFerry(['ui', '--port', '0'], dir);
+      ui = spawnFerry(['ui', '--port', '0'], dir, SECRET);
       url = await new Promise<string>((resolve, reject) => {
         let out = '';
         ui!.stdout!.on('data', (chunk: Buffer) => {
@@ -166,7 +171,7 @@ describeWithTestbed(
     });
 
     it('follows a live log as it grows, and Stop on the page stops the run on the engine', async () => {
-      const started = await ferry(['run', '-d', '-p', 'steps=600', '-p', 'delay=200'], dir);
+      const started = await ferry(['run', '-d', '-p', 'steps=600', '-p', 'delay=200'], dir, SECRET);
       expect(started.code, started.stderr).toBe(0);
       const id = started.stdout.trim();
       await page.goto(`${url}#/run/${id}`);
@@ -194,6 +199,23 @@ describeWithTestbed(
       expect(state.Running).toBe(false);
       expect(state.ExitCode).toBe(143);
       await page.screenshot({ path: path.join(SCREENSHOTS, 'stopped-run.png'), fullPage: true });
+    });
+
+    it('never shows the value of a propagated environment variable', async () => {
+      const seen: string[] = [await page.content()];
+      for (const route of [
+        '/api/project',
+        '/api/runs',
+        ...sweepRuns.map((r) => `/api/runs/${r.id}`),
+      ]) {
+        const response = await page.request.get(new URL(route, url).toString());
+        expect(response.status()).toBe(200);
+        seen.push(await response.text());
+      }
+      await page.goto(`${url}#/run/${sweepRuns[1]!.id}`);
+      await expect.poll(() => page.locator('pre.result').count(), { timeout: 20_000 }).toBe(1);
+      seen.push(await page.content());
+      for (const text of seen) expect(text).not.toContain(SECRET.UI_TEST_API_KEY);
     });
   },
   testbed !== undefined && !existsSync(CHROMIUM)
