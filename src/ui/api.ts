@@ -4,9 +4,8 @@
  * engine itself. Records hold the names of propagated environment variables only, never their
  * values, and the API sends no part of the config but the target names and kinds.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';

@@ -199,6 +199,17 @@ describeWithTestbed(
       expect(state.Running).toBe(false);
       expect(state.ExitCode).toBe(143);
       await page.screenshot({ path: path.join(SCREENSHOTS, 'stopped-run.png'), fullPage: true });
+
+      // Remove, once it has ended: confirmed, then its container and record are gone.
+      await page.locator('#remove').click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Remove the run' }).click();
+      await expect.poll(() => page.evaluate(() => location.hash), { timeout: 30_000 }).toBe('#/');
+      const left = await docker.listContainers({
+        all: true,
+        filters: JSON.stringify({ label: [`${RUN_LABELS.runId}=${id}`] }),
+      });
+      expect(left).toEqual([]);
+      expect(existsSync(path.join(dir, '.ferry', 'runs', `${id}.json`))).toBe(false);
     });
 
     it('never shows the value of a propagated environment variable', async () => {

@@ -21,7 +21,6 @@ requests checked against cross-site use. Ctrl-C stops the server; runs go on.`,
   options: {
     port: {
       type: 'string',
-      short: 'p',
       value: 'n',
       description: `the port (default ${DEFAULT_UI_PORT}; 0: any free port)`,
     },
