@@ -7,7 +7,15 @@ import path from 'node:path';
 import type { RunRecord } from '../../src/records/record.js';
 import { RecordStore } from '../../src/records/store.js';
 
-export async function writeSyntheticProject(dir: string, count: number): Promise<RecordStore> {
+/**
+ * @param target the target the runs were on: `local` (the config's own), or a name the config
+ *   does not define, so nothing asks an engine about them (removing one removes its record only)
+ */
+export async function writeSyntheticProject(
+  dir: string,
+  count: number,
+  target = 'local',
+): Promise<RecordStore> {
   await mkdir(path.join(dir, 'src'), { recursive: true });
   await writeFile(
     path.join(dir, 'ferry.config.json'),
@@ -35,7 +43,7 @@ export async function writeSyntheticProject(dir: string, count: number): Promise
       job: 'synthetic',
       version: '1.0.0',
       uid: 'synthetic-1.0.0-0123456789abcdef',
-      target: 'local',
+      target,
       targetKind: 'local',
       parameters: { lr, seed: index % 5, optimizer: index % 2 === 0 ? 'adam' : 'sgd' },
       status: i % 37 === 0 ? 'failed' : 'succeeded',

@@ -32,6 +32,9 @@ if (testbed !== undefined && !existsSync(CHROMIUM) && isCi()) {
 }
 
 const JOB = `
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
 export class TrainJob {
   async run(parameters: { lr?: number; seed?: number; steps?: number; delay?: number } = {}, context: any) {
     const lr = Number(parameters.lr ?? 0.1);
@@ -45,6 +48,7 @@ export class TrainJob {
       if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     }
     context.logMetric('acc', 1 - lr);
+    await writeFile(path.join(context.outputDir, 'model.txt'), 'lr=' + lr + '\\n');
     return { lr };
   }
 }
@@ -167,6 +171,13 @@ describeWithTestbed(
       await expect
         .poll(() => page.locator('pre.result').textContent(), { timeout: 20_000 })
         .toContain('lr');
+      const link = page.getByRole('link', { name: 'model.txt' });
+      await expect.poll(() => link.count(), { timeout: 30_000 }).toBe(1);
+      const file = await page.request.get(
+        new URL((await link.getAttribute('href'))!, url).toString(),
+      );
+      expect(await file.text()).toBe(`lr=${run.parameters.lr}\n`);
+      expect(file.headers()['content-disposition']).toContain('attachment');
       await page.screenshot({ path: path.join(SCREENSHOTS, 'run.png'), fullPage: true });
     });
 

@@ -91,7 +91,8 @@ describe('the UI server on loopback', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'ferry-ui-security-'));
-    await writeSyntheticProject(dir, 30);
+    // On a target the config no longer defines: no engine is asked about them, even by remove.
+    await writeSyntheticProject(dir, 30, 'retired');
     ui = await startUi(dir);
   }, 120_000);
 
@@ -171,7 +172,7 @@ describe('the UI server on all addresses', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'ferry-ui-token-'));
-    await writeSyntheticProject(dir, 3);
+    await writeSyntheticProject(dir, 3, 'retired');
     ui = await startUi(dir, { host: '0.0.0.0' });
   }, 120_000);
 
