@@ -56,7 +56,7 @@ export class MetricChart {
       .querySelector('[role="img"]')!
       .setAttribute(
         'aria-label',
-        `${this.name} over steps: ${count} points${last === undefined ? '' : `, last ${formatNumber(last)}`}`,
+        `${this.name} over steps: ${count} point${count === 1 ? '' : 's'}${last === undefined ? '' : `, last ${formatNumber(last)}`}`,
       );
   }
 

@@ -23,6 +23,10 @@ interface RunAnswer {
   readonly packageKept: boolean;
 }
 
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
 function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`;
@@ -58,7 +62,7 @@ class LogPanel {
     this.pre.append(el('span', { class: 'line' }, renderTerminalLine(line), '\n'));
     this.lines += 1;
     if (this.pre.childElementCount > MAX_LINES) this.pre.firstElementChild?.remove();
-    this.count.textContent = `${this.lines} lines`;
+    this.count.textContent = plural(this.lines, 'line');
     if (atBottom) this.pre.scrollTop = this.pre.scrollHeight;
   }
 
@@ -257,7 +261,7 @@ export function runPage(main: HTMLElement, id: string): Page {
         el(
           'details',
           {},
-          el('summary', {}, `${name}: ${points.length} points as a table`),
+          el('summary', {}, `${name}: ${plural(points.length, 'point')} as a table`),
           el(
             'table',
             { class: 'points' },
