@@ -68,3 +68,24 @@ describe('the runs table', () => {
     expect(bestRun(runs, 'missing', true)).toBeUndefined();
   });
 });
+
+describe('RepeatFilter', () => {
+  it('passes a line on once per window', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { RepeatFilter } = await import('../../src/ui/repeatFilter.js');
+    const target = new PassThrough();
+    let text = '';
+    target.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    let now = 0;
+    const filter = new RepeatFilter(target, 1000, () => now);
+    const write = (line: string) =>
+      new Promise<void>((resolve) => filter.write(line, () => resolve()));
+    await write('target gpu did not answer\n');
+    now = 500;
+    await write('target gpu did not answer\n');
+    await write('another note\n');
+    now = 1600;
+    await write('target gpu did not answer\n');
+    expect(text).toBe('target gpu did not answer\nanother note\ntarget gpu did not answer\n');
+  });
+});

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
 import { flag, stringOption, type Command } from '../command.js';
-import type { CliContext } from '../context.js';
+import { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
 import { UiOptionError } from '../../ui/errors.js';
 import { isLoopback } from '../../ui/security.js';
@@ -48,7 +48,15 @@ requests checked against cross-site use. Ctrl-C stops the server; runs go on.`,
     await context.config();
     const { UiApi } = await import('../../ui/api.js');
     const { startUiServer } = await import('../../ui/server.js');
-    const api = new UiApi(context);
+    const { RepeatFilter } = await import('../../ui/repeatFilter.js');
+    // The server's own context: notes said once a minute at most (a target that does not answer
+    // would say so at every sync), no progress lines between them.
+    const serverContext = new CliContext(
+      { ...context.io, stderr: new RepeatFilter(context.io.stderr, 60_000) },
+      { ...context.flags, quiet: true },
+      context.interrupted,
+    );
+    const api = new UiApi(serverContext);
     const server = await startUiServer(api, { host, port });
     context.out(`ferry ui: ${server.url}`);
     if (!isLoopback(host)) {
@@ -59,6 +67,7 @@ requests checked against cross-site use. Ctrl-C stops the server; runs go on.`,
     if (flag(args, 'open')) openInBrowser(context, server.url);
     await new Promise<void>((resolve) => context.onInterrupt(resolve));
     await server.close();
+    await serverContext.close();
     return EXIT.ok;
   },
 };
