@@ -41,7 +41,8 @@ export interface ResultSummary {
 
 export class UiApi {
   private readonly cache: Promise<RecordCache>;
-  private readonly outputsDir: Promise<string>;
+  /** Made when a page first asks for a run's outputs; removed by close(). */
+  private outputsDir: Promise<string> | undefined;
   /** Runs whose outputs are downloaded (or being) into outputsDir, for this server's life. */
   private readonly outputs = new Map<string, Promise<string>>();
   private syncing: Promise<void> | undefined;
@@ -50,7 +51,6 @@ export class UiApi {
     this.cache = context
       .records()
       .then((store) => new RecordCache(store.dir, (m) => context.note(`ferry: warning: ${m}`)));
-    this.outputsDir = mkdtemp(path.join(os.tmpdir(), 'ferry-ui-outputs-'));
   }
 
   async project(): Promise<ProjectInfo> {
@@ -228,6 +228,7 @@ export class UiApi {
   }
 
   private async download(record: RunRecord): Promise<string> {
+    this.outputsDir ??= mkdtemp(path.join(os.tmpdir(), 'ferry-ui-outputs-'));
     const dir = path.join(await this.outputsDir, record.id);
     const executor = await executorOf(this.context, record);
     await executor.downloadOutputs(record.id, dir);
@@ -284,6 +285,8 @@ export class UiApi {
   }
 
   async close(): Promise<void> {
-    await rm(await this.outputsDir, { recursive: true, force: true });
+    if (this.outputsDir !== undefined) {
+      await rm(await this.outputsDir, { recursive: true, force: true });
+    }
   }
 }

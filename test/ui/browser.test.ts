@@ -125,7 +125,10 @@ describeWithTestbed(
     afterAll(async () => {
       await browser?.close();
       if (ui !== undefined && ui.exitCode === null) {
-        ui.kill('SIGTERM');
+        // Ctrl-C, as a user stops it: the server removes the outputs it brought home.
+        const exited = new Promise((resolve) => ui!.once('exit', resolve));
+        ui.kill('SIGINT');
+        await exited;
       }
       await cleanEngine(docker, project);
       await rm(root, { recursive: true, force: true });
