@@ -3,7 +3,7 @@
  * Ferry's `dist/`. tsc compiles `src/` to JavaScript with declarations and their maps
  * (tsconfig.build.json); esbuild bundles the two files Ferry puts into containers, the runtime and
  * the sweep queue runner, into `dist/bundles/` with the options the source fallback uses
- * (src/containering/runtimeBundle.ts). Last, `dist/.build-stamp` marks a finished build:
+ * (src/containering/runtimeBundle.ts), and `ferry ui`'s front end into `dist/ui/web/`. Last, `dist/.build-stamp` marks a finished build:
  * bin/ferry.mjs in a clone runs `dist/` only when it is newer than every file under `src/`.
  */
 import { spawnSync } from 'node:child_process';
@@ -16,6 +16,7 @@ import {
   QUEUE_RUNNER_SCRIPT,
   RUNTIME_SCRIPT,
 } from '../src/containering/runtimeBundle.ts';
+import { bundleWeb } from '../src/ui/assets.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DIST = path.join(ROOT, 'dist');
@@ -42,6 +43,12 @@ async function main(): Promise<void> {
     const code = await bundleContainerScript(script);
     await writeFile(path.join(DIST, 'bundles', script.outputName), code);
     console.log(`dist/bundles/${script.outputName}: ${(code.length / 1024).toFixed(1)} kB`);
+  }
+  // `ferry ui`'s front end, served from dist/ui/web/ (src/ui/assets.ts).
+  await mkdir(path.join(DIST, 'ui', 'web'), { recursive: true });
+  for (const [name, code] of await bundleWeb()) {
+    await writeFile(path.join(DIST, 'ui', 'web', name), code);
+    console.log(`dist/ui/web/${name}: ${(code.length / 1024).toFixed(1)} kB`);
   }
   await writeFile(path.join(DIST, STAMP), `${new Date().toISOString()}\n`);
   console.log(`built dist/ in ${((performance.now() - started) / 1000).toFixed(1)} s`);

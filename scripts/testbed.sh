@@ -42,7 +42,8 @@ BRIDGE="${FERRY_TESTBED_BRIDGE:-ferrybr0}"
 BRIDGE_CIDR="${FERRY_TESTBED_BRIDGE_CIDR:-172.31.0.1/16}"
 BASE_IMAGE="${FERRY_TESTBED_BASE_IMAGE:-node:20-bookworm-slim}"
 NPM_BASE_IMAGE="${FERRY_TESTBED_NPM_BASE_IMAGE:-ferry-testbed/node-npm:20}"
-APT_PACKAGES=(docker.io openssh-server openssh-client docker-registry iproute2 curl ca-certificates openssl util-linux)
+# chromium (with a font, as recommends are not installed): the browser the UI's tests drive (test/ui).
+APT_PACKAGES=(docker.io openssh-server openssh-client docker-registry iproute2 curl ca-certificates openssl util-linux chromium fonts-liberation)
 
 LOCAL_SOCK=/var/run/docker.sock
 LOCAL_PIDFILE="$RUN_DIR/local-dockerd.pid" # exists only when this script started the local engine

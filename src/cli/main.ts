@@ -85,6 +85,11 @@ export const COMMANDS: readonly {
     load: async () => (await import('./commands/get.js')).getCommand,
   },
   {
+    name: 'ui',
+    summary: "a local web page of the project's runs: live logs, metrics charts, sweeps",
+    load: async () => (await import('./commands/ui.js')).uiCommand,
+  },
+  {
     name: 'config',
     summary:
       'print the resolved config as JSON: defaults filled in, paths absolute, secrets by name',
