@@ -48,6 +48,8 @@ export interface TarReadOptions {
   readonly name: string;
 }
 
+const GUNZIP_CHUNK = 1024 * 1024;
+
 /**
  * Calls `visit` for each entry in order, with a stream of its bytes; the next entry is read once the
  * visitor's promise settles (bytes it leaves unread are skipped). Malformed input (truncated, corrupt
@@ -61,7 +63,9 @@ export async function readTar(
   const counter = new ByteBudget(() => options.limits().maxBytes, options.name);
   const extract = tarStream.extract();
   const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [source];
-  if (options.gzip) stages.push(createGunzip());
+  // Chunks of 1 MiB, not zlib's 16 KiB: a package's side-car is mostly stored bytes, and each chunk
+  // costs a trip through every stage.
+  if (options.gzip) stages.push(createGunzip({ chunkSize: GUNZIP_CHUNK }));
   stages.push(counter);
   const feeding = pipeline(stages as [Readable, ...Transform[]]).catch((error: unknown) => {
     extract.destroy(error as Error);
@@ -99,6 +103,9 @@ export async function readTar(
     }
   } catch (error) {
     source.destroy();
+    // The counter too: a source read to its end already (a small archive read in one go) no longer
+    // fails the pipeline when destroyed, and a paused counter would keep it open for ever.
+    counter.destroy();
     extract.destroy(error as Error);
     await feeding;
     throw asTarError(error, options.name);
