@@ -4,11 +4,16 @@
  * time to refuse hostile archives (100,000 entries, a header declaring 10 GB) beside the time to
  * install the normal package.
  *
+ * Last, bench/packaging/payload.ts in processes of their own (for their peak RSS): a 100 MB and a
+ * 1 GB Float64Array packaged, installed and loaded, in MB/s.
+ *
  *   npx tsx bench/packaging/run.ts
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   PackagingTask,
   installPackageAndGetLoader,
@@ -35,6 +40,14 @@ try {
   await serializeLargeArray();
 } finally {
   await rm(work, { recursive: true, force: true });
+}
+for (const megabytes of [100, 1024]) {
+  const child = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('payload.ts', import.meta.url)), String(megabytes)],
+    { stdio: 'inherit' },
+  );
+  if (child.status !== 0) throw new Error(`payload.ts ${megabytes} exited ${child.status}`);
 }
 
 async function packageManyModules(): Promise<{ info: PackageInfo; installMs: number }> {

@@ -3,7 +3,7 @@
  * runs it, and turns the outcome into an exit code (see `exitCodes.ts`). Errors Ferry raises on
  * purpose (`FerryError`) are printed as one clear message; anything else is a bug and prints its stack.
  */
-import { closest } from '../config/validate.js';
+import { closest } from '../validation/issues.js';
 import { ferryVersion } from '../version.js';
 import { commandHelp, parseCommandArgs, type Command } from './command.js';
 import { CliContext, type CliEnvironment } from './context.js';

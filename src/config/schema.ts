@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import semver from 'semver';
+import validVersion from 'semver/functions/valid.js';
 import { z } from 'zod';
 import { DEPENDENCY_MODES, IMAGE_PLATFORMS } from '../containering/platform.js';
 import { assetGlobProblem } from '../packaging/assets.js';
@@ -501,7 +501,7 @@ export function configSchema(root: string) {
         ),
       )
       .refine(
-        (value) => semver.valid(value) === value,
+        (value) => validVersion(value) === value,
         expected('a semver version such as "1.0.0"'),
       )
       .describe('Semver version of the job'),

@@ -70,6 +70,7 @@ export class EntryPoint {
         ? pathInside(this.dir, bundled, `${where}: module ${reference.module}`)
         : pathInside(rebindTo, reference.module, `${where}: module ${reference.module} rebound`);
     });
-    return deserialize({ document, blobs }, { resolveClass });
+    // The side-car was just read for this load alone: its largest value may keep its memory.
+    return deserialize({ document, blobs }, { resolveClass, ownsBlobs: true });
   }
 }

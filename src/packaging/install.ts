@@ -41,8 +41,16 @@ export interface InstalledPackage {
 
 /** Tar overhead an entry may add besides its data: its header, a PAX header and its records, padding. */
 const ENTRY_OVERHEAD = 4 * 512;
-/** Room for end-of-archive blocks, record padding (tar(1) pads to 10 kB) and what gunzip reads ahead. */
-const ARCHIVE_SLACK = 1024 * 1024;
+/**
+ * Room for end-of-archive blocks, record padding (tar(1) pads to 10 kB) and what gunzip reads ahead
+ * (a few of its 1 MiB chunks: see tar/read.ts).
+ */
+const ARCHIVE_SLACK = 8 * 1024 * 1024;
+/**
+ * Reads and writes of a few MiB: with Node's defaults (64 KiB, 16 KiB) a payload's side-car is
+ * thousands of trips through libuv's thread pool.
+ */
+const IO_BATCH = 4 * 1024 * 1024;
 /** How often a parallel install that found another one's copy in its way tries again. */
 const PLACE_ATTEMPTS = 8;
 
@@ -92,7 +100,7 @@ async function extractPackage(packagePath: string, staging: string): Promise<Pac
   const refuse = (message: string): never => {
     throw new PackageIntegrityError(packagePath, message);
   };
-  const source = createReadStream(packagePath);
+  const source = createReadStream(packagePath, { highWaterMark: IO_BATCH });
   await new Promise<void>((resolve, reject) => {
     source.once('open', () => resolve());
     source.once('error', reject);
@@ -233,7 +241,7 @@ async function writeHashed(target: string, body: Readable): Promise<string> {
         yield chunk;
       }
     },
-    createWriteStream(target, { flags: 'wx' }),
+    createWriteStream(target, { flags: 'wx', highWaterMark: IO_BATCH }),
   );
   return hash.digest('hex');
 }

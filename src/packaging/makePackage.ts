@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ferryVersion, nodeRange } from '../version.js';
-import { comparePaths, writeTarGz, type TarFile } from '../tar/index.js';
+import { comparePaths, isIncompressible, writeTarGz, type TarFile } from '../tar/index.js';
 import { BUNDLE_FOLDER, bundleSourceModules } from './bundle.js';
 import { ExportedClasses } from './classRegistry.js';
 import { collectAssets, type AssetFile } from './assets.js';
@@ -129,6 +129,7 @@ export async function makePackage(
   // The manifest leads, so an installer checks it before reading anything else.
   await writeTarGz(packagePath, [manifestEntry, ...entries].map(asTarFile), {
     leading: MANIFEST_FILE,
+    store: isStoredUncompressed,
   });
   const { size } = await stat(packagePath);
   return { path: packagePath, uid, name: task.name, version: task.version, manifest, size };
@@ -154,6 +155,23 @@ async function taskAssets(
   const projectRoot = task.projectRoot ?? (await findProjectRoot(task.sourceRoot));
   progress('assets', task.assets.join(', '));
   return collectAssets(projectRoot, task.assets);
+}
+
+/** Below this size deflating a file costs too little to be worth a probe or a gzip member. */
+const STORE_MIN_BYTES = 1024 * 1024;
+
+/**
+ * Large files deflate would barely shrink (a payload's side-car of floats) are stored, not
+ * deflated: level-9 deflate of such bytes runs at tens of MB/s to save a few percent, on bytes that
+ * never cross a link as this archive (images carry their own layers). The choice follows from the
+ * bytes alone, so the package stays deterministic.
+ */
+function isStoredUncompressed(file: TarFile): boolean {
+  return (
+    'bytes' in file.source &&
+    file.source.bytes.byteLength >= STORE_MIN_BYTES &&
+    isIncompressible(file.source.bytes)
+  );
 }
 
 function asTarFile(file: PackageFile): TarFile {

@@ -8,6 +8,7 @@ export {
   parsePaxRecords,
   type DecodedHeader,
 } from './headers.js';
+export { isIncompressible, storedGzipMember } from './gzipMembers.js';
 export {
   readTar,
   type TarEntryInfo,
@@ -23,6 +24,7 @@ export {
   type TarDirectory,
   type TarEntry,
   type TarFile,
+  type TarGzOptions,
   type TarSymlink,
   type TarWriteOptions,
 } from './write.js';

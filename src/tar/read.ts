@@ -48,13 +48,16 @@ export interface TarReadOptions {
   readonly name: string;
 }
 
+const GUNZIP_CHUNK = 1024 * 1024;
+
 /** What a visitor returns: `'stop'` ends the read there (nothing more of the source is read). */
 export type TarVisitResult = void | 'stop';
 
 /**
  * Calls `visit` for each entry in order, with a stream of its bytes; the next entry is read once the
- * visitor's promise settles (bytes it leaves unread are skipped), unless it answers `'stop'`. Malformed input (truncated, corrupt
- * gzip or tar) throws {@link TarFormatError}; a bound passed throws {@link TarLimitError}.
+ * visitor's promise settles (bytes it leaves unread are skipped), unless it answers `'stop'`.
+ * Malformed input (truncated, corrupt gzip or tar) throws {@link TarFormatError}; a bound passed
+ * throws {@link TarLimitError}.
  */
 export async function readTar(
   source: Readable,
@@ -64,7 +67,9 @@ export async function readTar(
   const counter = new ByteBudget(() => options.limits().maxBytes, options.name);
   const extract = tarStream.extract();
   const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [source];
-  if (options.gzip) stages.push(createGunzip());
+  // Chunks of 1 MiB, not zlib's 16 KiB: a package's side-car is mostly stored bytes, and each chunk
+  // costs a trip through every stage.
+  if (options.gzip) stages.push(createGunzip({ chunkSize: GUNZIP_CHUNK }));
   stages.push(counter);
   const feeding = pipeline(stages as [Readable, ...Transform[]]).catch((error: unknown) => {
     extract.destroy(error as Error);
@@ -98,6 +103,7 @@ export async function readTar(
         );
       }
       if ((await visit(info, entry as unknown as Readable)) === 'stop') {
+        counter.destroy();
         extract.destroy();
         break;
       }
@@ -105,6 +111,9 @@ export async function readTar(
     }
   } catch (error) {
     source.destroy();
+    // The counter too: a source read to its end already (a small archive read in one go) no longer
+    // fails the pipeline when destroyed, and a paused counter would keep it open for ever.
+    counter.destroy();
     extract.destroy(error as Error);
     await feeding;
     throw asTarError(error, options.name);

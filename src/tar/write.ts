@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import * as tarStream from 'tar-stream';
@@ -15,6 +15,7 @@ import {
   inArchiveOrder,
 } from './determinism.js';
 import { TarEntryError } from './errors.js';
+import { storedGzipMember } from './gzipMembers.js';
 
 /**
  * Writes tar archives by the determinism rule (see `determinism.ts`) on tar-stream, which encodes
@@ -76,28 +77,96 @@ export async function tarBufferOf(
   return Buffer.concat(chunks);
 }
 
+export interface TarGzOptions extends TarWriteOptions {
+  /**
+   * Entries whose bytes go into a stored gzip member instead of being deflated (bytes deflate would
+   * not shrink: see `gzipMembers.ts`). Runs of neighbouring entries share one member. Default: none.
+   */
+  readonly store?: (file: TarFile) => boolean;
+}
+
 /**
  * Writes a gzipped archive to `target`: beside it first, then renamed into place, so a failure
- * leaves no half-written file. Compression level 9; gzip's own header carries no time.
+ * leaves no half-written file. Compression level 9, but for the entries `store` picks; gzip's own
+ * headers carry no time.
  */
 export async function writeTarGz(
   target: string,
   entries: Iterable<TarEntry>,
-  options: TarWriteOptions = {},
+  options: TarGzOptions = {},
 ): Promise<void> {
   await mkdir(path.dirname(target), { recursive: true });
   const partial = `${target}.partial-${process.pid}-${Math.random().toString(16).slice(2)}`;
+  const { store, ...tarOptions } = options;
+  // Writes of a few MiB each: with the default 16 KiB, a stored side-car goes out in thousands of
+  // small writes, each a trip through libuv's thread pool.
+  const output = createWriteStream(partial, { highWaterMark: WRITE_BATCH });
   try {
-    await pipeline(
-      tarStreamOf(entries, options),
-      createGzip({ level: 9 }),
-      createWriteStream(partial),
-    );
+    const groups = memberGroups(inArchiveOrder(entries, tarOptions.leading), store);
+    for (const [index, group] of groups.entries()) {
+      const last = index === groups.length - 1;
+      const stages: NodeJS.ReadWriteStream[] = [];
+      // The archive's end blocks go once, after the last member's entries.
+      if (!last) stages.push(withoutEndOfArchive());
+      stages.push(group.stored ? storedGzipMember() : createGzip({ level: 9 }));
+      await pipeline([tarStreamOf(group.entries, tarOptions), ...stages, output], { end: last });
+    }
     await rename(partial, target);
   } catch (error) {
+    output.destroy();
     await rm(partial, { force: true });
     throw error;
   }
+}
+
+const WRITE_BATCH = 4 * 1024 * 1024;
+
+/** Neighbouring entries with the same choice (stored or deflated) in one gzip member each. */
+function memberGroups(
+  ordered: readonly TarEntry[],
+  store: ((file: TarFile) => boolean) | undefined,
+): { readonly stored: boolean; readonly entries: TarEntry[] }[] {
+  const groups: { stored: boolean; entries: TarEntry[] }[] = [];
+  for (const entry of ordered) {
+    const stored = store !== undefined && entry.type === 'file' && store(entry);
+    const previous = groups.at(-1);
+    if (previous?.stored === stored) previous.entries.push(entry);
+    else groups.push({ stored, entries: [entry] });
+  }
+  return groups.length > 0 ? groups : [{ stored: false, entries: [] }];
+}
+
+/** The two zero blocks that end a tar stream. */
+const END_OF_ARCHIVE = 1024;
+
+/** Passes a tar stream on without its end-of-archive blocks, so another part can follow it. */
+function withoutEndOfArchive(): Transform {
+  let tail: Buffer = Buffer.alloc(0);
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (chunk.byteLength >= END_OF_ARCHIVE) {
+        // A large chunk (a payload's side-car) passes on as it is, not copied.
+        if (tail.byteLength > 0) this.push(tail);
+        if (chunk.byteLength > END_OF_ARCHIVE) {
+          this.push(chunk.subarray(0, chunk.byteLength - END_OF_ARCHIVE));
+        }
+        tail = chunk.subarray(chunk.byteLength - END_OF_ARCHIVE);
+      } else {
+        const all = Buffer.concat([tail, chunk]);
+        const keep = Math.max(0, all.byteLength - END_OF_ARCHIVE);
+        if (keep > 0) this.push(all.subarray(0, keep));
+        tail = all.subarray(keep);
+      }
+      callback();
+    },
+    flush(callback) {
+      callback(
+        tail.byteLength === END_OF_ARCHIVE && tail.every((byte) => byte === 0)
+          ? null
+          : new TarEntryError('a tar part did not end with the end-of-archive blocks'),
+      );
+    },
+  });
 }
 
 async function feed(pack: tarStream.Pack, entries: readonly TarEntry[]): Promise<void> {
@@ -109,7 +178,9 @@ async function feed(pack: tarStream.Pack, entries: readonly TarEntry[]): Promise
       await added((done) => pack.entry({ ...header(entry, 0), linkname: entry.target }, done));
     } else if ('bytes' in entry.source) {
       const bytes = entry.source.bytes;
-      await added((done) => pack.entry(header(entry, bytes.byteLength), Buffer.from(bytes), done));
+      // A view of the same memory: Buffer.from(bytes) would copy it (a payload's whole side-car).
+      const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      await added((done) => pack.entry(header(entry, bytes.byteLength), view, done));
     } else {
       await streamFile(pack, entry, entry.source.file, entry.source.size);
     }

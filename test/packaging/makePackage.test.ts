@@ -190,6 +190,35 @@ describe('makePackage and installPackageAndGetLoader', () => {
     expect(third.uid).not.toBe(first.uid);
   });
 
+  it('stores a large incompressible side-car instead of deflating it, deterministically', async () => {
+    // Floats of noise (random bits, a few NaNs among them): deflate would save almost nothing.
+    const values = new Float64Array(512 * 1024);
+    const words = new Uint32Array(values.buffer);
+    let x = 2463534242;
+    for (let i = 0; i < words.length; i += 1) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      words[i] = x >>> 0;
+    }
+    const job = new PipelineJob('>=20', [new ScaleStep('double', 2)], values);
+    const first = await makePackage(task(job), { outputDir: path.join(work, 'stored-a') });
+    const second = await makePackage(task(job), { outputDir: path.join(work, 'stored-b') });
+    expect((await readFile(second.path)).equals(await readFile(first.path))).toBe(true);
+    // Stored: the archive is the 4 MiB of floats plus a little, and tar(1)'s reader sees the file.
+    expect(first.size).toBeGreaterThan(values.byteLength);
+    expect(first.size).toBeLessThan(values.byteLength * 1.01);
+    const dir = await unpacked(first.path);
+    expect((await readFile(path.join(dir, 'resources/job.bin'))).byteLength).toBeGreaterThanOrEqual(
+      values.byteLength,
+    );
+    const loader = await installPackageAndGetLoader(first.path, {
+      installRoot: path.join(work, 'stored-installed'),
+    });
+    const loaded = (await loader.loadResource('job')) as PipelineJob;
+    expect(Buffer.from(loaded.values.buffer).equals(Buffer.from(values.buffer))).toBe(true);
+  });
+
   it('never runs a module that exports nothing (a script) while packaging', async () => {
     // script.ts throws when imported; packaging succeeding proves it was bundled but not run.
     const info = await makePackage(task(pipelineJob()), { outputDir: path.join(work, 'script') });

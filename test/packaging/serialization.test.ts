@@ -1128,3 +1128,27 @@ describe('determinism', () => {
     expect(again.blobs.equals(first.blobs)).toBe(true);
   });
 });
+
+describe('a side-car handed over (ownsBlobs)', () => {
+  it('lets its one large value keep the side-car memory and copies every other one', () => {
+    const big = new Float64Array(4096).map((_, i) => i * 0.5);
+    const small = new Uint8Array([1, 2, 3]);
+    const payload = serialize({ big, small, again: big }, { identifyClass });
+    // A side-car with memory of its own, as one read from its file.
+    const blobs = Buffer.from(new Uint8Array(payload.blobs).buffer);
+    type Loaded = { big: Float64Array; small: Uint8Array; again: Float64Array };
+    const { resolveClass } = makeResolver();
+    const adopted = deserialize(
+      { document: payload.document, blobs },
+      { resolveClass, ownsBlobs: true },
+    ) as Loaded;
+    expect(adopted.big).toEqual(big);
+    expect(adopted.big.buffer).toBe(blobs.buffer);
+    expect(adopted.again).toBe(adopted.big);
+    expect(adopted.small).toEqual(small);
+    expect(adopted.small.buffer).not.toBe(blobs.buffer);
+    const copied = deserialize({ document: payload.document, blobs }, { resolveClass }) as Loaded;
+    expect(copied.big).toEqual(big);
+    expect(copied.big.buffer).not.toBe(blobs.buffer);
+  });
+});

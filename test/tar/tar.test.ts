@@ -3,14 +3,18 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
+import { readFile } from 'node:fs/promises';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FIXED_MTIME,
   TarEntryError,
   TarFormatError,
   TarLimitError,
+  isIncompressible,
   readTar,
+  storedGzipMember,
   tarBufferOf,
   writeTarGz,
   type TarEntry,
@@ -66,6 +70,78 @@ describe('writing', () => {
       TarEntryError,
     );
     expect(await readdir(path.dirname(target))).toEqual([]);
+  });
+});
+
+/** Bytes deflate cannot shrink, the same every run (a xorshift generator). */
+function noise(size: number, seed = 1): Buffer {
+  const bytes = Buffer.alloc(size);
+  let x = seed;
+  for (let i = 0; i < size; i += 1) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+describe('stored gzip members', () => {
+  it('give the same member however the bytes are cut, and gunzip gives the bytes back', async () => {
+    const bytes = noise(200_000);
+    const member = async (cuts: number[]): Promise<Buffer> => {
+      const chunks: Buffer[] = [];
+      let at = 0;
+      for (const cut of [...cuts, bytes.byteLength]) {
+        chunks.push(bytes.subarray(at, cut));
+        at = cut;
+      }
+      const out: Buffer[] = [];
+      for await (const part of Readable.from(chunks).pipe(storedGzipMember()))
+        out.push(part as Buffer);
+      return Buffer.concat(out);
+    };
+    const whole = await member([]);
+    expect((await member([1, 65_535, 65_536, 131_070, 199_999])).equals(whole)).toBe(true);
+    expect(gunzipSync(whole).equals(bytes)).toBe(true);
+    expect(gunzipSync(await member([0])).equals(bytes)).toBe(true);
+    const empty: Buffer[] = [];
+    for await (const part of Readable.from([]).pipe(storedGzipMember())) empty.push(part as Buffer);
+    expect(gunzipSync(Buffer.concat(empty)).byteLength).toBe(0);
+  });
+
+  it('tells incompressible bytes from compressible ones', () => {
+    expect(isIncompressible(noise(1 << 20))).toBe(true);
+    expect(isIncompressible(Buffer.alloc(1 << 20, 'abc'))).toBe(false);
+    expect(isIncompressible(Buffer.from(new Float64Array(1 << 17).fill(0.5).buffer))).toBe(false);
+  });
+
+  it('writes the stored entries of a .tar.gz as their own members, read back by every reader', async () => {
+    const big = noise(300_000, 7);
+    const entries: TarEntry[] = [
+      file('manifest.json', '{}'),
+      file('a.js', 'export const a = 1;\n'.repeat(100)),
+      { type: 'file', path: 'b.bin', source: { bytes: big } },
+      file('c.json', '{"c": 3}'),
+    ];
+    const plain = path.join(dir, 'plain.tar.gz');
+    const stored = path.join(dir, 'stored.tar.gz');
+    const again = path.join(dir, 'again.tar.gz');
+    const store = (entry: { path: string }) => entry.path === 'b.bin';
+    await writeTarGz(plain, entries, { leading: 'manifest.json' });
+    await writeTarGz(stored, entries, { leading: 'manifest.json', store });
+    await writeTarGz(again, [...entries].reverse(), { leading: 'manifest.json', store });
+    const [plainBytes, storedBytes] = [await readFile(plain), await readFile(stored)];
+    expect((await readFile(again)).equals(storedBytes)).toBe(true);
+    // The same tar inside, in three members instead of one.
+    expect(gunzipSync(storedBytes).equals(gunzipSync(plainBytes))).toBe(true);
+    expect(storedBytes.byteLength).toBeGreaterThan(big.byteLength);
+    const read = await list(storedBytes, undefined, true);
+    expect(read.map((e) => e.path)).toEqual(['manifest.json', 'a.js', 'b.bin', 'c.json']);
+    expect(read[3]?.body).toBe('{"c": 3}');
+    const listed: string[] = [];
+    await tar.t({ file: stored, onReadEntry: (entry) => listed.push(entry.path) });
+    expect(listed).toEqual(['manifest.json', 'a.js', 'b.bin', 'c.json']);
   });
 });
 

@@ -63,6 +63,11 @@ export function elementSize(view: BinaryViewName): number {
  * Builds a fresh value of the stored view kind from its bytes. The bytes are copied into a new ArrayBuffer,
  * so the result owns its memory like the original did and does not keep the whole side-car alive; when the
  * payload was written on a platform of the other byte order, multi-byte elements are swapped.
+ *
+ * With `adopt`, the caller hands the side-car over (nothing else reads or writes it afterwards): a value
+ * that covers more than half of it is then made a view of the side-car's own memory instead of a copy, so
+ * a payload that is one large array loads with one copy of its bytes in memory, not two. Keeping the rest
+ * of the side-car alive then costs less than the value itself.
  */
 export function materializeBinary(
   blobs: Uint8Array,
@@ -70,11 +75,25 @@ export function materializeBinary(
   offset: number,
   byteLength: number,
   byteOrder: ByteOrder,
+  adopt = false,
 ): object {
+  const size = elementSize(view);
+  if (adopt && canAdopt(blobs, view, offset, byteLength, byteOrder, size)) {
+    const owned = blobs.buffer as ArrayBuffer;
+    switch (view) {
+      case 'ArrayBuffer':
+        return owned;
+      case 'DataView':
+        return new DataView(owned, offset, byteLength);
+      case 'Buffer':
+        return Buffer.from(owned, offset, byteLength);
+      default:
+        return new TYPED_ARRAY_CONSTRUCTORS[view](owned, offset, byteLength / size);
+    }
+  }
   const buffer = new ArrayBuffer(byteLength);
   const bytes = Buffer.from(buffer);
   bytes.set(blobs.subarray(offset, offset + byteLength));
-  const size = elementSize(view);
   if (byteOrder !== PLATFORM_BYTE_ORDER && size > 1) {
     swapBytes(bytes, size);
   }
@@ -88,6 +107,26 @@ export function materializeBinary(
     default:
       return new TYPED_ARRAY_CONSTRUCTORS[view](buffer);
   }
+}
+
+/** Whether the value can be a view of the side-car's memory: see {@link materializeBinary}. */
+function canAdopt(
+  blobs: Uint8Array,
+  view: BinaryViewName,
+  offset: number,
+  byteLength: number,
+  byteOrder: ByteOrder,
+  size: number,
+): boolean {
+  const whole =
+    blobs.buffer instanceof ArrayBuffer &&
+    blobs.byteOffset === 0 &&
+    blobs.buffer.byteLength === blobs.byteLength;
+  if (!whole || byteLength * 2 <= blobs.byteLength) return false;
+  if (byteOrder !== PLATFORM_BYTE_ORDER && size > 1) return false;
+  // An ArrayBuffer value is the whole of its memory; a typed array starts at a multiple of its element size.
+  if (view === 'ArrayBuffer') return offset === 0 && byteLength === blobs.byteLength;
+  return offset % size === 0 && byteLength % size === 0;
 }
 
 function swapBytes(bytes: Buffer, size: number): void {

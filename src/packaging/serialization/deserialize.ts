@@ -18,6 +18,12 @@ import type { AnyClass } from './valueKinds.js';
 export interface DeserializeOptions {
   /** Returns the class a reference from the document's class table names; throws when there is none. */
   readonly resolveClass: ClassResolver;
+  /**
+   * The caller hands `blobs` over: nothing else reads or writes them afterwards (a side-car just read
+   * from its file). The one binary value that covers more than half of them is then a view of their
+   * memory, not a copy. Default: false, every binary value gets memory of its own.
+   */
+  readonly ownsBlobs?: boolean;
 }
 
 /**
@@ -32,7 +38,8 @@ export interface DeserializeOptions {
  * setter runs. The only user code called is the static `[ferryDeserialize](state)` of classes that
  * serialized themselves through the hook, once their state is fully rebuilt.
  *
- * Binary values are copied out of `payload.blobs` into memory of their own (one copy, no per-element work).
+ * Binary values are copied out of `payload.blobs` into memory of their own (one copy, no per-element work),
+ * but for the one `ownsBlobs` lets adopt.
  */
 export function deserialize(payload: SerializedPayload, options: DeserializeOptions): unknown {
   const blobs: unknown = payload.blobs;
@@ -44,7 +51,7 @@ export function deserialize(payload: SerializedPayload, options: DeserializeOpti
   }
   const document = parseDocument(payload.document, blobs.byteLength);
   const classes = document.classes.map((reference) => resolve(reference, options.resolveClass));
-  return new GraphDecoder(document, classes, blobs).decodeRoot();
+  return new GraphDecoder(document, classes, blobs, options.ownsBlobs === true).decodeRoot();
 }
 
 /** A class the resolver returned, with the prototype instances get. */
@@ -82,16 +89,24 @@ class GraphDecoder {
   readonly #document: ParsedDocument;
   readonly #classes: readonly ResolvedClass[];
   readonly #blobs: Uint8Array;
+  /** Whether a binary value may still adopt the side-car's memory (one may: two would share it). */
+  #mayAdopt: boolean;
   /** Rebuilt values by node index; a node has one as soon as it is entered (hooks: once left). */
   readonly #values: unknown[];
   readonly #ready: Uint8Array;
   /** Object.prototype and Array.prototype hold no setter or read-only property (checked once per load). */
   readonly #ordinaryPrototypes = prototypesAreOrdinary();
 
-  constructor(document: ParsedDocument, classes: readonly ResolvedClass[], blobs: Uint8Array) {
+  constructor(
+    document: ParsedDocument,
+    classes: readonly ResolvedClass[],
+    blobs: Uint8Array,
+    ownsBlobs: boolean,
+  ) {
     this.#document = document;
     this.#classes = classes;
     this.#blobs = blobs;
+    this.#mayAdopt = ownsBlobs;
     this.#values = new Array<unknown>(document.nodes.length);
     this.#ready = new Uint8Array(document.nodes.length);
   }
@@ -152,14 +167,19 @@ class GraphDecoder {
         return makeRegExp(node.source, node.flags, index);
       case 'boxed':
         return Object(this.#value(node.value, `nodes[${index}].value`)) as object;
-      case 'binary':
+      case 'binary': {
+        // More than half of the side-car: only one value can be that large.
+        const adopt = this.#mayAdopt && node.byteLength * 2 > this.#blobs.byteLength;
+        if (adopt) this.#mayAdopt = false;
         return materializeBinary(
           this.#blobs,
           node.view,
           node.offset,
           node.byteLength,
           this.#document.binary.byteOrder,
+          adopt,
         );
+      }
     }
   }
 

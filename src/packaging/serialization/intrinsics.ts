@@ -36,7 +36,10 @@ export type AnyTypedArray =
 export const TYPED_ARRAY_CONSTRUCTORS: Readonly<
   Record<
     TypedArrayName,
-    { new (buffer: ArrayBuffer): AnyTypedArray; readonly BYTES_PER_ELEMENT: number }
+    {
+      new (buffer: ArrayBuffer, byteOffset?: number, length?: number): AnyTypedArray;
+      readonly BYTES_PER_ELEMENT: number;
+    }
   >
 > = {
   Int8Array,
