@@ -10,7 +10,8 @@ import semver from 'semver';
 import { z } from 'zod';
 import { jobParametersSchema, type JobParameters } from '../parameters/index.js';
 import { parseMemory } from '../routines/dockerOptions.js';
-import { InvalidDockerOptionsError } from '../routines/errors.js';
+import { MAX_RETRIES, parseDuration } from '../routines/attempts.js';
+import { InvalidDockerOptionsError, InvalidRunPolicyError } from '../routines/errors.js';
 import { expected, show } from '../validation/issues.js';
 import { strictObject } from '../validation/objects.js';
 
@@ -180,9 +181,41 @@ const gpusSchema = z.union(
   gpusError,
 );
 
+const TIMEOUT_HINT = 'seconds, or a duration such as "90s", "10m" or "1h30m" (1 second to 30 days)';
+const RETRIES_HINT = `a whole number of retries from 0 to ${MAX_RETRIES}`;
+
+/** `timeout` and `retries`, which every kind of target takes (routines/attempts.ts). */
+const policyShape = {
+  timeout: z
+    .union([z.number(), z.string()], expected(TIMEOUT_HINT))
+    .refine((value) => {
+      try {
+        parseDuration(value, 'timeout');
+        return true;
+      } catch (error) {
+        if (error instanceof InvalidRunPolicyError) return false;
+        throw error;
+      }
+    }, expected(TIMEOUT_HINT))
+    .optional()
+    .describe(
+      'Each attempt of a run is stopped after this long and recorded timed-out: seconds, or "90s", "10m", "1h30m". Default: no limit',
+    ),
+  retries: z
+    .number(expected(RETRIES_HINT))
+    .int(expected(RETRIES_HINT))
+    .min(0, expected(RETRIES_HINT))
+    .max(MAX_RETRIES, expected(RETRIES_HINT))
+    .optional()
+    .describe(
+      'How many times a failed or timed-out run is tried again (each attempt is recorded). Default: 0',
+    ),
+};
+
 /** The keys local and remote Docker targets share: how the container runs. */
 function dockerShape(side: Side) {
   return {
+    ...policyShape,
     environment: textList('environment variable names', ENV_NAME)
       .default([])
       .describe(
@@ -228,6 +261,7 @@ function dockerShape(side: Side) {
 
 export const attachedTargetSchema = strictObject({
   type: z.literal('attached'),
+  ...policyShape,
   viaPackage: z
     .boolean(expected('true or false'))
     .default(false)
@@ -372,6 +406,7 @@ export function swarmTargetSchema(root: string) {
   const { host: _host, repository: _repository, ...ssh } = remoteOnlyShape(root);
   return strictObject({
     type: z.literal('swarm'),
+    ...policyShape,
     environment: dockerShape({ kind: 'remote' }).environment.describe(
       "Names of environment variables read when a run starts and given to it as a Swarm secret (never in the service's spec or the image)",
     ),

@@ -38,3 +38,6 @@ export class MissingEnvironmentVariableError extends InputError {
 }
 
 export class InvalidJobError extends InputError {}
+
+/** A `timeout` or `retries` that does not hold (config, `execute()` or a flag). */
+export class InvalidRunPolicyError extends InputError {}

@@ -8,6 +8,7 @@ import { EXIT } from '../exitCodes.js';
 import { formatMetric } from '../runTable.js';
 import { formatDuration, writeOrWait } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
+import { POLICY_OPTIONS, policyFromArgs } from '../policyOptions.js';
 
 export const runCommand: Command = {
   name: 'run',
@@ -29,6 +30,7 @@ Every run is recorded (ferry ls / status / logs / get).`,
         'where to run: attached, local, or a target of the config (default: defaults.target)',
     },
     ...PARAMETER_OPTIONS,
+    ...POLICY_OPTIONS,
     detach: {
       type: 'boolean',
       short: 'd',
@@ -47,11 +49,13 @@ Every run is recorded (ferry ls / status / logs / get).`,
     'ferry run --target attached --param name=Ada',
     'ferry run --param epochs=10 --param optimizer.lr=0.01',
     'ferry run --target gpu-box --params params.json --detach',
+    'ferry run --target cluster --timeout 10m --retries 2',
   ],
   async run(context, args) {
     const config = await context.config();
     const executor = await context.executor(stringOption(args, 'target'));
     const parameters = await parametersFromArgs(config, args, context.io.cwd);
+    const policy = policyFromArgs(args, 'run');
     if (flag(args, 'detach') && executor.runsInProcess) {
       context.note('ferry: note: --detach is ignored for attached runs (they run in this process)');
     }
@@ -61,6 +65,7 @@ Every run is recorded (ferry ls / status / logs / get).`,
       wait: false,
       parameters,
       runId,
+      ...policy,
       ...(flag(args, 'via-package') ? { viaPackage: true } : {}),
       ...(flag(args, 'rm') ? { removeContainer: true } : {}),
     });

@@ -14,6 +14,7 @@ import { flag, intOption, stringOption, stringsOption, type Command } from '../c
 import type { CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { EXIT } from '../exitCodes.js';
+import { POLICY_OPTIONS, policyFromArgs } from '../policyOptions.js';
 import { formatDuration } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
 import { SWEEP_PREFIX, refreshRecords, sweepRuns } from '../runs.js';
@@ -58,6 +59,7 @@ all succeeded and 1 otherwise.`,
       description: 'a sweep file: a list of parameter objects, or { grid, runs }',
     },
     ...PARAMETER_OPTIONS,
+    ...POLICY_OPTIONS,
     parallel: {
       type: 'string',
       short: 'P',
@@ -97,6 +99,7 @@ all succeeded and 1 otherwise.`,
       );
     }
     const base = await parametersFromArgs(config, args, context.io.cwd);
+    const policy = policyFromArgs(args, 'sweep');
     const parameterSets = expandSweep(base, spec);
     const target = await context.target(stringOption(args, 'target'));
     const asked =
@@ -113,6 +116,7 @@ all succeeded and 1 otherwise.`,
         parameters,
       })),
       ...(asked === undefined ? {} : { maxParallel: asked }),
+      policy,
       createdAt,
       onQueued: (created, total) =>
         context.progress.report({

@@ -3,8 +3,22 @@
  * never restarted), its image by digest, its propagated variables in one Swarm secret (never in the
  * spec), its resources and placement. Pure: the executor sends what these functions return.
  */
+import { policyEnvironment, swarmRestartPolicy, type RunPolicy } from '../attempts.js';
 import { RUN_LABELS } from '../docker/labels.js';
 import { parseMemory } from '../dockerOptions.js';
+
+/** A run's policy on its service, so any checkout that finds the run knows when it has ended. */
+export const POLICY_LABELS = { retries: 'ferry.retries', timeoutMs: 'ferry.timeout-ms' } as const;
+
+/** The policy a service's labels carry (untrusted: a bad label counts as none). */
+export function policyOfLabels(labels: Readonly<Record<string, string>> | undefined): RunPolicy {
+  const retries = Number(labels?.[POLICY_LABELS.retries]);
+  const timeoutMs = Number(labels?.[POLICY_LABELS.timeoutMs]);
+  return {
+    retries: Number.isInteger(retries) && retries >= 0 ? retries : 0,
+    ...(Number.isInteger(timeoutMs) && timeoutMs > 0 ? { timeoutMs } : {}),
+  };
+}
 
 /** What a swarm run's task container is, in its `ferry.role` label. */
 export const TASK_ROLE = 'swarm-task';
@@ -52,6 +66,8 @@ export interface ServiceSpecInput {
   /** The run's secret, when it has propagated variables. */
   readonly secret?: { readonly id: string; readonly name: string };
   readonly settings: SwarmRunSettings;
+  /** Retries (a new task per attempt, placed anew) and each attempt's timeout. Default: none. */
+  readonly policy?: RunPolicy;
 }
 
 /** `ferry-<job>-<run id>` as a service name: letters, digits and `-`, at most 63. */
@@ -84,16 +100,23 @@ export function serviceSpec(input: ServiceSpecInput): Record<string, unknown> {
     input.secret === undefined
       ? undefined
       : [input.entrypoint[0] ?? 'node', '-e', ENV_LOADER, ...input.entrypoint.slice(1)];
+  const policy = input.policy ?? { retries: 0 };
   return {
     Name: input.name,
-    Labels: { ...input.labels },
+    Labels: {
+      ...input.labels,
+      ...(policy.retries === 0 ? {} : { [POLICY_LABELS.retries]: String(policy.retries) }),
+      ...(policy.timeoutMs === undefined
+        ? {}
+        : { [POLICY_LABELS.timeoutMs]: String(policy.timeoutMs) }),
+    },
     TaskTemplate: {
       ContainerSpec: {
         Image: input.image,
         // Not the run's labels: a task placed on a manager that is also someone's local target
         // must not look like a local run (`ferry.role=run`) to that target's listings.
         Labels: { [RUN_LABELS.role]: TASK_ROLE },
-        Env: [...input.env],
+        Env: [...input.env, ...policyEnvironment(policy)],
         ...(command === undefined ? {} : { Command: command }),
         ...(input.secret === undefined
           ? {}
@@ -112,7 +135,7 @@ export function serviceSpec(input: ServiceSpecInput): Record<string, unknown> {
         ...resources('Limits', settings.limits),
         ...resources('Reservations', settings.reservations),
       },
-      RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
+      RestartPolicy: swarmRestartPolicy(policy),
       Placement: { Constraints: [...(settings.constraints ?? [])] },
     },
     Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },

@@ -2,6 +2,7 @@
  * A run's state from its service's task, as the Swarm API reports it. Pure: the executor lists the
  * tasks, these functions read them.
  */
+import { attemptsOfTasks, swarmRunEnded, type RunPolicy } from '../attempts.js';
 import type { JobState, JobStatus } from '../jobExecutor.js';
 
 /** How often task states are read while waiting (the Swarm API of 20.10 has no task events). */
@@ -101,4 +102,32 @@ export function imageProblem(task: TaskFacts): boolean {
   return /no such image|pull access denied|manifest unknown|error pulling|failed to pull|image .* not found/i.test(
     text,
   );
+}
+
+/**
+ * A run's status from all its tasks (one per attempt): while the policy allows another attempt
+ * after a failed task the run is still `running` (the swarm starts the next task a moment later);
+ * once it has ended, the last task says how.
+ */
+export function statusOfRun(
+  runId: string,
+  tasks: readonly TaskFacts[],
+  policy: RunPolicy,
+): JobStatus {
+  const current = currentTask(tasks);
+  const status = statusOfTask(runId, current);
+  if (status.state !== 'exited' && status.state !== 'failed') return status;
+  if (
+    swarmRunEnded(
+      attemptsOfTasks(tasks, () => undefined),
+      policy,
+    )
+  )
+    return status;
+  const first = [...tasks].sort((a, b) => (a.CreatedAt ?? '').localeCompare(b.CreatedAt ?? ''))[0];
+  return {
+    runId,
+    state: 'running',
+    ...(first?.CreatedAt === undefined ? {} : { startedAt: new Date(first.CreatedAt) }),
+  };
 }
