@@ -91,34 +91,38 @@ describeWithTestbed(testbed, 'swarm: timeouts, retries and a worker engine lost 
     expect((await run.getLogs()).stdout).toContain('Timed out after 3s');
   });
 
-  it('a worker engine stopped under a run: the run is retried on another node, the records say where', async () => {
-    const run = await executor(new ProbeJob({ message: 'long', runForMs: 25_000 }), {
-      settings: { constraints: ['node.role==worker'] },
-    }).execute({ retries: 2 });
-    const record = async () => (await records.get(run.id))!;
-    const first = await waitFor(async () => {
-      const [task] = (await docker.listTasks({
-        filters: JSON.stringify({ service: [`ferry-${name}-${run.id}`] }),
-      })) as { NodeID: string; Status: { State: string } }[];
-      return task?.Status.State === 'running' ? task.NodeID : undefined;
-    }, 60_000);
-    const worker = swarm.workers.find((w) => w.nodeId === first);
-    expect(worker, `the run's first task is on a worker (${first})`).toBeDefined();
-    const engine = await stopEngine(worker!.socketPath, worker!.netns);
-    try {
-      expect(await run.wait()).toMatchObject({ state: 'exited', exitCode: 0 });
-      const attempts = (await record()).attempts ?? [];
-      expect(attempts.length).toBeGreaterThanOrEqual(2);
-      expect(attempts[0]!.where).toContain(first.slice(0, 12));
-      expect(attempts[0]!.status).not.toBe('succeeded');
-      const last = attempts[attempts.length - 1]!;
-      expect(last.status).toBe('succeeded');
-      expect(last.where).not.toContain(first.slice(0, 12));
-      expect((await record()).status).toBe('succeeded');
-    } finally {
-      await engine.restart();
-    }
-  });
+  it(
+    'a worker engine stopped under a run: the run is retried on another node, the records say where',
+    { timeout: 240_000 },
+    async () => {
+      const run = await executor(new ProbeJob({ message: 'long', runForMs: 25_000 }), {
+        settings: { constraints: ['node.role==worker'] },
+      }).execute({ retries: 2 });
+      const record = async () => (await records.get(run.id))!;
+      const first = await waitFor(async () => {
+        const [task] = (await docker.listTasks({
+          filters: JSON.stringify({ service: [`ferry-${name}-${run.id}`] }),
+        })) as { NodeID: string; Status: { State: string } }[];
+        return task?.Status.State === 'running' ? task.NodeID : undefined;
+      }, 60_000);
+      const worker = swarm.workers.find((w) => w.nodeId === first);
+      expect(worker, `the run's first task is on a worker (${first})`).toBeDefined();
+      const engine = await stopEngine(worker!.socketPath, worker!.netns);
+      try {
+        expect(await run.wait()).toMatchObject({ state: 'exited', exitCode: 0 });
+        const attempts = (await record()).attempts ?? [];
+        expect(attempts.length).toBeGreaterThanOrEqual(2);
+        expect(attempts[0]!.where).toContain(first.slice(0, 12));
+        expect(attempts[0]!.status).not.toBe('succeeded');
+        const last = attempts[attempts.length - 1]!;
+        expect(last.status).toBe('succeeded');
+        expect(last.where).not.toContain(first.slice(0, 12));
+        expect((await record()).status).toBe('succeeded');
+      } finally {
+        await engine.restart();
+      }
+    },
+  );
 
   async function waitFor<T>(probe: () => Promise<T | undefined>, ms: number): Promise<T> {
     const deadline = Date.now() + ms;

@@ -79,6 +79,7 @@ import {
   POLL_MS,
   statusOfRun,
   statusOfTask,
+  withLostAttempt,
   taskEnded,
   taskWaiting,
   type NodeFacts,
@@ -504,9 +505,47 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
   /** The tasks of a service (empty once it is gone). */
   async tasksOf(serviceId: string): Promise<TaskFacts[]> {
     const { docker } = await this.engine();
-    return (await this.call('list the tasks of a run on', () =>
+    const tasks = (await this.call('list the tasks of a run on', () =>
       docker.listTasks({ filters: JSON.stringify({ service: [serviceId] }) }),
     )) as TaskFacts[];
+    if (tasks.length === 0) return tasks;
+    const nodes = new Map(
+      ((await this.call('list the nodes of', () => docker.listNodes())) as NodeFacts[]).map((n) => [
+        n.ID,
+        n,
+      ]),
+    );
+    return tasks.map((task) =>
+      withLostAttempt(task, task.NodeID === undefined ? undefined : nodes.get(task.NodeID)),
+    );
+  }
+
+  /**
+   * Starts another attempt of a run whose task was lost with its node (the swarm starts none by
+   * itself then): a forced update runs the replicated job again, as a new task the swarm places
+   * on a node that is up. Only when the newest task is the lost one, so two watchers rarely both
+   * do it.
+   */
+  async retryLostAttempt(serviceId: string): Promise<void> {
+    const { docker } = await this.engine();
+    const service = docker.getService(serviceId);
+    const info = (await this.call('inspect a run service on', () => service.inspect())) as {
+      Version: { Index: number };
+      Spec: { TaskTemplate?: { ForceUpdate?: number } } & Record<string, unknown>;
+    };
+    const spec = {
+      ...info.Spec,
+      TaskTemplate: {
+        ...info.Spec.TaskTemplate,
+        ForceUpdate: (info.Spec.TaskTemplate?.ForceUpdate ?? 0) + 1,
+      },
+    };
+    await this.call('start another attempt of a run on', () =>
+      (service.update as (auth: object, options: object) => Promise<unknown>)(
+        this.pullAuth() ?? {},
+        { version: info.Version.Index, ...spec },
+      ),
+    );
   }
 
   /** Whether a run's service is still on the swarm. */

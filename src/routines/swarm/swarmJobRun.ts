@@ -7,7 +7,7 @@ import type { FollowLogsOptions, JobLogs, JobResult, JobRun, JobStatus } from '.
 import { replayLogs } from '../recordedRun.js';
 import type { SwarmExecutor } from './swarmExecutor.js';
 import type { RunPolicy } from '../attempts.js';
-import { POLL_MS, currentTask, statusOfRun } from './taskState.js';
+import { POLL_MS, currentTask, isLost, statusOfRun, type TaskFacts } from './taskState.js';
 
 /** How long logs may take to reach the manager after a task ended, before following stops. */
 const LOG_DRAIN_MS = 1500;
@@ -40,6 +40,7 @@ export class SwarmJobRun implements JobRun {
       );
     }
     const status = statusOfRun(this.id, tasks, this.policy);
+    await this.replaceLostAttempt(tasks, status);
     if (status.state === 'created' || status.state === 'running') return status;
     // Ended: seen to its end once, so its record and logs are kept and its service goes.
     await this.wait();
@@ -148,6 +149,7 @@ export class SwarmJobRun implements JobRun {
           );
         }
         const status = statusOfRun(this.id, tasks, this.policy);
+        await this.replaceLostAttempt(tasks, status);
         if (status.state !== 'created' && status.state !== 'running') {
           // The node of the attempt that ended the run.
           this.node = await this.executor.nodeOf(task);
@@ -161,6 +163,15 @@ export class SwarmJobRun implements JobRun {
     }
     const { status } = this.final;
     return { runId: this.id, exitCode: status.exitCode ?? -1, state: status.state };
+  }
+
+  /**
+   * A run whose newest task was lost with its node, and that has retries left, gets its next
+   * attempt here: the swarm starts none by itself for a node that went down (routines/attempts.ts).
+   */
+  private async replaceLostAttempt(tasks: readonly TaskFacts[], status: JobStatus): Promise<void> {
+    if (status.state !== 'running' || !isLost(currentTask(tasks))) return;
+    await this.executor.retryLostAttempt(this.serviceId);
   }
 
   /**
