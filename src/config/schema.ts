@@ -431,6 +431,19 @@ export function swarmTargetSchema(root: string) {
     resources: swarmResourcesSchema
       .default({ reservations: {}, limits: {} })
       .describe("Each run's CPU and memory reservations and limits"),
+    gpus: z
+      .number(expected('a number of GPUs (a whole number above 0)'))
+      .int(expected('a number of GPUs (a whole number above 0)'))
+      .positive(expected('a number of GPUs (a whole number above 0)'))
+      .optional()
+      .describe(
+        'GPUs each run reserves, as generic resources the nodes advertise (dockerd --node-generic-resource); the swarm places runs on nodes that have them free',
+      ),
+    gpuResource: text('the generic resource kind GPUs are advertised as, such as "NVIDIA-GPU"', {
+      pattern: /^[A-Za-z0-9_.-]+$/,
+    })
+      .default('NVIDIA-GPU')
+      .describe('The generic resource kind of GPUs on the nodes. Default: NVIDIA-GPU'),
     constraints: textList('placement constraints such as "node.role==worker"', CONSTRAINT)
       .default([])
       .describe('Placement constraints, as docker service create --constraint takes them'),

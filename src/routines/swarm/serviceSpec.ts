@@ -46,9 +46,20 @@ export interface SwarmResources {
   readonly memory?: number | string;
 }
 
+export interface GenericResourceRequest {
+  readonly kind: string;
+  readonly count: number;
+}
+
 export interface SwarmRunSettings {
   readonly reservations?: SwarmResources;
   readonly limits?: SwarmResources;
+  /**
+   * Generic resources each run reserves, as nodes advertise them (dockerd `--node-generic-resource
+   * NVIDIA-GPU=GPU-…`): `{ kind: 'NVIDIA-GPU', count: 1 }`. The swarm places the task on a node
+   * with that many free and tells the container which (`DOCKER_RESOURCE_NVIDIA_GPU`).
+   */
+  readonly genericResources?: readonly GenericResourceRequest[];
   readonly constraints?: readonly string[];
   /** Seconds between SIGTERM and SIGKILL when the run is stopped. Default: 10. */
   readonly stopGraceSeconds?: number;
@@ -133,13 +144,75 @@ export function serviceSpec(input: ServiceSpecInput): Record<string, unknown> {
       },
       Resources: {
         ...resources('Limits', settings.limits),
-        ...resources('Reservations', settings.reservations),
+        ...reservations(settings.reservations, settings.genericResources),
       },
       RestartPolicy: swarmRestartPolicy(policy),
       Placement: { Constraints: [...(settings.constraints ?? [])] },
     },
     Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
   };
+}
+
+/** Reservations: CPUs and memory, and the generic resources (GPUs) a node must have free. */
+function reservations(
+  value: SwarmResources | undefined,
+  generic: readonly GenericResourceRequest[] | undefined,
+): Record<string, unknown> {
+  const base = resources('Reservations', value) as { Reservations?: Record<string, unknown> };
+  if (generic === undefined || generic.length === 0) return base;
+  return {
+    Reservations: {
+      ...base.Reservations,
+      GenericResources: generic.map((g) => ({
+        DiscreteResourceSpec: { Kind: g.kind, Value: g.count },
+      })),
+    },
+  };
+}
+
+/** A node's generic resources as `GET /nodes` reports them (the parts Ferry reads). */
+export interface AdvertisedResources {
+  readonly ID: string;
+  readonly Description?: {
+    readonly Hostname?: string;
+    readonly Resources?: {
+      readonly GenericResources?: readonly {
+        readonly DiscreteResourceSpec?: { readonly Kind?: string; readonly Value?: number };
+        readonly NamedResourceSpec?: { readonly Kind?: string; readonly Value?: string };
+      }[];
+    };
+  };
+}
+
+/** How many of `kind` a node advertises (each named resource counts one). */
+export function advertised(node: AdvertisedResources, kind: string): number {
+  let count = 0;
+  for (const r of node.Description?.Resources?.GenericResources ?? []) {
+    if (r.DiscreteResourceSpec?.Kind === kind) count += r.DiscreteResourceSpec.Value ?? 0;
+    if (r.NamedResourceSpec?.Kind === kind) count += 1;
+  }
+  return count;
+}
+
+/**
+ * What is wrong with asking for these generic resources on these nodes: undefined when some node
+ * advertises enough of each, else a message saying what was asked and what nodes have.
+ */
+export function genericResourceProblem(
+  requests: readonly GenericResourceRequest[],
+  nodes: readonly AdvertisedResources[],
+): string | undefined {
+  for (const request of requests) {
+    if (nodes.some((node) => advertised(node, request.kind) >= request.count)) continue;
+    const have = nodes
+      .map(
+        (n) =>
+          `${n.Description?.Hostname ?? '?'} (${n.ID.slice(0, 12)}): ${advertised(n, request.kind)}`,
+      )
+      .join(', ');
+    return `each run asks for ${request.count} ${request.kind}, and no node of the swarm advertises that many (${have}); start the GPU nodes' dockerd with --node-generic-resource ${request.kind}=<device id> (and the NVIDIA runtime), or lower gpus`;
+  }
+  return undefined;
 }
 
 function resources(

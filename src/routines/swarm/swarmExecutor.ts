@@ -58,14 +58,17 @@ import { newRunId } from '../runId.js';
 import { RunLookupExecutor } from '../runLookupExecutor.js';
 import {
   NotASwarmManagerError,
+  SwarmGpuUnavailableError,
   SwarmImageUnavailableError,
   SwarmTaskError,
   SwarmTaskStartTimeoutError,
 } from './errors.js';
 import { pushByDigest } from './pushImage.js';
 import {
+  genericResourceProblem,
   policyOfLabels,
   secretData,
+  type AdvertisedResources,
   secretName,
   serviceName,
   serviceSpec,
@@ -293,6 +296,7 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
       ...(policy.timeoutMs === undefined ? {} : { timeoutMs: policy.timeoutMs }),
       ...(policy.retries === 0 ? {} : { retries: policy.retries }),
     };
+    await this.checkGenericResources(docker);
     await this.records?.put(record);
     const entrypoint = await this.entrypointOf(prepared.image.imageId);
     let secret: { id: string; name: string } | undefined;
@@ -546,6 +550,19 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
         { version: info.Version.Index, ...spec },
       ),
     );
+  }
+
+  /** Refuses a run that asks for GPUs no node advertises (the swarm would leave it pending). */
+  private async checkGenericResources(docker: Dockerode): Promise<void> {
+    const requests = this.fields.settings?.genericResources ?? [];
+    if (requests.length === 0) return;
+    const nodes = (await this.call('list the nodes of', () =>
+      docker.listNodes(),
+    )) as AdvertisedResources[];
+    const problem = genericResourceProblem(requests, nodes);
+    if (problem !== undefined) {
+      throw new SwarmGpuUnavailableError(`target ${this.targetName}: ${problem}`);
+    }
   }
 
   /** Whether a run's service is still on the swarm. */
