@@ -115,7 +115,7 @@ function printRun(context: CliContext, r: RunRecord): void {
       [
         a.status,
         a.exitCode === undefined ? undefined : `exit code ${a.exitCode}`,
-        a.where === undefined ? undefined : `on ${a.where}`,
+        a.where === undefined ? undefined : `where: ${a.where}`,
         a.startedAt,
         a.reason,
         r.attempts!.length > 1 ? `(ferry logs --attempt ${a.attempt} ${r.id})` : undefined,
