@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, readlink, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -147,15 +147,19 @@ describeWithTestbed(testbed, 'swarm: timeouts, retries and a worker engine lost 
     const pidfile = await findPidfile(socketPath);
     const pid = Number((await readFile(pidfile, 'utf8')).trim());
     const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+    // The engine's log file (its stdout), which the restarted engine goes on writing to.
+    const logFile = await readlink(`/proc/${pid}/fd/1`);
     process.kill(pid, 'SIGTERM');
     await waitFor(async () => (processAlive(pid) ? undefined : true), 60_000);
     return {
       restart: async () => {
+        const log = logFile.startsWith('/') ? await open(logFile, 'a') : undefined;
         const child = spawn('nsenter', [`--net=/var/run/netns/${netns}`, ...argv], {
           detached: true,
-          stdio: 'ignore',
+          stdio: log === undefined ? 'ignore' : ['ignore', log.fd, log.fd],
         });
         child.unref();
+        await log?.close();
         await waitFor(
           () =>
             new Dockerode({ socketPath })
