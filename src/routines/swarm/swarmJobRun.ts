@@ -22,6 +22,8 @@ export class SwarmJobRun implements JobRun {
   node: string | undefined;
   private final: { status: JobStatus; logs: JobLogs } | undefined;
   private finished: Promise<JobResult> | undefined;
+  /** Lost tasks this handle already started another attempt for. */
+  private readonly replaced = new Set<string>();
 
   constructor(
     private readonly executor: SwarmExecutor,
@@ -170,7 +172,10 @@ export class SwarmJobRun implements JobRun {
    * attempt here: the swarm starts none by itself for a node that went down (routines/attempts.ts).
    */
   private async replaceLostAttempt(tasks: readonly TaskFacts[], status: JobStatus): Promise<void> {
-    if (status.state !== 'running' || !isLost(currentTask(tasks))) return;
+    const lost = currentTask(tasks);
+    if (status.state !== 'running' || !isLost(lost) || this.replaced.has(lost!.ID)) return;
+    // Once per lost task: the swarm takes a moment to list the new one.
+    this.replaced.add(lost!.ID);
     await this.executor.retryLostAttempt(this.serviceId);
   }
 
