@@ -368,7 +368,12 @@ export function attemptsOfTasks(
     if (!ended) status = state === 'running' ? 'running' : 'queued';
     else if (state === 'complete') status = 'succeeded';
     else if (isLast && stopped) status = 'stopped';
-    else status = attemptStatus(code === undefined || code === 0 ? -1 : code);
+    else {
+      // Ferry stops a swarm run by removing its service: a task SIGTERMed otherwise was stopped
+      // by its node (its engine shutting down), which is a failure to retry, not a stop.
+      const byCode = attemptStatus(code === undefined || code === 0 ? -1 : code);
+      status = byCode === 'stopped' ? 'failed' : byCode;
+    }
     const node = nodeOf(task);
     return {
       attempt: i + 1,

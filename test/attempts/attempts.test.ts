@@ -143,6 +143,10 @@ describe('attempts', () => {
       expect.objectContaining({ attempt: 2, status: 'running', where: 'n-b', taskId: 'b' }),
     ]);
     expect(attempts[0]).not.toHaveProperty('exitCode');
+    // SIGTERMed by its node's engine shutting down: a failure, unless Ferry stopped the run.
+    const sigterm = [task('a', '2026-12-01T10:00:00Z', 'failed', 143)];
+    expect(attemptsOfTasks(sigterm, () => undefined)[0]!.status).toBe('failed');
+    expect(attemptsOfTasks(sigterm, () => undefined, true)[0]!.status).toBe('stopped');
   });
 
   it('a failed task does not end a swarm run that has retries left', () => {

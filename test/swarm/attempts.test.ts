@@ -3,7 +3,8 @@
  * attempt (placed anew by the swarm), recorded with the node each attempt ran on; a worker engine
  * stopped under a run sends it to another node within its retries. The test stops one WORKER
  * engine of the shared test bed and starts it again with the same command line, and waits for its
- * node to be ready again before it ends.
+ * node to be ready again before it ends. The job runs longer than the engine takes to shut down,
+ * so the run cannot simply finish on the node being stopped.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -95,7 +96,7 @@ describeWithTestbed(testbed, 'swarm: timeouts, retries and a worker engine lost 
     'a worker engine stopped under a run: the run is retried on another node, the records say where',
     { timeout: 240_000 },
     async () => {
-      const run = await executor(new ProbeJob({ message: 'long', runForMs: 25_000 }), {
+      const run = await executor(new ProbeJob({ message: 'long', runForMs: 45_000 }), {
         settings: { constraints: ['node.role==worker'] },
       }).execute({ retries: 2 });
       const record = async () => (await records.get(run.id))!;
@@ -111,6 +112,7 @@ describeWithTestbed(testbed, 'swarm: timeouts, retries and a worker engine lost 
       try {
         expect(await run.wait()).toMatchObject({ state: 'exited', exitCode: 0 });
         const attempts = (await record()).attempts ?? [];
+        const told = JSON.stringify(attempts, null, 1);
         expect(attempts.length).toBeGreaterThanOrEqual(2);
         expect(attempts[0]!.where).toContain(first.slice(0, 12));
         expect(attempts[0]!.status).not.toBe('succeeded');
