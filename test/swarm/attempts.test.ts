@@ -113,12 +113,12 @@ describeWithTestbed(testbed, 'swarm: timeouts, retries and a worker engine lost 
         expect(await run.wait()).toMatchObject({ state: 'exited', exitCode: 0 });
         const attempts = (await record()).attempts ?? [];
         const told = JSON.stringify(attempts, null, 1);
-        expect(attempts.length).toBeGreaterThanOrEqual(2);
-        expect(attempts[0]!.where).toContain(first.slice(0, 12));
-        expect(attempts[0]!.status).not.toBe('succeeded');
+        expect(attempts.length, told).toBeGreaterThanOrEqual(2);
+        expect(attempts[0]!.where, told).toContain(first.slice(0, 12));
+        expect(attempts[0]!.status, told).not.toBe('succeeded');
         const last = attempts[attempts.length - 1]!;
-        expect(last.status).toBe('succeeded');
-        expect(last.where).not.toContain(first.slice(0, 12));
+        expect(last.status, told).toBe('succeeded');
+        expect(last.where, told).not.toContain(first.slice(0, 12));
         expect((await record()).status).toBe('succeeded');
       } finally {
         await engine.restart();
