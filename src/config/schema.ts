@@ -12,7 +12,8 @@ import { DEPENDENCY_MODES, IMAGE_PLATFORMS } from '../containering/platform.js';
 import { assetGlobProblem } from '../packaging/assets.js';
 import { jobParametersSchema, type JobParameters } from '../parameters/index.js';
 import { parseMemory } from '../routines/dockerOptions.js';
-import { InvalidDockerOptionsError } from '../routines/errors.js';
+import { MAX_RETRIES, parseDuration } from '../routines/attempts.js';
+import { InvalidDockerOptionsError, InvalidRunPolicyError } from '../routines/errors.js';
 import { expected, show } from '../validation/issues.js';
 import { strictObject } from '../validation/objects.js';
 
@@ -189,11 +190,42 @@ const targetCacheSchema = z
   .describe(
     'Serve a run from an earlier succeeded run with the same cache key (package content, parameters, upstream keys) on this target; --rerun runs anyway. Default: defaults.cache',
   );
+const TIMEOUT_HINT = 'seconds, or a duration such as "90s", "10m" or "1h30m" (1 second to 30 days)';
+const RETRIES_HINT = `a whole number of retries from 0 to ${MAX_RETRIES}`;
+
+/** `timeout` and `retries`, which every kind of target takes (routines/attempts.ts). */
+const policyShape = {
+  timeout: z
+    .union([z.number(), z.string()], expected(TIMEOUT_HINT))
+    .refine((value) => {
+      try {
+        parseDuration(value, 'timeout');
+        return true;
+      } catch (error) {
+        if (error instanceof InvalidRunPolicyError) return false;
+        throw error;
+      }
+    }, expected(TIMEOUT_HINT))
+    .optional()
+    .describe(
+      'Each attempt of a run is stopped after this long and recorded timed-out: seconds, or "90s", "10m", "1h30m". Default: no limit',
+    ),
+  retries: z
+    .number(expected(RETRIES_HINT))
+    .int(expected(RETRIES_HINT))
+    .min(0, expected(RETRIES_HINT))
+    .max(MAX_RETRIES, expected(RETRIES_HINT))
+    .optional()
+    .describe(
+      'How many times a failed or timed-out run is tried again (each attempt is recorded). Default: 0',
+    ),
+};
 
 /** The keys local and remote Docker targets share: how the container runs. */
 function dockerShape(side: Side) {
   return {
     cache: targetCacheSchema,
+    ...policyShape,
     environment: textList('environment variable names', ENV_NAME)
       .default([])
       .describe(
@@ -254,6 +286,7 @@ function dockerShape(side: Side) {
 export const attachedTargetSchema = strictObject({
   type: z.literal('attached'),
   cache: targetCacheSchema,
+  ...policyShape,
   viaPackage: z
     .boolean(expected('true or false'))
     .default(false)
@@ -398,6 +431,7 @@ export function swarmTargetSchema(root: string) {
   const { host: _host, repository: _repository, ...ssh } = remoteOnlyShape(root);
   return strictObject({
     type: z.literal('swarm'),
+    ...policyShape,
     environment: dockerShape({ kind: 'remote' }).environment.describe(
       "Names of environment variables read when a run starts and given to it as a Swarm secret (never in the service's spec or the image)",
     ),
@@ -422,6 +456,19 @@ export function swarmTargetSchema(root: string) {
     resources: swarmResourcesSchema
       .default({ reservations: {}, limits: {} })
       .describe("Each run's CPU and memory reservations and limits"),
+    gpus: z
+      .number(expected('a number of GPUs (a whole number above 0)'))
+      .int(expected('a number of GPUs (a whole number above 0)'))
+      .positive(expected('a number of GPUs (a whole number above 0)'))
+      .optional()
+      .describe(
+        'GPUs each run reserves, as generic resources the nodes advertise (dockerd --node-generic-resource); the swarm places runs on nodes that have them free',
+      ),
+    gpuResource: text('the generic resource kind GPUs are advertised as, such as "NVIDIA-GPU"', {
+      pattern: /^[A-Za-z0-9_.-]+$/,
+    })
+      .default('NVIDIA-GPU')
+      .describe('The generic resource kind of GPUs on the nodes. Default: NVIDIA-GPU'),
     constraints: textList('placement constraints such as "node.role==worker"', CONSTRAINT)
       .default([])
       .describe('Placement constraints, as docker service create --constraint takes them'),

@@ -2,6 +2,7 @@
  * From a config to the things that run jobs: packaging tasks, Docker options, engines and executors
  * per target. The CLI uses exactly these, so code that calls them behaves as `ferry` does.
  */
+import type { RunPolicyInput } from '../routines/attempts.js';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { ContaineringTaskFields } from '../containering/index.js';
@@ -163,14 +164,24 @@ function commonFields(
   readonly records?: RecordStore;
   readonly env?: NodeJS.ProcessEnv;
   readonly resultSourceRoot: string;
+  readonly policy: RunPolicyInput;
 } {
   return {
+    policy: policyOf(target),
     workDir: config.workDir,
     resultSourceRoot: config.sourceRoot,
     targetName: target.name,
     jobName: config.project,
     ...(options.records === undefined ? {} : { records: options.records }),
     ...(options.env === undefined ? {} : { env: options.env }),
+  };
+}
+
+/** A target's `timeout` and `retries` (every kind has them). */
+function policyOf(target: TargetConfig): RunPolicyInput {
+  return {
+    ...(target.timeout === undefined ? {} : { timeout: target.timeout }),
+    ...(target.retries === undefined ? {} : { retries: target.retries }),
   };
 }
 
@@ -197,6 +208,7 @@ export function attachedExecutorFor(
     targetName: target.name,
     packageEveryRun: true,
     viaPackage: target.viaPackage,
+    policy: policyOf(target),
     resultSourceRoot: config.sourceRoot,
     ...(options.records === undefined ? {} : { records: options.records }),
   });

@@ -2,6 +2,7 @@
  * The core of the container's entry point, free of process globals so it can be tested in-process:
  * given a loaded package, it runs the job it carries and says how the run ended as an exit code.
  */
+import { EXIT_TIMED_OUT, deadlineSignal, formatDuration } from '../routines/attempts.js';
 
 /** What the entry point needs of a loaded package (the packaging `EntryPoint` satisfies it). */
 export interface LoadedJobPackage {
@@ -31,6 +32,11 @@ export interface RunJobOptions {
    * `EXIT_SIGTERM`.
    */
   readonly stopSignal?: AbortSignal;
+  /**
+   * The attempt's time (routines/attempts.ts): once it is up the job is stopped as by `stopSignal`
+   * and the result is `EXIT_TIMED_OUT`. Default: no limit.
+   */
+  readonly timeoutMs?: number;
   /** What `run()` receives as its argument (the run's parameters). Default: `{}`. */
   readonly parameters?: unknown;
   /** What `run()` receives as its second argument: the run's id, output folder, metrics. */
@@ -49,6 +55,7 @@ export const EXIT_JOB_FAILED = 1;
 export const EXIT_NOT_A_JOB = 2;
 /** 128 + SIGTERM, as a shell reports a process that SIGTERM ended. */
 export const EXIT_SIGTERM = 143;
+export { EXIT_TIMED_OUT };
 
 const consoleOutput: EntryPointOutput = {
   info: (line) => console.log(line),
@@ -94,9 +101,18 @@ export async function runJob(
   output.info(`Executing job ${entry.moduleName} version ${entry.moduleVersion}`);
   const stop = (job as { stop?: unknown }).stop;
   let stopRequested = false;
+  const deadline = deadlineSignal(options.timeoutMs, options.stopSignal);
+  const stopSignal = deadline.signal;
+  const ended = (code: number): number => {
+    deadline.clear();
+    return deadline.timedOut() && code === EXIT_SIGTERM ? EXIT_TIMED_OUT : code;
+  };
   const abandoned = new Promise<void>((resolve) => {
     const onStop = (): void => {
       stopRequested = true;
+      if (deadline.timedOut()) {
+        output.info(`Timed out after ${formatDuration(options.timeoutMs ?? 0)}`);
+      }
       if (typeof stop !== 'function') {
         output.info('Stopping: the job has no stop() method, so its run is abandoned');
         resolve();
@@ -107,8 +123,8 @@ export async function runJob(
         .then(() => stop.call(job))
         .catch((error: unknown) => output.error(`The job's stop() failed: ${describe(error)}`));
     };
-    if (options.stopSignal?.aborted === true) onStop();
-    else options.stopSignal?.addEventListener('abort', onStop, { once: true });
+    if (stopSignal.aborted) onStop();
+    else stopSignal.addEventListener('abort', onStop, { once: true });
   });
   let returned: unknown;
   try {
@@ -123,15 +139,16 @@ export async function runJob(
   } catch (error) {
     if (stopRequested) {
       output.error(`Job stopped: ${describe(error)}`);
-      return EXIT_SIGTERM;
+      return ended(EXIT_SIGTERM);
     }
     output.error(`Job failed: ${describe(error)}`);
-    return EXIT_JOB_FAILED;
+    return ended(EXIT_JOB_FAILED);
   }
   if (stopRequested) {
     output.info('Job stopped');
-    return EXIT_SIGTERM;
+    return ended(EXIT_SIGTERM);
   }
+  deadline.clear();
   if (options.deliverResult !== undefined) {
     try {
       await options.deliverResult(returned);

@@ -3,12 +3,20 @@
  * and imported by the generated entry file. It loads the installed package, runs the job with
  * `runJob`, and turns the outcome and signals into the process's exit code.
  */
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { RunAssets } from '../packaging/assetPaths.js';
 import { loadInstalledPackage } from '../packaging/load.js';
 import { PARAMETERS_ENV, decodeParameters } from '../parameters/index.js';
 import { packageClassFinder } from '../packaging/resultDocument.js';
+import {
+  ATTEMPTS_FILE,
+  attemptEndLine,
+  attemptStartLine,
+  nextAttempt,
+  timeoutFromEnvironment,
+} from '../routines/attempts.js';
 import { CONTAINER_RUN_DIR, RUN_ENV } from '../routines/results/layout.js';
 import { createRunContext, writeResult, type RunContext } from '../routines/results/runFolder.js';
 import { exitWhenDrained } from './exitWhenDrained.js';
@@ -36,6 +44,12 @@ export interface RunEntryPointOptions {
    * (`FERRY_RUN_ID` set); a temporary folder otherwise (an image run by hand, a test on a host).
    */
   readonly runDir?: string;
+}
+
+/** A file not there yet (the first attempt) reads as none; any other failure is one. */
+function ifMissing(error: NodeJS.ErrnoException): undefined {
+  if (error.code === 'ENOENT') return undefined;
+  throw error;
 }
 
 /** The run's context from the container's environment (set by the executor or a sweep's queue). */
@@ -100,6 +114,13 @@ export async function runEntryPoint(options: RunEntryPointOptions): Promise<neve
     (process.env[RUN_ENV.runId] === undefined
       ? path.join(os.tmpdir(), `ferry-run-${process.pid}`)
       : CONTAINER_RUN_DIR);
+  // Each attempt (the engine restarts a failed run's container when it has retries) notes its start
+  // and end in the run folder, which outlives the restart: the record's attempts are read from it.
+  const attemptsFile = path.join(runDir, ATTEMPTS_FILE);
+  const attempt = nextAttempt(await readFile(attemptsFile, 'utf8').catch(ifMissing));
+  await mkdir(runDir, { recursive: true });
+  await appendFile(attemptsFile, attemptStartLine(attempt, new Date()));
+  const timeoutMs = timeoutFromEnvironment(process.env);
   let code: number;
   try {
     const entryPoint = await loadInstalledPackage(options.packageDir);
@@ -111,6 +132,7 @@ export async function runEntryPoint(options: RunEntryPointOptions): Promise<neve
       return exitWhenDrained(EXIT_NOT_A_JOB);
     }
     code = await runJob(entryPoint, {
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(options.resourceName === undefined ? {} : { resourceName: options.resourceName }),
       ferryVersion: typeof FERRY_RUNTIME_VERSION === 'undefined' ? 'dev' : FERRY_RUNTIME_VERSION,
       stopSignal: stopping.signal,
@@ -123,6 +145,10 @@ export async function runEntryPoint(options: RunEntryPointOptions): Promise<neve
     console.error(`Could not load the package in ${options.packageDir}:\n${describe(error)}`);
     code = EXIT_NOT_A_JOB;
   }
+  await appendFile(attemptsFile, attemptEndLine(attempt, code, new Date())).catch(
+    (error: unknown) =>
+      console.error(`Could not note the attempt's end in ${attemptsFile}: ${describe(error)}`),
+  );
   // runJob's closing line was the last thing written; the run is over once it is delivered.
   return exitWhenDrained(code);
 }

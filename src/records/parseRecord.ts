@@ -68,7 +68,7 @@ function recordProblem(value: unknown): string | undefined {
   if (parameters === null || typeof parameters !== 'object' || Array.isArray(parameters)) {
     return 'parameters must be an object';
   }
-  for (const key of ['exitCode', 'sweepIndex'] as const) {
+  for (const key of ['exitCode', 'sweepIndex', 'timeoutMs', 'retries'] as const) {
     if (record[key] !== undefined && !Number.isInteger(record[key])) {
       return `${key} must be a whole number when present`;
     }
@@ -80,6 +80,8 @@ function recordProblem(value: unknown): string | undefined {
   }
   const inputsProblem = inputsProblemOf(record.inputs);
   if (inputsProblem !== undefined) return inputsProblem;
+  const attemptsProblem = attemptsProblemOf(record.attempts);
+  if (attemptsProblem !== undefined) return attemptsProblem;
   const metrics = record.metrics;
   if (metrics !== undefined) {
     if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) {
@@ -113,6 +115,35 @@ function inputsProblemOf(inputs: unknown): string | undefined {
       (k) => !['name', 'runId', 'cacheKey', 'target'].includes(k),
     );
     if (unknown.length > 0) return `inputs[${i}]: unknown key ${JSON.stringify(unknown[0])}`;
+  }
+  return undefined;
+}
+
+const ATTEMPT_STRINGS = ['startedAt', 'finishedAt', 'where', 'taskId', 'reason'] as const;
+
+/** What is wrong with a record's `attempts`, or undefined when it holds. */
+function attemptsProblemOf(attempts: unknown): string | undefined {
+  if (attempts === undefined) return undefined;
+  if (!Array.isArray(attempts) || attempts.length > 1000) {
+    return 'attempts must be a list (of at most 1000) when present';
+  }
+  for (const [i, attempt] of attempts.entries()) {
+    if (attempt === null || typeof attempt !== 'object' || Array.isArray(attempt)) {
+      return `attempts[${i}] must be an object`;
+    }
+    const a = attempt as Record<string, unknown>;
+    if (!Number.isInteger(a.attempt)) return `attempts[${i}].attempt must be a whole number`;
+    if (typeof a.status !== 'string' || !STATUSES.has(a.status)) {
+      return `attempts[${i}].status must be one of ${[...STATUSES].join(', ')}`;
+    }
+    if (a.exitCode !== undefined && !Number.isInteger(a.exitCode)) {
+      return `attempts[${i}].exitCode must be a whole number when present`;
+    }
+    for (const key of ATTEMPT_STRINGS) {
+      if (a[key] !== undefined && typeof a[key] !== 'string') {
+        return `attempts[${i}].${key} must be a string when present`;
+      }
+    }
   }
   return undefined;
 }

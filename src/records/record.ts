@@ -4,10 +4,11 @@ import type { JobState } from '../routines/jobExecutor.js';
 /**
  * How a run stands. `queued`: created and waiting for its turn (a sweep's queue); `succeeded`: exit
  * code 0; `failed`: any other exit code; `stopped`: ended by `stop` (SIGTERM/SIGKILL); `cancelled`:
- * taken off a queue before it started; `unknown`: its container is gone and its end was never seen.
+ * taken off a queue before it started; `timed-out`: its (last) attempt ran out of its `timeout`;
+ * `unknown`: its container is gone and its end was never seen.
  */
 export type RunStatus =
-  'queued' | 'running' | 'succeeded' | 'failed' | 'stopped' | 'cancelled' | 'unknown';
+  'queued' | 'running' | 'succeeded' | 'failed' | 'timed-out' | 'stopped' | 'cancelled' | 'unknown';
 
 /** Every status, in the order a run goes through them. */
 export const RUN_STATUSES: readonly RunStatus[] = [
@@ -15,6 +16,7 @@ export const RUN_STATUSES: readonly RunStatus[] = [
   'running',
   'succeeded',
   'failed',
+  'timed-out',
   'stopped',
   'cancelled',
   'unknown',
@@ -24,9 +26,26 @@ export const RUN_STATUSES: readonly RunStatus[] = [
 export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set([
   'succeeded',
   'failed',
+  'timed-out',
   'stopped',
   'cancelled',
 ]);
+
+/** One attempt of a run (a run with `retries` may have several; see routines/attempts.ts). */
+export interface RunAttempt {
+  /** 1-based. */
+  readonly attempt: number;
+  readonly status: RunStatus;
+  readonly exitCode?: number;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  /** Where it ran: a swarm node (`<hostname> (<node id>, …)`), a remote host, `local`. */
+  readonly where?: string;
+  /** Swarm: the task of this attempt (its logs are read by it). */
+  readonly taskId?: string;
+  /** Why it ended, when the engine said (a node that went down, an image it could not get). */
+  readonly reason?: string;
+}
 
 export type TargetKind = 'attached' | 'local' | 'remote' | 'swarm';
 
@@ -70,6 +89,11 @@ export interface RunRecord {
   readonly outputsDownloadedTo?: string;
   /** The run folder (result, metrics, outputs) is saved beside the record (`<id>/`). */
   readonly savedRunFolder?: boolean;
+  /** Each attempt's timeout (ms) and the retries the run was given, when it was given any. */
+  readonly timeoutMs?: number;
+  readonly retries?: number;
+  /** Every attempt, oldest first (set once known; a run with no retries may have none). */
+  readonly attempts?: readonly RunAttempt[];
   /** The run's cache key (src/memo/key.ts): package content, parameters, upstream keys. */
   readonly cacheKey?: string;
   /** Served from cache: the earlier run whose result, metrics and outputs this one gives. */
@@ -89,8 +113,12 @@ export interface RunInput {
   readonly cacheKey: string;
 }
 
-/** A run's status from an executor's state. */
-export function statusOfState(state: JobState): RunStatus {
+/** The exit code an attempt that ran out of time ends with (routines/attempts.ts). */
+const EXIT_TIMED_OUT = 124;
+
+/** A run's status from an executor's state (and its exit code: a timed-out run failed with 124). */
+export function statusOfState(state: JobState, exitCode?: number): RunStatus {
+  if (state === 'failed' && exitCode === EXIT_TIMED_OUT) return 'timed-out';
   switch (state) {
     case 'created':
       return 'queued';

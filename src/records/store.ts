@@ -71,6 +71,7 @@ export class RecordStore {
   /** Removes the record, the logs saved with it and its run folder. */
   async remove(id: string): Promise<void> {
     await rm(this.runDir(id), { recursive: true, force: true });
+    await rm(this.attemptsDir(id), { recursive: true, force: true });
     const logs = this.logFiles(id);
     await rm(logs.stdout, { force: true });
     await rm(logs.stderr, { force: true });
@@ -93,6 +94,29 @@ export class RecordStore {
       readIfThere(files.stderr),
     ]);
     return stdout === undefined ? undefined : { stdout, stderr: stderr ?? '' };
+  }
+
+  /** Keeps one attempt's output (a run with retries), beside the run's own logs. */
+  async saveAttemptLogs(id: string, attempt: number, logs: JobLogs): Promise<void> {
+    const dir = this.attemptsDir(id);
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, `${attempt}.stdout`), logs.stdout);
+    await writeFile(path.join(dir, `${attempt}.stderr`), logs.stderr);
+  }
+
+  /** One attempt's saved output, or undefined when none was saved. */
+  async readAttemptLogs(id: string, attempt: number): Promise<JobLogs | undefined> {
+    if (!Number.isInteger(attempt) || attempt < 1) return undefined;
+    const dir = this.attemptsDir(id);
+    const [stdout, stderr] = await Promise.all([
+      readIfThere(path.join(dir, `${attempt}.stdout`)),
+      readIfThere(path.join(dir, `${attempt}.stderr`)),
+    ]);
+    return stdout === undefined ? undefined : { stdout, stderr: stderr ?? '' };
+  }
+
+  private attemptsDir(id: string): string {
+    return `${this.file(id).slice(0, -'.json'.length)}.attempts`;
   }
 
   private logFiles(id: string): { stdout: string; stderr: string } {

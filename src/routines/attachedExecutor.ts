@@ -9,7 +9,15 @@ import {
   type PackagingTask,
 } from '../packaging/index.js';
 import { openCachedRun, planRun, type MemoTarget, type RunPlan } from '../memo/memo.js';
-import { statusOfState, type RunRecord } from '../records/record.js';
+import { statusOfState, type RunAttempt, type RunRecord } from '../records/record.js';
+import {
+  attemptStatus,
+  mergePolicies,
+  runPolicy,
+  shouldRetry,
+  type RunPolicy,
+  type RunPolicyInput,
+} from './attempts.js';
 import { RecordStore } from '../records/store.js';
 import type { PreparedImage, QueuedSweep, SweepProgress } from './docker/dockerExecutor.js';
 import { RecordedRun } from './recordedRun.js';
@@ -88,6 +96,8 @@ export interface AttachedExecutorSettings {
   readonly resultSourceRoot?: string;
   /** `execute()` serves an earlier run with the same cache key unless told otherwise (src/memo/). */
   readonly cache?: boolean;
+  /** Each run's `timeout` and `retries` unless `execute()` says otherwise. */
+  readonly policy?: RunPolicyInput;
 }
 
 /** Runs the job in this process, to debug it (Training Grounds' `routine.attached`). */
@@ -146,10 +156,17 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
     const delivered = viaPackage
       ? await this.loadThroughPackage(packaged!)
       : await this.asPackage();
+    const policy = runPolicy(
+      mergePolicies(this.settings.policy, {
+        ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+        ...(options.retries === undefined ? {} : { retries: options.retries }),
+      }),
+    );
     const run = new AttachedRun(
       runId,
       delivered,
       parameters,
+      policy,
       {
         runDir: this.runDir(runId),
         sources: this.resultSources(),
@@ -175,6 +192,8 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
       status: 'running',
       createdAt,
       startedAt: createdAt,
+      ...(policy.timeoutMs === undefined ? {} : { timeoutMs: policy.timeoutMs }),
+      ...(policy.retries === 0 ? {} : { retries: policy.retries }),
       ...(packaged === undefined
         ? {}
         : {
@@ -333,14 +352,26 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
   }
 
   /** Records a run's end and keeps its output beside the record. */
-  private async recordEnd(ended: { id: string; status: JobStatus; logs: JobLogs }): Promise<void> {
+  private async recordEnd(ended: {
+    id: string;
+    status: JobStatus;
+    logs: JobLogs;
+    attempts: readonly RunAttempt[];
+    attemptLogs: readonly JobLogs[];
+  }): Promise<void> {
     const store = this.records;
     if (store === undefined || (await store.get(ended.id)) === undefined) return;
     await store.saveLogs(ended.id, ended.logs);
+    if (ended.attempts.length > 1) {
+      for (const [i, logs] of ended.attemptLogs.entries()) {
+        await store.saveAttemptLogs(ended.id, i + 1, logs);
+      }
+    }
     await store.update(ended.id, {
       ...(await summarize(new FolderArtifacts(this.runDir(ended.id)))),
       savedRunFolder: true,
-      status: statusOfState(ended.status.state),
+      ...(ended.attempts.length > 1 ? { attempts: ended.attempts } : {}),
+      status: statusOfState(ended.status.state, ended.status.exitCode),
       ...(ended.status.exitCode === undefined ? {} : { exitCode: ended.status.exitCode }),
       ...(ended.status.finishedAt === undefined
         ? {}
@@ -419,6 +450,8 @@ class AttachedRun implements JobRun {
   private readonly lines: Array<{ line: string; stream: LogStream }> = [];
   private readonly lineListeners = new Set<LineListener>();
   private readonly stopping = new AbortController();
+  private readonly attempts: RunAttempt[] = [];
+  private readonly attemptLogs: JobLogs[] = [];
   private finished: Promise<JobResult> | undefined;
   private readonly results: RunResults;
 
@@ -426,6 +459,7 @@ class AttachedRun implements JobRun {
     readonly id: string,
     private readonly delivered: AttachedJob,
     private readonly parameters: JobParameters,
+    private readonly policy: RunPolicy,
     private readonly folder: {
       readonly runDir: string;
       readonly sources: ResultSources;
@@ -436,6 +470,8 @@ class AttachedRun implements JobRun {
       id: string;
       status: JobStatus;
       logs: JobLogs;
+      attempts: readonly RunAttempt[];
+      attemptLogs: readonly JobLogs[];
     }) => Promise<void>,
   ) {
     const artifacts = new FolderArtifacts(folder.runDir);
@@ -481,22 +517,46 @@ class AttachedRun implements JobRun {
     const { job, name, version, uid, classes } = this.delivered;
     const { runDir } = this.folder;
     const context = createRunContext({ runId: this.id, runDir, assets: this.delivered.assets });
-    this.finished = runJob(
-      {
-        moduleName: name,
-        moduleVersion: version,
-        uid,
-        resources: ['job'],
-        loadResource: async () => job,
-      },
-      {
-        parameters: this.parameters,
-        context,
-        deliverResult: (value) => writeResult(runDir, value, classes),
-        stopSignal: this.stopping.signal,
-        ferryVersion,
-      },
-    )
+    const attempt = (n: number): Promise<number> => {
+      const startedAt = new Date();
+      const from = { stdout: this.output.stdout.length, stderr: this.output.stderr.length };
+      return runJob(
+        {
+          moduleName: name,
+          moduleVersion: version,
+          uid,
+          resources: ['job'],
+          loadResource: async () => job,
+        },
+        {
+          parameters: this.parameters,
+          context,
+          deliverResult: (value) => writeResult(runDir, value, classes),
+          stopSignal: this.stopping.signal,
+          ...(this.policy.timeoutMs === undefined ? {} : { timeoutMs: this.policy.timeoutMs }),
+          ferryVersion,
+        },
+      ).then(async (exitCode) => {
+        this.attempts.push({
+          attempt: n,
+          status: attemptStatus(exitCode, this.stopping.signal.aborted),
+          exitCode,
+          startedAt: startedAt.toISOString(),
+          finishedAt: new Date().toISOString(),
+          where: 'this process',
+        });
+        this.attemptLogs.push({
+          stdout: this.output.stdout.slice(from.stdout),
+          stderr: this.output.stderr.slice(from.stderr),
+        });
+        if (this.stopping.signal.aborted || !shouldRetry(this.policy, n, exitCode)) return exitCode;
+        console.error(
+          `Attempt ${n} ended with exit code ${exitCode}; trying again (attempt ${n + 1})`,
+        );
+        return attempt(n + 1);
+      });
+    };
+    this.finished = attempt(1)
       .finally(() => {
         release();
         splitters.stdout.flush();
@@ -510,6 +570,8 @@ class AttachedRun implements JobRun {
           id: this.id,
           status: await this.status(),
           logs: await this.getLogs(),
+          attempts: this.attempts,
+          attemptLogs: this.attemptLogs,
         });
         return { runId: this.id, exitCode, state: this.state };
       });
@@ -568,5 +630,6 @@ class AttachedRun implements JobRun {
 
 function stateOf(exitCode: number): JobState {
   if (exitCode === EXIT_OK) return 'exited';
+  // A timed-out run is `failed` with its exit code, which the record reads as `timed-out`.
   return exitCode === EXIT_SIGTERM ? 'stopped' : 'failed';
 }

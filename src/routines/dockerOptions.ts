@@ -86,6 +86,8 @@ export interface MappedHostConfig {
     DeviceIDs?: string[];
     Capabilities: string[][];
   }[];
+  /** Retries: the engine starts a failed attempt again (routines/attempts.ts). */
+  RestartPolicy?: { Name: 'on-failure'; MaximumRetryCount: number };
 }
 
 /** Maps the options to Docker's HostConfig (mounts, limits, GPU device requests). */

@@ -54,3 +54,5 @@ export class MountSourceMissingError extends InputError {
     );
   }
 }
+/** A `timeout` or `retries` that does not hold (config, `execute()` or a flag). */
+export class InvalidRunPolicyError extends InputError {}

@@ -58,6 +58,13 @@ export interface ExecuteOptions {
   readonly parameters?: JobParameters;
   /** The run's id. Default: a new one (`newRunId()`). */
   readonly runId?: string;
+  /**
+   * Each attempt's time: seconds, or `"10m"`, `"1h30m"`; a run out of time is stopped and recorded
+   * `timed-out`. Default: the target's `timeout`, else none (routines/attempts.ts).
+   */
+  readonly timeout?: number | string;
+  /** How many times a failed or timed-out run is tried again. Default: the target's, else 0. */
+  readonly retries?: number;
   /** Extra labels for the run's container (Docker executors); Ferry's own run labels always win. */
   readonly labels?: Readonly<Record<string, string>>;
   /**

@@ -6,11 +6,19 @@ import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/index.js';
 import {
   ENV_LOADER,
+  genericResourceProblem,
+  policyOfLabels,
   secretData,
   serviceName,
   serviceSpec,
 } from '../../src/routines/swarm/serviceSpec.js';
-import { describeNode, imageProblem, statusOfTask } from '../../src/routines/swarm/taskState.js';
+import {
+  describeNode,
+  imageProblem,
+  isLost,
+  statusOfTask,
+  withLostAttempt,
+} from '../../src/routines/swarm/taskState.js';
 
 describe('swarm service specs', () => {
   const base = {
@@ -154,5 +162,106 @@ describe('swarm target config', () => {
     await expect(
       load({ type: 'swarm', registry: 'r:5000/t', constraints: ['node.role'] }),
     ).rejects.toThrow(/targets\.cluster\.constraints/);
+  });
+});
+
+describe('swarm retries, timeouts, lost nodes and GPUs', () => {
+  const base = {
+    name: 'ferry-demo-20261201-120000-abcdef',
+    image: 'registry:5000/team/demo@sha256:' + 'a'.repeat(64),
+    entrypoint: ['node', '/app/entry.mjs'],
+    labels: { 'ferry.run-id': '20261201-120000-abcdef' },
+    env: ['FERRY_PARAMETERS={}'],
+  };
+  type Spec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- the API's JSON
+
+  it('a policy restarts failed tasks, tells the entry point its deadline and is on the labels', () => {
+    const spec = serviceSpec({
+      ...base,
+      settings: {},
+      policy: { retries: 2, timeoutMs: 600_000 },
+    }) as Spec;
+    expect(spec.TaskTemplate.RestartPolicy).toMatchObject({
+      Condition: 'on-failure',
+      MaxAttempts: 2,
+    });
+    expect(spec.TaskTemplate.ContainerSpec.Env).toContain('FERRY_TIMEOUT_MS=600000');
+    expect(policyOfLabels(spec.Labels)).toEqual({ retries: 2, timeoutMs: 600_000 });
+    expect(policyOfLabels({ 'ferry.retries': 'lots' })).toEqual({ retries: 0 });
+  });
+
+  it('GPUs are generic resources the task reserves', () => {
+    const spec = serviceSpec({
+      ...base,
+      settings: { reservations: { cpus: 1 }, genericResources: [{ kind: 'NVIDIA-GPU', count: 2 }] },
+    }) as Spec;
+    expect(spec.TaskTemplate.Resources.Reservations).toEqual({
+      NanoCPUs: 1e9,
+      GenericResources: [{ DiscreteResourceSpec: { Kind: 'NVIDIA-GPU', Value: 2 } }],
+    });
+  });
+
+  it('a clear error when no node advertises the GPUs asked for', () => {
+    const node = (id: string, gpus: object[]) => ({
+      ID: id,
+      Description: { Hostname: `h-${id}`, Resources: { GenericResources: gpus } },
+    });
+    const nodes = [
+      node('aaaaaaaaaaaaaaaa', []),
+      node('bbbbbbbbbbbbbbbb', [
+        { NamedResourceSpec: { Kind: 'NVIDIA-GPU', Value: 'GPU-1' } },
+        { NamedResourceSpec: { Kind: 'NVIDIA-GPU', Value: 'GPU-2' } },
+      ]),
+    ];
+    expect(genericResourceProblem([{ kind: 'NVIDIA-GPU', count: 2 }], nodes)).toBeUndefined();
+    const problem = genericResourceProblem([{ kind: 'NVIDIA-GPU', count: 4 }], nodes);
+    expect(problem).toContain('each run asks for 4 NVIDIA-GPU');
+    expect(problem).toContain('h-bbbbbbbbbbbbbbbb (bbbbbbbbbbbb): 2');
+    expect(problem).toContain('--node-generic-resource NVIDIA-GPU=');
+  });
+
+  it('a task on a node that is down is a lost attempt, with the reason', () => {
+    const task = {
+      ID: 't1',
+      NodeID: 'n1',
+      Status: { State: 'running' },
+      DesiredState: 'running',
+    };
+    const down = { ID: 'n1', Description: { Hostname: 'vm' }, Status: { State: 'down' } };
+    const lost = withLostAttempt(task, down);
+    expect(isLost(lost)).toBe(true);
+    expect(lost.Status.State).toBe('failed');
+    expect(lost.Status.Err).toContain('node vm (n1) is down');
+    const up = { ...down, Status: { State: 'ready' } };
+    expect(withLostAttempt(task, up)).toBe(task);
+  });
+
+  it('a swarm target takes gpus, timeout and retries', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ferry-swarm-gpus-'));
+    await writeFile(path.join(dir, 'job.ts'), 'export const job = { run() {} };\n');
+    const config = validateConfig(
+      {
+        project: 'demo',
+        version: '1.0.0',
+        job: 'job.ts#job',
+        sourceRoot: '.',
+        targets: {
+          cluster: {
+            type: 'swarm',
+            registry: 'registry:5000/team',
+            gpus: 1,
+            timeout: '2h',
+            retries: 3,
+          },
+        },
+      },
+      path.join(dir, 'ferry.config.json'),
+    );
+    expect(config.targets.cluster).toMatchObject({
+      gpus: 1,
+      gpuResource: 'NVIDIA-GPU',
+      timeout: '2h',
+      retries: 3,
+    });
   });
 });

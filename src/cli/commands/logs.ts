@@ -1,5 +1,12 @@
 import type { JobRun, LogStream } from '../../routines/jobExecutor.js';
-import { flag, type Command, stringOption, RUN_LOOKUP_TARGET_OPTION } from '../command.js';
+import {
+  flag,
+  intOption,
+  type Command,
+  stringOption,
+  RUN_LOOKUP_TARGET_OPTION,
+} from '../command.js';
+import { UsageError } from '../errors.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
 import { writeOrWait } from '../output.js';
@@ -20,6 +27,11 @@ attached run is printed from the records folder.`,
       short: 'f',
       description: 'keep printing new lines until the run ends (Ctrl-C to stop)',
     },
+    attempt: {
+      type: 'string',
+      value: 'n',
+      description: 'the output of attempt n of a run that was retried (ferry status lists them)',
+    },
   },
   minPositionals: 1,
   maxPositionals: 1,
@@ -32,6 +44,19 @@ attached run is printed from the records folder.`,
       run = await (await executorOf(context, runs[0]!)).sweepRunner(runs[0]!.sweepId!);
     } else {
       const record = await resolveRun(context, id, stringOption(args, 'target'));
+      const attempt = intOption(args, 'attempt', 'logs');
+      if (attempt !== undefined) {
+        const logs = await (await context.records()).readAttemptLogs(record.id, attempt);
+        if (logs === undefined) {
+          throw new UsageError(
+            `logs: run ${record.id} has no saved output for attempt ${attempt} (it had ${record.attempts?.length ?? 1} attempt(s); each one's output is kept once a retried run has ended)`,
+            'logs',
+          );
+        }
+        context.io.stdout.write(logs.stdout);
+        context.io.stderr.write(logs.stderr);
+        return EXIT.ok;
+      }
       run = await (await executorOf(context, record)).run(record.id);
     }
     if (!follow) {

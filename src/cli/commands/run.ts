@@ -20,6 +20,7 @@ import { executorOf, resolveRun } from '../runs.js';
 import { formatMetric } from '../runTable.js';
 import { formatDuration, writeOrWait } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
+import { POLICY_OPTIONS, policyFromArgs } from '../policyOptions.js';
 
 export const CACHE_OPTIONS: OptionSpecs = {
   cache: {
@@ -59,6 +60,7 @@ with the same cache key (package content, resolved parameters, upstream keys) wi
         'where to run: attached, local, or a target of the config (default: defaults.target)',
     },
     ...PARAMETER_OPTIONS,
+    ...POLICY_OPTIONS,
     detach: {
       type: 'boolean',
       short: 'd',
@@ -79,6 +81,7 @@ with the same cache key (package content, resolved parameters, upstream keys) wi
     'ferry run --param epochs=10 --param optimizer.lr=0.01',
     'ferry run --target gpu-box --params params.json --detach',
     'ferry run --cache --param model=@3fa2c1',
+    'ferry run --target cluster --timeout 10m --retries 2',
   ],
   async run(context, args) {
     const config = await context.config();
@@ -91,6 +94,7 @@ with the same cache key (package content, resolved parameters, upstream keys) wi
     );
     const inputs = await referencedRuns(context, references);
     const cache = await cacheOf(context, args, executor.targetName);
+    const policy = policyFromArgs(args, 'run');
     if (flag(args, 'detach') && executor.runsInProcess) {
       context.note('ferry: note: --detach is ignored for attached runs (they run in this process)');
     }
@@ -100,6 +104,7 @@ with the same cache key (package content, resolved parameters, upstream keys) wi
       wait: false,
       parameters,
       runId,
+      ...policy,
       ...(flag(args, 'via-package') ? { viaPackage: true } : {}),
       ...(flag(args, 'rm') ? { removeContainer: true } : {}),
       ...cache,

@@ -1,3 +1,4 @@
+import { formatDuration as formatPolicyDuration } from '../../routines/attempts.js';
 import { isFinal, type RunRecord } from '../../records/record.js';
 import { flag, type Command, stringOption, RUN_LOOKUP_TARGET_OPTION } from '../command.js';
 import type { CliContext } from '../context.js';
@@ -108,6 +109,31 @@ function printRun(context: CliContext, r: RunRecord): void {
     ],
     ['status', r.status],
     ['exit code', r.exitCode === undefined ? undefined : String(r.exitCode)],
+    ['node', r.node],
+    [
+      'policy',
+      r.timeoutMs === undefined && r.retries === undefined
+        ? undefined
+        : [
+            r.timeoutMs === undefined ? undefined : `timeout ${formatPolicyDuration(r.timeoutMs)}`,
+            r.retries === undefined ? undefined : `${r.retries} retries`,
+          ]
+            .filter((p) => p !== undefined)
+            .join(', '),
+    ],
+    ...(r.attempts ?? []).map((a): [string, string] => [
+      `attempt ${a.attempt}`,
+      [
+        a.status,
+        a.exitCode === undefined ? undefined : `exit code ${a.exitCode}`,
+        a.where === undefined ? undefined : `where: ${a.where}`,
+        a.startedAt,
+        a.reason,
+        r.attempts!.length > 1 ? `(ferry logs --attempt ${a.attempt} ${r.id})` : undefined,
+      ]
+        .filter((p) => p !== undefined)
+        .join('  '),
+    ]),
     ['parameters', JSON.stringify(r.parameters)],
     ['created', r.createdAt],
     ['started', r.startedAt],

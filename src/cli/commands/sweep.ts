@@ -14,6 +14,7 @@ import { flag, intOption, stringOption, stringsOption, type Command } from '../c
 import type { CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { EXIT } from '../exitCodes.js';
+import { POLICY_OPTIONS, policyFromArgs } from '../policyOptions.js';
 import { formatDuration } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
 import { SWEEP_PREFIX, refreshRecords, sweepRuns } from '../runs.js';
@@ -65,6 +66,7 @@ all succeeded and 1 otherwise.`,
     },
     ...PARAMETER_OPTIONS,
     ...CACHE_OPTIONS,
+    ...POLICY_OPTIONS,
     parallel: {
       type: 'string',
       short: 'P',
@@ -104,6 +106,7 @@ all succeeded and 1 otherwise.`,
       );
     }
     const base = await parametersFromArgs(config, args, context.io.cwd);
+    const policy = policyFromArgs(args, 'sweep');
     const parameterSets = expandSweep(base, spec);
     const target = await context.target(stringOption(args, 'target'));
     const asked =
@@ -138,6 +141,7 @@ all succeeded and 1 otherwise.`,
       sweepId,
       runs: remaining,
       ...(asked === undefined ? {} : { maxParallel: asked }),
+      policy,
       createdAt,
       onQueued: (created, total) =>
         context.progress.report({

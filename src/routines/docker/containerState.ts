@@ -96,7 +96,7 @@ export function recordFromContainer(
     targetKind: place.targetKind,
     ...(place.host === undefined ? {} : { host: place.host }),
     parameters: labelParameters(labels[RUN_LABELS.parameters]),
-    status: statusOfState(status.state),
+    status: statusOfState(status.state, status.exitCode),
     ...(status.exitCode === undefined ? {} : { exitCode: status.exitCode }),
     createdAt: labels[RUN_LABELS.createdAt] ?? info.Created,
     ...(status.startedAt === undefined ? {} : { startedAt: status.startedAt.toISOString() }),

@@ -25,6 +25,7 @@ import {
   resolveEnvironment,
   toHostConfig,
   type DockerOptionsFields,
+  type MappedHostConfig,
 } from '../dockerOptions.js';
 import { NoJobError, PackageNotAvailableError, RunNotFoundError } from '../errors.js';
 import type {
@@ -44,11 +45,22 @@ import { DockerJobRun, type SettledRun } from './dockerJobRun.js';
 import { RUN_LABELS, containerName, labelFilter, runContainerLabels } from './labels.js';
 import { defaultParallelism, enqueueSweep, gpuSlotsOf, type SweepRun } from '../../sweeps/queue.js';
 import { readPackageFolder } from './packageFolder.js';
+import { demuxLogs } from './logs.js';
 import { startContainer } from './startContainer.js';
 import { ContainerArtifacts, FolderArtifacts, type RunArtifacts } from '../results/artifacts.js';
 import { OutputsNotKeptError } from '../results/errors.js';
 import { runEnvironment } from '../results/layout.js';
 import { summarize, workDirSources, type ResultSources } from '../results/runResults.js';
+import {
+  attemptsOfFile,
+  dockerRestartPolicy,
+  splitLogsByAttempt,
+  mergePolicies,
+  policyEnvironment,
+  runPolicy,
+  type RunPolicy,
+  type RunPolicyInput,
+} from '../attempts.js';
 
 /** What `execute()` reports while it packages, builds, connects, ships and starts. */
 export type ExecutorProgress =
@@ -96,6 +108,8 @@ export interface DockerExecutorFields {
   readonly env?: NodeJS.ProcessEnv;
   /** `execute()` serves an earlier run with the same cache key unless told otherwise (src/memo/). */
   readonly cache?: boolean;
+  /** Each run's `timeout` and `retries` unless `execute()` or the sweep says otherwise. */
+  readonly policy?: RunPolicyInput;
 }
 
 /** An image on the engine runs start from. */
@@ -133,6 +147,8 @@ export interface SweepPlan {
   readonly createdAt?: Date;
   /** Told as each run is queued. */
   readonly onQueued?: (queued: number, total: number) => void;
+  /** Each run's `timeout` and `retries`. Default: the target's. */
+  readonly policy?: RunPolicyInput;
 }
 
 /** A sweep queued on a target. */
@@ -273,7 +289,9 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
       ...resolveEnvironment(this.options, this.fields.env ?? process.env),
       parametersEnvironment(parameters),
     ];
-    const hostConfig = toHostConfig(this.options);
+    const policy = this.policyOf(options);
+    env.push(...policyEnvironment(policy));
+    const hostConfig = withRestartPolicy(toHostConfig(this.options), policy);
     const prepared = await this.prepareForRun();
     const { docker } = await this.engine();
     const manifest = prepared.image.packageInfo.manifest;
@@ -305,6 +323,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
       createdAt: createdAt.toISOString(),
       containerId,
       ...plan.recordFields(manifest),
+      ...policyFields(policy),
     });
     const run = await this.handle(runId, containerId, options.removeContainer);
     this.lastRunId = runId;
@@ -391,7 +410,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
         continue;
       }
       const listed = runInfoOf(container);
-      const same = statusOfState(listed.state) === record.status;
+      const same = statusOfState(listed.state, listed.exitCode) === record.status;
       if (same && (record.status === 'queued' || record.startedAt !== undefined)) continue;
       const info = await this.call('inspect the run on', () =>
         docker.getContainer(container.Id).inspect(),
@@ -403,7 +422,10 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
       if (fresh === undefined) continue;
       const summary = isFinal(fresh.status)
         ? await this.call('read the results of', () =>
-            summarize(this.containerArtifacts(docker, info.Id)),
+            this.endSummary(this.containerArtifacts(docker, info.Id), {
+              ...fresh,
+              containerId: info.Id,
+            }),
           )
         : {};
       updated.set(
@@ -583,7 +605,11 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
    * The queue lives on the engine: it goes on when this process ends.
    */
   async startSweep(plan: SweepPlan): Promise<QueuedSweep> {
-    const env = resolveEnvironment(this.options, this.fields.env ?? process.env);
+    const policy = this.policyOf(plan.policy ?? {});
+    const env = [
+      ...resolveEnvironment(this.options, this.fields.env ?? process.env),
+      ...policyEnvironment(policy),
+    ];
     const slots = gpuSlotsOf(this.options.gpus);
     const maxParallel = defaultParallelism(plan.maxParallel, slots);
     const prepared = await this.prepareForRun();
@@ -600,7 +626,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
         runs: plan.runs,
         maxParallel,
         env,
-        hostConfig: toHostConfig(this.options),
+        hostConfig: withRestartPolicy(toHostConfig(this.options), policy),
         ...(slots.length > 0 ? { gpuSlots: slots } : {}),
         hostSocketPath: engine.hostSocketPath,
         createdAt,
@@ -619,6 +645,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
         sweepId: plan.sweepId,
         sweepIndex: run.index,
         cacheKey: cacheKeyOf({ manifest, parameters: run.parameters }),
+        ...policyFields(policy),
       };
       records.push(this.records === undefined ? record : await this.records.put(record));
     }
@@ -867,6 +894,52 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
     });
   }
 
+  /** The run's policy: the target's, then what `execute()` or the sweep says. */
+  private policyOf(input: RunPolicyInput): RunPolicy {
+    return runPolicy(
+      mergePolicies(this.fields.policy, {
+        ...(input.timeout === undefined ? {} : { timeout: input.timeout }),
+        ...(input.retries === undefined ? {} : { retries: input.retries }),
+      }),
+    );
+  }
+
+  /**
+   * What an ended run's record gets from its run folder: results, metrics and its attempts. With
+   * more than one attempt, each one's output is saved beside the record (`ferry logs --attempt n`):
+   * the container's one log is split at the attempts' start times.
+   */
+  private async endSummary(
+    artifacts: RunArtifacts,
+    last: Pick<RunRecord, 'id' | 'status' | 'exitCode' | 'finishedAt' | 'containerId'>,
+  ): Promise<Partial<RunRecord>> {
+    const attempts = attemptsOfFile(
+      await artifacts.readAttempts(),
+      this.recordPlace().host ?? this.location,
+      {
+        ...(last.exitCode === undefined ? {} : { exitCode: last.exitCode }),
+        ...(last.finishedAt === undefined ? {} : { finishedAt: last.finishedAt }),
+        stopped: last.status === 'stopped',
+      },
+    );
+    if (attempts.length > 1 && last.containerId !== undefined && this.records !== undefined) {
+      const { docker } = await this.engine();
+      const raw = await this.call('read the logs of', () =>
+        docker
+          .getContainer(last.containerId!)
+          .logs({ stdout: true, stderr: true, follow: false, timestamps: true }),
+      );
+      const split = splitLogsByAttempt(
+        demuxLogs(Buffer.isBuffer(raw) ? raw : Buffer.from(raw as unknown as string, 'binary')),
+        attempts,
+      );
+      for (const [attempt, logs] of split) {
+        await this.records.saveAttemptLogs(last.id, attempt, logs);
+      }
+    }
+    return { ...(await summarize(artifacts)), ...(attempts.length === 0 ? {} : { attempts }) };
+  }
+
   /** What every record of a run started from `prepared` holds. */
   private newRecord(
     prepared: PreparedImage,
@@ -898,18 +971,30 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
   /** Records a run's end (and its logs, when its container is about to be removed). */
   protected async recordEnd(runId: string, settled: SettledRun): Promise<void> {
     const store = this.records;
-    if (store === undefined || (await store.get(runId)) === undefined) return;
+    const known = await store?.get(runId);
+    if (store === undefined || known === undefined) return;
     if (settled.logs !== undefined) await store.saveLogs(runId, settled.logs);
     const { status } = settled;
-    const ended = isFinal(statusOfState(status.state));
-    const summary = ended ? await summarize(settled.artifacts) : {};
+    const runStatus = statusOfState(status.state, status.exitCode);
+    const ended = isFinal(runStatus);
+    const summary = ended
+      ? await this.endSummary(settled.artifacts, {
+          id: runId,
+          ...(known.containerId === undefined ? {} : { containerId: known.containerId }),
+          status: runStatus,
+          ...(status.exitCode === undefined ? {} : { exitCode: status.exitCode }),
+          ...(status.finishedAt === undefined
+            ? {}
+            : { finishedAt: status.finishedAt.toISOString() }),
+        })
+      : {};
     // The container is about to be removed: its run folder is kept beside the record first.
     const saved =
       settled.logs !== undefined && (await settled.artifacts.saveTo(store.runDir(runId)));
     await store.update(runId, {
       ...summary,
       ...(saved ? { savedRunFolder: true } : {}),
-      status: statusOfState(status.state),
+      status: runStatus,
       ...(status.exitCode === undefined ? {} : { exitCode: status.exitCode }),
       ...(status.startedAt === undefined ? {} : { startedAt: status.startedAt.toISOString() }),
       ...(status.finishedAt === undefined ? {} : { finishedAt: status.finishedAt.toISOString() }),
@@ -950,7 +1035,7 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
       ? {
           ...record,
           ...(await this.call('read the results of', () =>
-            summarize(this.containerArtifacts(docker, containerId)),
+            this.endSummary(this.containerArtifacts(docker, containerId), record),
           )),
         }
       : record;
@@ -973,6 +1058,20 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
       if (engineStatus(error) !== 404) throw await this.translate(error, 'remove a container on');
     }
   }
+}
+
+/** The record's copy of a run's policy (nothing when it has none). */
+function policyFields(policy: RunPolicy): Pick<RunRecord, 'timeoutMs' | 'retries'> {
+  return {
+    ...(policy.timeoutMs === undefined ? {} : { timeoutMs: policy.timeoutMs }),
+    ...(policy.retries === 0 ? {} : { retries: policy.retries }),
+  };
+}
+
+/** A container's host config with the policy's restart policy (retries), when it has one. */
+function withRestartPolicy(hostConfig: MappedHostConfig, policy: RunPolicy): MappedHostConfig {
+  const restart = dockerRestartPolicy(policy);
+  return restart === undefined ? hostConfig : { ...hostConfig, RestartPolicy: restart };
 }
 
 /** A listed container as a run. */

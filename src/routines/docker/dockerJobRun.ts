@@ -189,7 +189,14 @@ export class DockerJobRun implements JobRun {
     if (this.final === undefined) {
       await this.call('wait for', () => this.container.wait());
     }
-    const status = await this.status();
+    let status = await this.status();
+    // A container with retries (a restart policy) is `running` again after a failed attempt: the
+    // run has ended only once the engine leaves it exited.
+    while (this.final === undefined && status.state === 'running') {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await this.call('wait for', () => this.container.wait());
+      status = await this.status();
+    }
     if (this.removeContainer && this.final === undefined) {
       const logs = await this.getLogs();
       // Recorded (and its run folder saved) before the container goes, so nothing is lost with it.

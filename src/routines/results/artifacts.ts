@@ -5,6 +5,7 @@
  * Archives from a container are untrusted: only plain files and folders are extracted, inside the
  * destination; everything streams, so large outputs never sit whole in memory.
  */
+import { ATTEMPTS_FILE } from '../attempts.js';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
@@ -58,6 +59,8 @@ export interface RunArtifacts {
   readResult(): Promise<StoredResult | undefined>;
   /** The text of `metrics.jsonl`; undefined when the run logged no metric. */
   readMetrics(): Promise<string | undefined>;
+  /** The text of `attempts.jsonl` (each attempt's start and end); undefined when none was written. */
+  readAttempts(): Promise<string | undefined>;
   /** Whether the outputs folder holds any file. */
   hasOutputs(): Promise<boolean>;
   /** Whether the run left a (deliverable) result. */
@@ -85,6 +88,12 @@ export class ContainerArtifacts implements RunArtifacts {
   async readMetrics(): Promise<string | undefined> {
     return this.viaTemporary(METRICS_FILE, async (dir) =>
       readFile(path.join(dir, METRICS_FILE), 'utf8'),
+    );
+  }
+
+  async readAttempts(): Promise<string | undefined> {
+    return this.viaTemporary(ATTEMPTS_FILE, async (dir) =>
+      readFile(path.join(dir, ATTEMPTS_FILE), 'utf8'),
     );
   }
 
@@ -165,6 +174,10 @@ export class FolderArtifacts implements RunArtifacts {
 
   async readMetrics(): Promise<string | undefined> {
     return readFile(path.join(this.runDir, METRICS_FILE), 'utf8').catch(ifMissing(undefined));
+  }
+
+  async readAttempts(): Promise<string | undefined> {
+    return readFile(path.join(this.runDir, ATTEMPTS_FILE), 'utf8').catch(ifMissing(undefined));
   }
 
   async hasResult(): Promise<boolean> {

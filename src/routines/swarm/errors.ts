@@ -14,3 +14,6 @@ export class SwarmTaskError extends JobError {}
 
 /** A swarm target's settings do not hold (an option the swarm cannot apply). */
 export class InvalidSwarmOptionsError extends InputError {}
+
+/** A run asks for GPUs (generic resources) that no node of the swarm advertises. */
+export class SwarmGpuUnavailableError extends EnvironmentError {}

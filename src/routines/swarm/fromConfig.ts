@@ -38,6 +38,9 @@ export function swarmExecutorFor(
       reservations: target.resources.reservations,
       limits: target.resources.limits,
       constraints: target.constraints,
+      ...(target.gpus === undefined
+        ? {}
+        : { genericResources: [{ kind: target.gpuResource, count: target.gpus }] }),
     },
     startTimeoutMs: target.startTimeout * 1000,
     containering: {

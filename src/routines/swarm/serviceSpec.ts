@@ -3,8 +3,22 @@
  * never restarted), its image by digest, its propagated variables in one Swarm secret (never in the
  * spec), its resources and placement. Pure: the executor sends what these functions return.
  */
+import { policyEnvironment, swarmRestartPolicy, type RunPolicy } from '../attempts.js';
 import { RUN_LABELS } from '../docker/labels.js';
 import { parseMemory } from '../dockerOptions.js';
+
+/** A run's policy on its service, so any checkout that finds the run knows when it has ended. */
+export const POLICY_LABELS = { retries: 'ferry.retries', timeoutMs: 'ferry.timeout-ms' } as const;
+
+/** The policy a service's labels carry (untrusted: a bad label counts as none). */
+export function policyOfLabels(labels: Readonly<Record<string, string>> | undefined): RunPolicy {
+  const retries = Number(labels?.[POLICY_LABELS.retries]);
+  const timeoutMs = Number(labels?.[POLICY_LABELS.timeoutMs]);
+  return {
+    retries: Number.isInteger(retries) && retries >= 0 ? retries : 0,
+    ...(Number.isInteger(timeoutMs) && timeoutMs > 0 ? { timeoutMs } : {}),
+  };
+}
 
 /** What a swarm run's task container is, in its `ferry.role` label. */
 export const TASK_ROLE = 'swarm-task';
@@ -32,9 +46,20 @@ export interface SwarmResources {
   readonly memory?: number | string;
 }
 
+export interface GenericResourceRequest {
+  readonly kind: string;
+  readonly count: number;
+}
+
 export interface SwarmRunSettings {
   readonly reservations?: SwarmResources;
   readonly limits?: SwarmResources;
+  /**
+   * Generic resources each run reserves, as nodes advertise them (dockerd `--node-generic-resource
+   * NVIDIA-GPU=GPU-…`): `{ kind: 'NVIDIA-GPU', count: 1 }`. The swarm places the task on a node
+   * with that many free and tells the container which (`DOCKER_RESOURCE_NVIDIA_GPU`).
+   */
+  readonly genericResources?: readonly GenericResourceRequest[];
   readonly constraints?: readonly string[];
   /** Seconds between SIGTERM and SIGKILL when the run is stopped. Default: 10. */
   readonly stopGraceSeconds?: number;
@@ -52,6 +77,8 @@ export interface ServiceSpecInput {
   /** The run's secret, when it has propagated variables. */
   readonly secret?: { readonly id: string; readonly name: string };
   readonly settings: SwarmRunSettings;
+  /** Retries (a new task per attempt, placed anew) and each attempt's timeout. Default: none. */
+  readonly policy?: RunPolicy;
 }
 
 /** `ferry-<job>-<run id>` as a service name: letters, digits and `-`, at most 63. */
@@ -84,16 +111,23 @@ export function serviceSpec(input: ServiceSpecInput): Record<string, unknown> {
     input.secret === undefined
       ? undefined
       : [input.entrypoint[0] ?? 'node', '-e', ENV_LOADER, ...input.entrypoint.slice(1)];
+  const policy = input.policy ?? { retries: 0 };
   return {
     Name: input.name,
-    Labels: { ...input.labels },
+    Labels: {
+      ...input.labels,
+      ...(policy.retries === 0 ? {} : { [POLICY_LABELS.retries]: String(policy.retries) }),
+      ...(policy.timeoutMs === undefined
+        ? {}
+        : { [POLICY_LABELS.timeoutMs]: String(policy.timeoutMs) }),
+    },
     TaskTemplate: {
       ContainerSpec: {
         Image: input.image,
         // Not the run's labels: a task placed on a manager that is also someone's local target
         // must not look like a local run (`ferry.role=run`) to that target's listings.
         Labels: { [RUN_LABELS.role]: TASK_ROLE },
-        Env: [...input.env],
+        Env: [...input.env, ...policyEnvironment(policy)],
         ...(command === undefined ? {} : { Command: command }),
         ...(input.secret === undefined
           ? {}
@@ -110,13 +144,75 @@ export function serviceSpec(input: ServiceSpecInput): Record<string, unknown> {
       },
       Resources: {
         ...resources('Limits', settings.limits),
-        ...resources('Reservations', settings.reservations),
+        ...reservations(settings.reservations, settings.genericResources),
       },
-      RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
+      RestartPolicy: swarmRestartPolicy(policy),
       Placement: { Constraints: [...(settings.constraints ?? [])] },
     },
     Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
   };
+}
+
+/** Reservations: CPUs and memory, and the generic resources (GPUs) a node must have free. */
+function reservations(
+  value: SwarmResources | undefined,
+  generic: readonly GenericResourceRequest[] | undefined,
+): Record<string, unknown> {
+  const base = resources('Reservations', value) as { Reservations?: Record<string, unknown> };
+  if (generic === undefined || generic.length === 0) return base;
+  return {
+    Reservations: {
+      ...base.Reservations,
+      GenericResources: generic.map((g) => ({
+        DiscreteResourceSpec: { Kind: g.kind, Value: g.count },
+      })),
+    },
+  };
+}
+
+/** A node's generic resources as `GET /nodes` reports them (the parts Ferry reads). */
+export interface AdvertisedResources {
+  readonly ID: string;
+  readonly Description?: {
+    readonly Hostname?: string;
+    readonly Resources?: {
+      readonly GenericResources?: readonly {
+        readonly DiscreteResourceSpec?: { readonly Kind?: string; readonly Value?: number };
+        readonly NamedResourceSpec?: { readonly Kind?: string; readonly Value?: string };
+      }[];
+    };
+  };
+}
+
+/** How many of `kind` a node advertises (each named resource counts one). */
+export function advertised(node: AdvertisedResources, kind: string): number {
+  let count = 0;
+  for (const r of node.Description?.Resources?.GenericResources ?? []) {
+    if (r.DiscreteResourceSpec?.Kind === kind) count += r.DiscreteResourceSpec.Value ?? 0;
+    if (r.NamedResourceSpec?.Kind === kind) count += 1;
+  }
+  return count;
+}
+
+/**
+ * What is wrong with asking for these generic resources on these nodes: undefined when some node
+ * advertises enough of each, else a message saying what was asked and what nodes have.
+ */
+export function genericResourceProblem(
+  requests: readonly GenericResourceRequest[],
+  nodes: readonly AdvertisedResources[],
+): string | undefined {
+  for (const request of requests) {
+    if (nodes.some((node) => advertised(node, request.kind) >= request.count)) continue;
+    const have = nodes
+      .map(
+        (n) =>
+          `${n.Description?.Hostname ?? '?'} (${n.ID.slice(0, 12)}): ${advertised(n, request.kind)}`,
+      )
+      .join(', ');
+    return `each run asks for ${request.count} ${request.kind}, and no node of the swarm advertises that many (${have}); start the GPU nodes' dockerd with --node-generic-resource ${request.kind}=<device id> (and the NVIDIA runtime), or lower gpus`;
+  }
+  return undefined;
 }
 
 function resources(

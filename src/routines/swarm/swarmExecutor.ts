@@ -24,7 +24,9 @@ import {
   parametersEnvironment,
   type JobParameters,
 } from '../../parameters/index.js';
-import { isFinal, statusOfState, type RunRecord } from '../../records/record.js';
+import { isFinal, statusOfState, type RunAttempt, type RunRecord } from '../../records/record.js';
+import { attemptsOfTasks, mergePolicies, runPolicy, type RunPolicy } from '../attempts.js';
+import { demuxLogs } from '../docker/logs.js';
 import { RecordStore } from '../../records/store.js';
 import type { RegistryAuth } from '../../shipping/index.js';
 import type { SshConnectionOptions } from '../../ssh/index.js';
@@ -56,13 +58,17 @@ import { newRunId } from '../runId.js';
 import { RunLookupExecutor } from '../runLookupExecutor.js';
 import {
   NotASwarmManagerError,
+  SwarmGpuUnavailableError,
   SwarmImageUnavailableError,
   SwarmTaskError,
   SwarmTaskStartTimeoutError,
 } from './errors.js';
 import { pushByDigest } from './pushImage.js';
 import {
+  genericResourceProblem,
+  policyOfLabels,
   secretData,
+  type AdvertisedResources,
   secretName,
   serviceName,
   serviceSpec,
@@ -74,7 +80,9 @@ import {
   describeNode,
   imageProblem,
   POLL_MS,
+  statusOfRun,
   statusOfTask,
+  withLostAttempt,
   taskEnded,
   taskWaiting,
   type NodeFacts,
@@ -94,6 +102,7 @@ type SharedExecutorFields = Pick<
   | 'cacheDir'
   | 'onProgress'
   | 'env'
+  | 'policy'
 >;
 
 export interface SwarmExecutorFields extends SharedExecutorFields {
@@ -254,6 +263,12 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
 
   async execute(options: ExecuteOptions = {}): Promise<JobRun> {
     const runId = options.runId ?? newRunId();
+    const policy = runPolicy(
+      mergePolicies(this.fields.policy, {
+        ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+        ...(options.retries === undefined ? {} : { retries: options.retries }),
+      }),
+    );
     const secretValues = this.secretEnvironment();
     const [prepared, engine] = await Promise.all([this.prepare(), this.engine()]);
     const { docker } = engine;
@@ -278,7 +293,10 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
       image: prepared.reference,
       imageId: prepared.image.imageId,
       packageSha256: await sha256File(prepared.image.packageInfo.path),
+      ...(policy.timeoutMs === undefined ? {} : { timeoutMs: policy.timeoutMs }),
+      ...(policy.retries === 0 ? {} : { retries: policy.retries }),
     };
+    await this.checkGenericResources(docker);
     await this.records?.put(record);
     const entrypoint = await this.entrypointOf(prepared.image.imageId);
     let secret: { id: string; name: string } | undefined;
@@ -307,6 +325,7 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
         env: [parametersEnvironment(parameters)],
         ...(secret === undefined ? {} : { secret }),
         settings: this.fields.settings ?? {},
+        policy,
       });
       this.fields.onProgress?.({
         stage: 'start',
@@ -326,7 +345,7 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
       await this.records?.update(runId, { status: 'failed', finishedAt: new Date().toISOString() });
       throw error;
     }
-    const run = this.handle(runId, serviceId);
+    const run = this.handle(runId, serviceId, policy);
     this.lastRunId = runId;
     await this.awaitStart(run);
     if (options.wait ?? this.fields.wait ?? false) await run.wait();
@@ -354,7 +373,11 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
           : `no service with label ${RUN_LABELS.runId}=${id} on ${this.location} (ended and removed, or run elsewhere)`,
       );
     }
-    return this.handle(newest.Spec.Labels?.[RUN_LABELS.runId] ?? id ?? newest.ID, newest.ID);
+    return this.handle(
+      newest.Spec.Labels?.[RUN_LABELS.runId] ?? id ?? newest.ID,
+      newest.ID,
+      policyOfLabels(newest.Spec.Labels),
+    );
   }
 
   /** Stops a run: its logs so far and status `stopped` kept with its record, its service and secret removed. */
@@ -374,7 +397,11 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
       .map((service) =>
         runInfoOf(
           service,
-          statusOfTask(runIdOf(service), currentTask(tasks.get(service.ID) ?? [])),
+          statusOfRun(
+            runIdOf(service),
+            tasks.get(service.ID) ?? [],
+            policyOfLabels(service.Spec.Labels),
+          ),
         ),
       )
       .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
@@ -395,7 +422,7 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
           updated.set(record.id, await store.update(record.id, { status: 'unknown' }));
         continue;
       }
-      const run = this.handle(record.id, service.ID);
+      const run = this.handle(record.id, service.ID, policyOfLabels(service.Spec.Labels));
       const status = await run.status();
       if (status.state !== 'created' && status.state !== 'running') await run.wait();
       else if (statusOfState(status.state) !== record.status)
@@ -482,9 +509,60 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
   /** The tasks of a service (empty once it is gone). */
   async tasksOf(serviceId: string): Promise<TaskFacts[]> {
     const { docker } = await this.engine();
-    return (await this.call('list the tasks of a run on', () =>
+    const tasks = (await this.call('list the tasks of a run on', () =>
       docker.listTasks({ filters: JSON.stringify({ service: [serviceId] }) }),
     )) as TaskFacts[];
+    if (tasks.length === 0) return tasks;
+    const nodes = new Map(
+      ((await this.call('list the nodes of', () => docker.listNodes())) as NodeFacts[]).map((n) => [
+        n.ID,
+        n,
+      ]),
+    );
+    return tasks.map((task) =>
+      withLostAttempt(task, task.NodeID === undefined ? undefined : nodes.get(task.NodeID)),
+    );
+  }
+
+  /**
+   * Starts another attempt of a run whose task was lost with its node (the swarm starts none by
+   * itself then): a forced update runs the replicated job again, as a new task the swarm places
+   * on a node that is up. Only when the newest task is the lost one, so two watchers rarely both
+   * do it.
+   */
+  async retryLostAttempt(serviceId: string): Promise<void> {
+    const { docker } = await this.engine();
+    const service = docker.getService(serviceId);
+    const info = (await this.call('inspect a run service on', () => service.inspect())) as {
+      Version: { Index: number };
+      Spec: { TaskTemplate?: { ForceUpdate?: number } } & Record<string, unknown>;
+    };
+    const spec = {
+      ...info.Spec,
+      TaskTemplate: {
+        ...info.Spec.TaskTemplate,
+        ForceUpdate: (info.Spec.TaskTemplate?.ForceUpdate ?? 0) + 1,
+      },
+    };
+    await this.call('start another attempt of a run on', () =>
+      (service.update as (auth: object, options: object) => Promise<unknown>)(
+        this.pullAuth() ?? {},
+        { version: info.Version.Index, ...spec },
+      ),
+    );
+  }
+
+  /** Refuses a run that asks for GPUs no node advertises (the swarm would leave it pending). */
+  private async checkGenericResources(docker: Dockerode): Promise<void> {
+    const requests = this.fields.settings?.genericResources ?? [];
+    if (requests.length === 0) return;
+    const nodes = (await this.call('list the nodes of', () =>
+      docker.listNodes(),
+    )) as AdvertisedResources[];
+    const problem = genericResourceProblem(requests, nodes);
+    if (problem !== undefined) {
+      throw new SwarmGpuUnavailableError(`target ${this.targetName}: ${problem}`);
+    }
   }
 
   /** Whether a run's service is still on the swarm. */
@@ -535,8 +613,16 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
     const store = this.records;
     if (store !== undefined && (await store.get(runId)) !== undefined) {
       await store.saveLogs(runId, logs);
+      const attempts = await this.attemptsOf(serviceId, status.state === 'stopped');
+      if (attempts.length > 1) {
+        for (const attempt of attempts) {
+          if (attempt.taskId === undefined) continue;
+          await store.saveAttemptLogs(runId, attempt.attempt, await this.taskLogs(attempt.taskId));
+        }
+      }
       await store.update(runId, {
-        status: statusOfState(status.state),
+        ...(attempts.length === 0 ? {} : { attempts }),
+        status: statusOfState(status.state, status.exitCode),
         ...(status.exitCode === undefined ? {} : { exitCode: status.exitCode }),
         ...(status.finishedAt === undefined
           ? { finishedAt: new Date().toISOString() }
@@ -548,6 +634,30 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
     const [service] = await this.listServices({ [RUN_LABELS.runId]: runId });
     if (service !== undefined && service.ID === serviceId)
       await this.removeService(docker, service);
+  }
+
+  /** A run's attempts: one per task of its service, each with the node it ran on. */
+  async attemptsOf(serviceId: string, stopped: boolean): Promise<RunAttempt[]> {
+    const tasks = await this.tasksOf(serviceId);
+    const nodes = new Map<string, string | undefined>();
+    for (const task of tasks) nodes.set(task.ID, await this.nodeOf(task));
+    return attemptsOfTasks(tasks, (task) => nodes.get(task.ID), stopped);
+  }
+
+  /** One task's logs (an attempt's), read through the manager. */
+  async taskLogs(taskId: string): Promise<{ stdout: string; stderr: string }> {
+    const { docker } = await this.engine();
+    const raw = await this.call('read the logs of an attempt on', () =>
+      (
+        docker.getTask(taskId) as unknown as {
+          logs(options: object): Promise<NodeJS.ReadableStream | Buffer>;
+        }
+      ).logs({ stdout: true, stderr: true, follow: false }),
+    );
+    if (Buffer.isBuffer(raw)) return demuxLogs(raw);
+    const chunks: Buffer[] = [];
+    for await (const chunk of raw) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    return demuxLogs(Buffer.concat(chunks));
   }
 
   async recordProgress(runId: string, status: JobStatus, node: string | undefined): Promise<void> {
@@ -646,10 +756,10 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
     return Array.isArray(entrypoint) && entrypoint.length > 0 ? entrypoint : ['node'];
   }
 
-  private handle(runId: string, serviceId: string): SwarmJobRun {
+  private handle(runId: string, serviceId: string, policy: RunPolicy): SwarmJobRun {
     const known = this.runs.get(runId);
     if (known !== undefined && known.serviceId === serviceId) return known;
-    const run = new SwarmJobRun(this, runId, serviceId);
+    const run = new SwarmJobRun(this, runId, serviceId, policy);
     this.runs.set(runId, run);
     return run;
   }
@@ -681,7 +791,7 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
   private async recordOfService(service: ServiceFacts): Promise<RunRecord> {
     const tasks = (await this.tasksByService()).get(service.ID) ?? [];
     const task = currentTask(tasks);
-    const status = statusOfTask(runIdOf(service), task);
+    const status = statusOfRun(runIdOf(service), tasks, policyOfLabels(service.Spec.Labels));
     const labels = service.Spec.Labels ?? {};
     const node = await this.nodeOf(task);
     const record: RunRecord = {
@@ -692,7 +802,7 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
       target: labels[RUN_LABELS.target] ?? this.targetName,
       targetKind: this.kind,
       parameters: labelParameters(labels[RUN_LABELS.parameters]),
-      status: statusOfState(status.state),
+      status: statusOfState(status.state, status.exitCode),
       ...(status.exitCode === undefined ? {} : { exitCode: status.exitCode }),
       createdAt: labels[RUN_LABELS.createdAt] ?? service.CreatedAt ?? new Date().toISOString(),
       ...(node === undefined ? {} : { node }),

@@ -6,7 +6,8 @@ import { demuxLogs, followLogStream } from '../docker/logs.js';
 import type { FollowLogsOptions, JobLogs, JobResult, JobRun, JobStatus } from '../jobExecutor.js';
 import { replayLogs } from '../recordedRun.js';
 import type { SwarmExecutor } from './swarmExecutor.js';
-import { POLL_MS, currentTask, statusOfTask } from './taskState.js';
+import type { RunPolicy } from '../attempts.js';
+import { POLL_MS, currentTask, isLost, statusOfRun, type TaskFacts } from './taskState.js';
 
 /** How long logs may take to reach the manager after a task ended, before following stops. */
 const LOG_DRAIN_MS = 1500;
@@ -21,22 +22,27 @@ export class SwarmJobRun implements JobRun {
   node: string | undefined;
   private final: { status: JobStatus; logs: JobLogs } | undefined;
   private finished: Promise<JobResult> | undefined;
+  /** Lost tasks this handle already started another attempt for. */
+  private readonly replaced = new Set<string>();
 
   constructor(
     private readonly executor: SwarmExecutor,
     readonly id: string,
     readonly serviceId: string,
+    /** Its retries: a failed task is not the run's end while another attempt is allowed. */
+    readonly policy: RunPolicy = { retries: 0 },
   ) {}
 
   async status(): Promise<JobStatus> {
     if (this.final !== undefined) return this.final.status;
-    const task = currentTask(await this.executor.tasksOf(this.serviceId));
-    if (task === undefined && !(await this.executor.serviceExists(this.serviceId))) {
+    const tasks = await this.executor.tasksOf(this.serviceId);
+    if (tasks.length === 0 && !(await this.executor.serviceExists(this.serviceId))) {
       throw new RunNotFoundError(
         `run ${this.id}: its service ${this.serviceId} is gone from the swarm`,
       );
     }
-    const status = statusOfTask(this.id, task);
+    const status = statusOfRun(this.id, tasks, this.policy);
+    await this.replaceLostAttempt(tasks, status);
     if (status.state === 'created' || status.state === 'running') return status;
     // Ended: seen to its end once, so its record and logs are kept and its service goes.
     await this.wait();
@@ -60,9 +66,10 @@ export class SwarmJobRun implements JobRun {
     options.signal?.addEventListener('abort', abort, { once: true });
     const watching = (async () => {
       while (!stop.signal.aborted) {
-        const status = statusOfTask(
+        const status = statusOfRun(
           this.id,
-          currentTask(await this.executor.tasksOf(this.serviceId)),
+          await this.executor.tasksOf(this.serviceId),
+          this.policy,
         );
         if (status.state !== 'created' && status.state !== 'running') {
           await sleep(LOG_DRAIN_MS);
@@ -100,8 +107,9 @@ export class SwarmJobRun implements JobRun {
    */
   async stop(): Promise<void> {
     if (this.final !== undefined) return;
-    const task = currentTask(await this.executor.tasksOf(this.serviceId));
-    const status = statusOfTask(this.id, task);
+    const tasks = await this.executor.tasksOf(this.serviceId);
+    const task = currentTask(tasks);
+    const status = statusOfRun(this.id, tasks, this.policy);
     this.node ??= await this.executor.nodeOf(task);
     const ended = status.state !== 'created' && status.state !== 'running';
     const logs = await this.readLogs();
@@ -135,15 +143,18 @@ export class SwarmJobRun implements JobRun {
   private async waitAndSettle(): Promise<JobResult> {
     if (this.final === undefined) {
       for (;;) {
-        const task = currentTask(await this.executor.tasksOf(this.serviceId));
+        const tasks = await this.executor.tasksOf(this.serviceId);
+        const task = currentTask(tasks);
         if (task === undefined && !(await this.executor.serviceExists(this.serviceId))) {
           throw new RunNotFoundError(
             `run ${this.id}: its service ${this.serviceId} was removed before it ended`,
           );
         }
-        const status = statusOfTask(this.id, task);
+        const status = statusOfRun(this.id, tasks, this.policy);
+        await this.replaceLostAttempt(tasks, status);
         if (status.state !== 'created' && status.state !== 'running') {
-          this.node ??= await this.executor.nodeOf(task);
+          // The node of the attempt that ended the run.
+          this.node = await this.executor.nodeOf(task);
           const logs = await this.settledLogs();
           await this.executor.settle(this.id, this.serviceId, status, logs, this.node);
           this.final = { status, logs };
@@ -154,6 +165,18 @@ export class SwarmJobRun implements JobRun {
     }
     const { status } = this.final;
     return { runId: this.id, exitCode: status.exitCode ?? -1, state: status.state };
+  }
+
+  /**
+   * A run whose newest task was lost with its node, and that has retries left, gets its next
+   * attempt here: the swarm starts none by itself for a node that went down (routines/attempts.ts).
+   */
+  private async replaceLostAttempt(tasks: readonly TaskFacts[], status: JobStatus): Promise<void> {
+    const lost = currentTask(tasks);
+    if (status.state !== 'running' || !isLost(lost) || this.replaced.has(lost!.ID)) return;
+    // Once per lost task: the swarm takes a moment to list the new one.
+    this.replaced.add(lost!.ID);
+    await this.executor.retryLostAttempt(this.serviceId);
   }
 
   /**

@@ -2,6 +2,7 @@
  * A run's state from its service's task, as the Swarm API reports it. Pure: the executor lists the
  * tasks, these functions read them.
  */
+import { attemptsOfTasks, swarmRunEnded, type RunPolicy } from '../attempts.js';
 import type { JobState, JobStatus } from '../jobExecutor.js';
 
 /** How often task states are read while waiting (the Swarm API of 20.10 has no task events). */
@@ -27,8 +28,42 @@ export interface TaskFacts {
 export interface NodeFacts {
   readonly ID: string;
   readonly Description?: { readonly Hostname?: string };
-  readonly Status?: { readonly Addr?: string };
-  readonly Spec?: { readonly Labels?: Readonly<Record<string, string>>; readonly Role?: string };
+  readonly Status?: { readonly Addr?: string; readonly State?: string };
+  readonly Spec?: {
+    readonly Labels?: Readonly<Record<string, string>>;
+    readonly Role?: string;
+    readonly Availability?: string;
+  };
+}
+
+/**
+ * A task whose attempt is lost though its job never ended: its node is down (Swarm 20.10 keeps
+ * such a task `running` until the node returns, and starts no other), or the swarm shut it down
+ * because its node was drained. The task as the run should see it: failed, with the reason; else
+ * the task itself.
+ */
+export function withLostAttempt(task: TaskFacts, node: NodeFacts | undefined): TaskFacts {
+  const live = !ENDED.has(task.Status.State);
+  const down = node !== undefined && node.Status?.State !== 'ready' && live;
+  const drained =
+    task.Status.State === 'shutdown' &&
+    task.DesiredState === 'shutdown' &&
+    node?.Spec?.Availability === 'drain';
+  if (!down && !drained) return task;
+  const where = describeNode(node, task.NodeID);
+  const reason = down
+    ? `${where} is ${node?.Status?.State ?? 'unreachable'}: its engine stopped answering the manager`
+    : `${where} was drained: the swarm shut the task down`;
+  return {
+    ...task,
+    Status: { ...task.Status, State: 'failed', Err: reason, Timestamp: new Date().toISOString() },
+    lost: true,
+  } as TaskFacts;
+}
+
+/** Whether `withLostAttempt` found the task lost. */
+export function isLost(task: TaskFacts | undefined): boolean {
+  return (task as { lost?: boolean } | undefined)?.lost === true;
 }
 
 /** Task states before the container runs. */
@@ -101,4 +136,32 @@ export function imageProblem(task: TaskFacts): boolean {
   return /no such image|pull access denied|manifest unknown|error pulling|failed to pull|image .* not found/i.test(
     text,
   );
+}
+
+/**
+ * A run's status from all its tasks (one per attempt): while the policy allows another attempt
+ * after a failed task the run is still `running` (the swarm starts the next task a moment later);
+ * once it has ended, the last task says how.
+ */
+export function statusOfRun(
+  runId: string,
+  tasks: readonly TaskFacts[],
+  policy: RunPolicy,
+): JobStatus {
+  const current = currentTask(tasks);
+  const status = statusOfTask(runId, current);
+  if (status.state !== 'exited' && status.state !== 'failed') return status;
+  if (
+    swarmRunEnded(
+      attemptsOfTasks(tasks, () => undefined),
+      policy,
+    )
+  )
+    return status;
+  const first = [...tasks].sort((a, b) => (a.CreatedAt ?? '').localeCompare(b.CreatedAt ?? ''))[0];
+  return {
+    runId,
+    state: 'running',
+    ...(first?.CreatedAt === undefined ? {} : { startedAt: new Date(first.CreatedAt) }),
+  };
 }
