@@ -386,7 +386,11 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
    */
   private async asPackage(): Promise<AttachedJob> {
     const task = this.settings.packagingTask();
-    const projectRoot = task.projectRoot ?? (await findProjectRoot(task.sourceRoot));
+    // The project root is looked for only when there are assets: a job without any needs no
+    // package.json to run attached.
+    const projectRoot =
+      task.projectRoot ??
+      (task.assets.length === 0 ? task.sourceRoot : await findProjectRoot(task.sourceRoot));
     const assets = await collectAssets(projectRoot, task.assets);
     return {
       job: snapshotJob(this.job()).copy(),
