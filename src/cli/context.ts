@@ -6,6 +6,7 @@ import { RecordStore } from '../records/store.js';
 import type { Job } from '../routines/job.js';
 import type { TargetExecutor } from '../routines/jobExecutor.js';
 import { Progress, type CliStreams } from './output.js';
+import { checkTargetEnvironment, checkTargetFiles } from './preflight.js';
 import { reportProgress } from './reports.js';
 
 /** How many commands are listening for Ctrl-C now; without one, the first Ctrl-C exits at once. */
@@ -104,8 +105,16 @@ export class CliContext {
     return this.recordStore;
   }
 
-  /** The job object, as the config's `job` module creates it (imported once). */
-  job(): Promise<Job> {
+  /**
+   * The job object, as the config's `job` module creates it (imported once). With the target a run
+   * is to start on, the variables that target passes to its runs are checked first (named by their
+   * config key when one is not set).
+   */
+  async job(forTarget?: string): Promise<Job> {
+    if (forTarget !== undefined) {
+      const config = await this.config();
+      checkTargetEnvironment(config, getTarget(config, forTarget), this.io.env);
+    }
     this.jobPromise ??= this.config().then((config) => {
       this.progress.report({
         stage: 'job',
@@ -128,6 +137,7 @@ export class CliContext {
     const resolved = typeof target === 'object' ? target : getTarget(config, target);
     let executor = this.executors.get(resolved.name);
     if (executor === undefined) {
+      await checkTargetFiles(config, resolved);
       // Loaded on first use: dockerode and ssh2 are most of a command's start-up (`ferry ls`).
       const { createExecutor } = await import('../config/targets.js');
       executor = createExecutor(config, resolved, {

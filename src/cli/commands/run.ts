@@ -55,7 +55,7 @@ Every run is recorded (ferry ls / status / logs / get).`,
     if (flag(args, 'detach') && executor.runsInProcess) {
       context.note('ferry: note: --detach is ignored for attached runs (they run in this process)');
     }
-    await context.job();
+    await context.job(executor.targetName);
     const runId = newRunId();
     const run = await executor.execute({
       wait: false,
