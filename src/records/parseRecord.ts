@@ -24,6 +24,7 @@ const OPTIONAL_STRINGS = [
   'containerId',
   'packageSha256',
   'outputsDownloadedTo',
+  'containerRemovedAt',
 ] as const;
 const OPTIONAL_BOOLEANS = ['hasResult', 'hasOutputs', 'savedRunFolder'] as const;
 

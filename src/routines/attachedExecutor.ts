@@ -10,7 +10,12 @@ import {
 } from '../packaging/index.js';
 import { statusOfState, type RunRecord } from '../records/record.js';
 import { RecordStore } from '../records/store.js';
-import type { PreparedImage, QueuedSweep, SweepProgress } from './docker/dockerExecutor.js';
+import type {
+  PreparedImage,
+  PruneResult,
+  QueuedSweep,
+  SweepProgress,
+} from './docker/dockerExecutor.js';
 import { RecordedRun } from './recordedRun.js';
 import { checkParameters, type JobParameters } from '../parameters/index.js';
 import { ferryVersion } from '../version.js';
@@ -229,6 +234,12 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
       sourceRoot: () => this.settings.resultSourceRoot ?? this.settings.packagingTask().sourceRoot,
       uidOf: async (runId) => (await this.records?.get(runId))?.uid,
     });
+  }
+
+  async prune(): Promise<PruneResult> {
+    throw new NotSupportedOnTargetError(
+      `target ${this.targetName} runs jobs in this process: it has no images or containers to prune; remove old runs' records with ferry rm <run id>`,
+    );
   }
 
   async packageFiles(record: RunRecord): Promise<Map<string, Buffer>> {
