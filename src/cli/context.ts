@@ -4,7 +4,7 @@ import type { FerryConfig, TargetConfig } from '../config/schema.js';
 import { InternalError } from '../errors.js';
 import { RecordStore } from '../records/store.js';
 import type { Job } from '../routines/job.js';
-import type { TargetExecutor } from '../routines/jobExecutor.js';
+import type { LineEnding, LogStream, TargetExecutor } from '../routines/jobExecutor.js';
 import { Progress, type CliStreams } from './output.js';
 import { checkTargetEnvironment, checkTargetFiles } from './preflight.js';
 import { reportProgress } from './reports.js';
@@ -46,7 +46,7 @@ export class CliContext {
     readonly flags: GlobalFlags,
     interrupted: AbortSignal,
   ) {
-    this.progress = new Progress(io.stderr, !flags.quiet);
+    this.progress = new Progress(io.stderr, !flags.quiet, io.stdout);
     this.interrupted = interrupted;
   }
 
@@ -76,8 +76,12 @@ export class CliContext {
 
   /** Writes a line to stdout (a command's result). */
   out(line: string): void {
-    this.progress.clear();
-    this.io.stdout.write(`${line}\n`);
+    this.progress.out(line);
+  }
+
+  /** Writes a line of a run's output, as the progress renderer shows it (see `Progress.logLine`). */
+  logLine(line: string, stream: LogStream, ending?: LineEnding): Promise<unknown> | undefined {
+    return this.progress.logLine(this.io, line, stream, ending);
   }
 
   /** Writes a line to stderr (a note for the user, not a result). */

@@ -10,6 +10,7 @@ import {
 } from '../packaging/index.js';
 import { statusOfState, type RunRecord } from '../records/record.js';
 import { RecordStore } from '../records/store.js';
+import { windowLogs } from './docker/logs.js';
 import type {
   PreparedImage,
   PruneResult,
@@ -30,6 +31,7 @@ import type {
   JobState,
   JobStatus,
   LogStream,
+  LogWindow,
   RemoveRunOptions,
   RemovedRun,
   TargetExecutor,
@@ -470,8 +472,12 @@ class AttachedRun implements JobRun {
     };
   }
 
-  async getLogs(): Promise<JobLogs> {
-    return { stdout: this.output.stdout, stderr: this.output.stderr };
+  async getLogs(window?: LogWindow): Promise<JobLogs> {
+    const logs = { stdout: this.output.stdout, stderr: this.output.stderr };
+    if (window === undefined || (window.tail === undefined && window.since === undefined)) {
+      return logs;
+    }
+    return windowLogs(logs, window, await this.status());
   }
 
   async followLogs(options: FollowLogsOptions): Promise<void> {

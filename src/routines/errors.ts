@@ -3,6 +3,9 @@ import { InputError } from '../errors.js';
 /** No run with the given id is known to this executor. */
 export class RunNotFoundError extends InputError {}
 
+/** The part of a run's logs asked for cannot be told apart (saved logs without times, for `since`). */
+export class LogWindowNotAvailableError extends InputError {}
+
 /** The job cannot be stopped the way it was asked to. */
 export class StopNotSupportedError extends InputError {}
 

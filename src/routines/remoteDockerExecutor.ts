@@ -33,7 +33,14 @@ import {
 } from './docker/dockerExecutor.js';
 import { DockerJobRun } from './docker/dockerJobRun.js';
 import { RunNotFoundError } from './errors.js';
-import type { FollowLogsOptions, JobLogs, JobResult, JobRun, JobStatus } from './jobExecutor.js';
+import type {
+  FollowLogsOptions,
+  JobLogs,
+  JobResult,
+  JobRun,
+  JobStatus,
+  LogWindow,
+} from './jobExecutor.js';
 import type { DownloadOptions, DownloadedOutputs } from './results/artifacts.js';
 import type { RunMetrics } from './results/metrics.js';
 import type { ResultOptions, SerializedResult } from './results/runResults.js';
@@ -264,8 +271,8 @@ class RemoteJobRun implements JobRun {
     return this.call('inspect the run on', (run) => run.status());
   }
 
-  async getLogs(): Promise<JobLogs> {
-    return this.call('read the logs of the run on', (run) => run.getLogs());
+  async getLogs(window?: LogWindow): Promise<JobLogs> {
+    return this.call('read the logs of the run on', (run) => run.getLogs(window));
   }
 
   async followLogs(options: FollowLogsOptions): Promise<void> {

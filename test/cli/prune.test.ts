@@ -186,7 +186,7 @@ describeWithTestbed(testbed, 'ferry prune, on the local engine and on a remote h
         /outputs: +never downloaded; removed with its container \(ferry prune --force\)/,
       );
       await ferry(['rm', '-f', '--drop-outputs', running], dir);
-    }, 240_000);
+    }, 480_000);
   }
 
   it('is refused on an attached target, saying why', async () => {

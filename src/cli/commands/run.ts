@@ -1,12 +1,12 @@
 import { InternalError } from '../../errors.js';
 import type { RunRecord } from '../../records/record.js';
-import type { JobRun, LogStream } from '../../routines/jobExecutor.js';
+import type { JobRun, LineEnding, LogStream } from '../../routines/jobExecutor.js';
 import { newRunId } from '../../routines/runId.js';
 import { flag, stringOption, type Command } from '../command.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
 import { formatMetric } from '../runTable.js';
-import { formatDuration, writeOrWait } from '../output.js';
+import { formatDuration } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
 
 export const runCommand: Command = {
@@ -140,8 +140,8 @@ export async function followRun(
   });
   try {
     await run.followLogs({
-      onLine: (line: string, stream: LogStream) =>
-        writeOrWait(stream === 'stdout' ? context.io.stdout : context.io.stderr, `${line}\n`),
+      onLine: (line: string, stream: LogStream, ending?: LineEnding) =>
+        context.logLine(line, stream, ending),
       signal: stopFollowing.signal,
     });
   } finally {

@@ -45,6 +45,7 @@ import { recordFromContainer, toStatus, type ContainerFacts } from './containerS
 import { DockerJobRun, type SettledRun } from './dockerJobRun.js';
 import { RUN_LABELS, containerName, labelFilter, runContainerLabels } from './labels.js';
 import { defaultParallelism, enqueueSweep, gpuSlotsOf, type SweepRun } from '../../sweeps/queue.js';
+import { demuxLogs } from './logs.js';
 import { readPackageFolder } from './packageFolder.js';
 import { startContainer } from './startContainer.js';
 import { ContainerArtifacts, type RunArtifacts } from '../results/artifacts.js';
@@ -726,7 +727,12 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
     if (store !== undefined && record !== undefined) {
       if ((await store.readLogs(record.id)) === undefined) {
         const run = new DockerJobRun({ docker, runId: record.id, containerId: item.id });
-        await store.saveLogs(record.id, await run.getLogs());
+        const timed = await this.call('read the logs of', () =>
+          docker
+            .getContainer(item.id)
+            .logs({ stdout: true, stderr: true, follow: false, timestamps: true }),
+        );
+        await store.saveLogs(record.id, await run.getLogs(), demuxLogs(timed));
       }
       // Result and metrics are small and stay served from beside the record; outputs (downloaded
       // already, or dropped with --force) are not copied home again.
