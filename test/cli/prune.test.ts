@@ -105,7 +105,9 @@ describeWithTestbed(testbed, 'ferry prune, on the local engine and on a remote h
       };
       const [v1, v2] = [await imageOf(old), await imageOf(newest)];
       expect(v1!.Id).not.toBe(v2!.Id);
-      const others = (await docker.listImages()).filter((i) => i.Labels?.['ferry.job'] !== project);
+      // An image that is not this project's (the engine is shared: only ours may go).
+      const sentinel = `ferry-prune-sentinel-${project}:keep`;
+      await docker.getImage(testbed!.baseImage).tag({ repo: sentinel.split(':')[0]!, tag: 'keep' });
 
       const plan = await ferry(['prune', '-t', target, '--keep', '1', '--dry-run'], dir);
       expect(plan.code, plan.stderr).toBe(0);
@@ -171,8 +173,10 @@ describeWithTestbed(testbed, 'ferry prune, on the local engine and on a remote h
       expect(left.map((c) => c.Labels['ferry.run-id']).sort()).toEqual([newest, running].sort());
       expect((await images()).map((i) => i.Id)).toEqual([v2!.Id]);
       // Nothing of anyone else's went.
-      const othersAfter = new Set((await docker.listImages()).map((i) => i.Id));
-      for (const image of others) expect(othersAfter.has(image.Id), image.Id).toBe(true);
+      const tags = (await docker.listImages()).flatMap((i) => i.RepoTags ?? []);
+      expect(tags).toContain(sentinel);
+      expect(tags).toContain(testbed!.baseImage);
+      await docker.getImage(sentinel).remove();
 
       // The pruned run's record stays, says its container went, and its logs still print.
       expect((await record(old)).containerRemovedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
