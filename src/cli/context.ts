@@ -4,8 +4,9 @@ import type { FerryConfig, TargetConfig } from '../config/schema.js';
 import { InternalError } from '../errors.js';
 import { RecordStore } from '../records/store.js';
 import type { Job } from '../routines/job.js';
-import type { TargetExecutor } from '../routines/jobExecutor.js';
+import type { LineEnding, LogStream, TargetExecutor } from '../routines/jobExecutor.js';
 import { Progress, type CliStreams } from './output.js';
+import { checkTargetEnvironment, checkTargetFiles } from './preflight.js';
 import { reportProgress } from './reports.js';
 
 /** How many commands are listening for Ctrl-C now; without one, the first Ctrl-C exits at once. */
@@ -45,7 +46,7 @@ export class CliContext {
     readonly flags: GlobalFlags,
     interrupted: AbortSignal,
   ) {
-    this.progress = new Progress(io.stderr, !flags.quiet);
+    this.progress = new Progress(io.stderr, !flags.quiet, io.stdout);
     this.interrupted = interrupted;
   }
 
@@ -75,8 +76,12 @@ export class CliContext {
 
   /** Writes a line to stdout (a command's result). */
   out(line: string): void {
-    this.progress.clear();
-    this.io.stdout.write(`${line}\n`);
+    this.progress.out(line);
+  }
+
+  /** Writes a line of a run's output, as the progress renderer shows it (see `Progress.logLine`). */
+  logLine(line: string, stream: LogStream, ending?: LineEnding): Promise<unknown> | undefined {
+    return this.progress.logLine(this.io, line, stream, ending);
   }
 
   /** Writes a line to stderr (a note for the user, not a result). */
@@ -104,8 +109,16 @@ export class CliContext {
     return this.recordStore;
   }
 
-  /** The job object, as the config's `job` module creates it (imported once). */
-  job(): Promise<Job> {
+  /**
+   * The job object, as the config's `job` module creates it (imported once). With the target a run
+   * is to start on, the variables that target passes to its runs are checked first (named by their
+   * config key when one is not set).
+   */
+  async job(forTarget?: string): Promise<Job> {
+    if (forTarget !== undefined) {
+      const config = await this.config();
+      checkTargetEnvironment(config, getTarget(config, forTarget), this.io.env);
+    }
     this.jobPromise ??= this.config().then((config) => {
       this.progress.report({
         stage: 'job',
@@ -128,6 +141,7 @@ export class CliContext {
     const resolved = typeof target === 'object' ? target : getTarget(config, target);
     let executor = this.executors.get(resolved.name);
     if (executor === undefined) {
+      await checkTargetFiles(config, resolved);
       // Loaded on first use: dockerode and ssh2 are most of a command's start-up (`ferry ls`).
       const { createExecutor } = await import('../config/targets.js');
       executor = createExecutor(config, resolved, {

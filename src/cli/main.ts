@@ -80,6 +80,11 @@ export const COMMANDS: readonly {
     load: async () => (await import('./commands/outputs.js')).outputsCommand,
   },
   {
+    name: 'prune',
+    summary: "remove this project's old images and ended runs' containers from a target",
+    load: async () => (await import('./commands/prune.js')).pruneCommand,
+  },
+  {
     name: 'get',
     summary: 'fetch the exact package (.tar.gz) a run used',
     load: async () => (await import('./commands/get.js')).getCommand,

@@ -1,13 +1,16 @@
 /**
  * What the CLI writes: results on stdout, everything else (progress, notes, errors) on stderr.
  * Progress is one line rewritten in place when stderr is a terminal, plain lines otherwise (logs,
- * CI), and nothing with `--quiet`.
+ * CI), and nothing with `--quiet`. A run's streamed output goes through the same renderer, so that
+ * the progress line is gone before a log line is written, and a job's `\r` redraws show as a
+ * terminal shows them: live on a terminal, one line per redraw elsewhere.
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import type { LineEnding, LogStream } from '../routines/jobExecutor.js';
 
 export interface CliStreams {
-  readonly stdout: Writable;
+  readonly stdout: Writable & { isTTY?: boolean };
   readonly stderr: Writable & { isTTY?: boolean; columns?: number };
 }
 
@@ -31,10 +34,13 @@ export class Progress {
   private lastPlain = new Map<string, number>();
   private lastLine = '';
   private readonly started = Date.now();
+  /** The stream a job's line redrawn with `\r` was last written to, still open on a terminal. */
+  private openLine: Writable | undefined;
 
   constructor(
     private readonly stderr: CliStreams['stderr'],
     private readonly enabled: boolean,
+    private readonly stdout?: CliStreams['stdout'],
   ) {
     this.tty = stderr.isTTY === true;
   }
@@ -43,6 +49,8 @@ export class Progress {
     if (!this.enabled) return;
     const message = event.message.replace(/\s+/g, ' ').trim();
     if (this.tty) {
+      // A job's progress bar drawn last stays as it was: the progress line goes below it.
+      this.endOpenLine();
       const width = Math.max(20, (this.stderr.columns || 80) - 1);
       const spinner = SPINNER[this.frame++ % SPINNER.length];
       const bar = event.fraction === undefined ? '' : `${renderBar(event.fraction, 20)} `;
@@ -71,11 +79,59 @@ export class Progress {
     }
   }
 
+  /** Ends a job's line left open by a `\r` redraw, so that the CLI's own lines start below it. */
+  endOpenLine(): void {
+    if (this.openLine === undefined) return;
+    this.openLine.write('\n');
+    this.openLine = undefined;
+  }
+
   /** Writes a line to stderr above the progress line. */
   note(line: string): void {
     this.clear();
+    this.endOpenLine();
     this.stderr.write(`${line}\n`);
   }
+
+  /** Writes a result line to stdout. */
+  out(line: string): void {
+    this.clear();
+    this.endOpenLine();
+    this.stdout?.write(`${line}\n`);
+  }
+
+  /**
+   * Writes one line of a run's output (stdout here, stderr to stderr) as a terminal shows it: the
+   * progress line cleared first; a line that ended with a `\r` (a progress bar's redraw) ends with
+   * one on a terminal, so the next redraw is drawn over it, and elsewhere (a pipe, a file, CI) is a
+   * line of its own, as is every redraw inside a line. Returns a promise when the stream is full
+   * (see `writeOrWait`).
+   */
+  logLine(
+    streams: CliStreams,
+    line: string,
+    stream: LogStream,
+    ending: LineEnding = '\n',
+  ): Promise<unknown> | undefined {
+    this.clear();
+    const out = stream === 'stdout' ? streams.stdout : streams.stderr;
+    if (this.openLine !== undefined && this.openLine !== out) this.endOpenLine();
+    const text = renderLogLine(line, ending, out.isTTY === true);
+    if (text === '') return undefined;
+    this.openLine = out.isTTY === true && ending === '\r' ? out : undefined;
+    return writeOrWait(out, text);
+  }
+}
+
+/**
+ * A job's line as it is written: on a terminal as it came (its `\r`s redraw it); elsewhere each
+ * redraw (text between carriage returns) is a line of its own, and an empty redraw is dropped.
+ */
+export function renderLogLine(line: string, ending: LineEnding, tty: boolean): string {
+  if (tty) return `${line}${ending}`;
+  const redraws = line.split(/\r(?!\n)/).filter((part) => part !== '');
+  if (redraws.length === 0) return ending === '\n' ? '\n' : '';
+  return `${redraws.join('\n')}\n`;
 }
 
 function renderBar(fraction: number, width: number): string {

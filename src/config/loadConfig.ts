@@ -156,14 +156,26 @@ export function getTarget(config: FerryConfig, name?: string): TargetConfig {
  * folder `ferry` was started in, as the config's own relative paths are.
  */
 export async function loadJob(config: FerryConfig): Promise<Job> {
+  // The current directory is the process's, not this call's: loads run one at a time, or two at
+  // once (two configs) would each restore the other's folder and leave the process in one.
+  const previous = jobLoads;
+  let done!: () => void;
+  jobLoads = new Promise<void>((resolve) => (done = resolve));
+  await previous;
   const cwd = process.cwd();
-  process.chdir(config.root);
   try {
+    // A job's own relative paths (a factory reading `data/labels.json`) can only be based on the
+    // current directory: user code is not handed a base path. Ferry's own paths are all explicit.
+    process.chdir(config.root);
     return await importJob(config);
   } finally {
     process.chdir(cwd);
+    done();
   }
 }
+
+/** The job loads under way, in order (see `loadJob`). */
+let jobLoads: Promise<void> = Promise.resolve();
 
 async function importJob(config: FerryConfig): Promise<Job> {
   const { module, export: exportName } = config.job;

@@ -26,6 +26,7 @@ const OPTIONAL_STRINGS = [
   'outputsDownloadedTo',
   'cacheKey',
   'cachedFrom',
+  'containerRemovedAt',
 ] as const;
 const OPTIONAL_BOOLEANS = ['hasResult', 'hasOutputs', 'savedRunFolder'] as const;
 

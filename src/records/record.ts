@@ -87,6 +87,8 @@ export interface RunRecord {
   readonly hasOutputs?: boolean;
   /** Where the outputs were last downloaded to, in full. */
   readonly outputsDownloadedTo?: string;
+  /** When Ferry removed the run's container (`ferry prune`); its logs were saved with the record. */
+  readonly containerRemovedAt?: string;
   /** The run folder (result, metrics, outputs) is saved beside the record (`<id>/`). */
   readonly savedRunFolder?: boolean;
   /** Each attempt's timeout (ms) and the retries the run was given, when it was given any. */

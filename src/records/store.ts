@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RunNotFoundError } from '../routines/errors.js';
-import type { JobLogs } from '../routines/jobExecutor.js';
+import { windowLogs, windowTimedLogs, type RunSpan } from '../routines/docker/logs.js';
+import type { JobLogs, LogWindow } from '../routines/jobExecutor.js';
 import { AmbiguousRunIdError, RecordStoreError } from './errors.js';
 import { parseRecord } from './parseRecord.js';
 import type { RunRecord } from './record.js';
@@ -73,27 +74,56 @@ export class RecordStore {
     await rm(this.runDir(id), { recursive: true, force: true });
     await rm(this.attemptsDir(id), { recursive: true, force: true });
     const logs = this.logFiles(id);
-    await rm(logs.stdout, { force: true });
-    await rm(logs.stderr, { force: true });
+    for (const file of [logs.stdout, logs.stderr]) {
+      await rm(file, { force: true });
+      await rm(`${file}.timed`, { force: true });
+    }
     await rm(this.file(id), { force: true });
   }
 
-  /** Keeps a run's output beside its record (attached runs, and containers about to be removed). */
-  async saveLogs(id: string, logs: JobLogs): Promise<void> {
+  /**
+   * Keeps a run's output beside its record (attached runs, and containers about to be removed).
+   * `timed`: the same logs with a time at the start of each line (Docker's `timestamps`), kept too
+   * so that `readLogs` can give the lines since a time.
+   */
+  async saveLogs(id: string, logs: JobLogs, timed?: JobLogs): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     const files = this.logFiles(id);
     await writeFile(files.stdout, logs.stdout);
     await writeFile(files.stderr, logs.stderr);
+    if (timed !== undefined) {
+      await writeFile(`${files.stdout}.timed`, timed.stdout);
+      await writeFile(`${files.stderr}.timed`, timed.stderr);
+    }
   }
 
-  /** The output saved with a run, or undefined when none was. */
-  async readLogs(id: string): Promise<JobLogs | undefined> {
+  /**
+   * The output saved with a run, or undefined when none was. With a window: its last `tail` lines
+   * of each stream, and those since a time (from the times saved with them; without, `span` says
+   * whether the run was all after it, or all before).
+   */
+  async readLogs(
+    id: string,
+    window: LogWindow = {},
+    span: RunSpan = { runId: id },
+  ): Promise<JobLogs | undefined> {
     const files = this.logFiles(id);
+    if (window.since !== undefined) {
+      const [stdout, stderr] = await Promise.all([
+        readIfThere(`${files.stdout}.timed`),
+        readIfThere(`${files.stderr}.timed`),
+      ]);
+      if (stdout !== undefined) return windowTimedLogs({ stdout, stderr: stderr ?? '' }, window);
+    }
     const [stdout, stderr] = await Promise.all([
       readIfThere(files.stdout),
       readIfThere(files.stderr),
     ]);
-    return stdout === undefined ? undefined : { stdout, stderr: stderr ?? '' };
+    if (stdout === undefined) return undefined;
+    const logs = { stdout, stderr: stderr ?? '' };
+    return window.since === undefined && window.tail === undefined
+      ? logs
+      : windowLogs(logs, window, span);
   }
 
   /** Keeps one attempt's output (a run with retries), beside the run's own logs. */

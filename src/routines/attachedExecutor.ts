@@ -19,7 +19,13 @@ import {
   type RunPolicyInput,
 } from './attempts.js';
 import { RecordStore } from '../records/store.js';
-import type { PreparedImage, QueuedSweep, SweepProgress } from './docker/dockerExecutor.js';
+import { windowLogs } from './docker/logs.js';
+import type {
+  PreparedImage,
+  PruneResult,
+  QueuedSweep,
+  SweepProgress,
+} from './docker/dockerExecutor.js';
 import { RecordedRun } from './recordedRun.js';
 import { checkParameters, type JobParameters } from '../parameters/index.js';
 import { ferryVersion } from '../version.js';
@@ -34,6 +40,7 @@ import type {
   JobState,
   JobStatus,
   LogStream,
+  LogWindow,
   RemoveRunOptions,
   RemovedRun,
   TargetExecutor,
@@ -304,6 +311,12 @@ export class AttachedExecutor extends RunLookupExecutor implements TargetExecuto
       sourceRoot: () => this.settings.resultSourceRoot ?? this.settings.packagingTask().sourceRoot,
       uidOf: async (runId) => (await this.records?.get(runId))?.uid,
     });
+  }
+
+  async prune(): Promise<PruneResult> {
+    throw new NotSupportedOnTargetError(
+      `target ${this.targetName} runs jobs in this process: it has no images or containers to prune; remove old runs' records with ferry rm <run id>`,
+    );
   }
 
   async packageFiles(record: RunRecord): Promise<Map<string, Buffer>> {
@@ -591,8 +604,12 @@ class AttachedRun implements JobRun {
     };
   }
 
-  async getLogs(): Promise<JobLogs> {
-    return { stdout: this.output.stdout, stderr: this.output.stderr };
+  async getLogs(window?: LogWindow): Promise<JobLogs> {
+    const logs = { stdout: this.output.stdout, stderr: this.output.stderr };
+    if (window === undefined || (window.tail === undefined && window.since === undefined)) {
+      return logs;
+    }
+    return windowLogs(logs, window, await this.status());
   }
 
   async followLogs(options: FollowLogsOptions): Promise<void> {

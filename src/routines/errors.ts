@@ -3,6 +3,9 @@ import { InputError } from '../errors.js';
 /** No run with the given id is known to this executor. */
 export class RunNotFoundError extends InputError {}
 
+/** The part of a run's logs asked for cannot be told apart (saved logs without times, for `since`). */
+export class LogWindowNotAvailableError extends InputError {}
+
 /** The job cannot be stopped the way it was asked to. */
 export class StopNotSupportedError extends InputError {}
 
@@ -56,3 +59,6 @@ export class MountSourceMissingError extends InputError {
 }
 /** A `timeout` or `retries` that does not hold (config, `execute()` or a flag). */
 export class InvalidRunPolicyError extends InputError {}
+
+/** A prune's `keep` that is not a whole number >= 0. */
+export class InvalidPruneOptionsError extends InputError {}

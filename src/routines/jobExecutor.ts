@@ -9,6 +9,8 @@ import type { RunMetrics } from './results/metrics.js';
 import type { ResultOptions, SerializedResult } from './results/runResults.js';
 import type {
   PreparedImage,
+  PruneOptions,
+  PruneResult,
   QueuedSweep,
   SweepPlan,
   SweepProgress,
@@ -38,13 +40,31 @@ export interface JobResult {
 
 export type LogStream = 'stdout' | 'stderr';
 
-export interface FollowLogsOptions {
+/**
+ * How a line ended: `\n`, or a carriage return not followed by one (a progress bar redrawing its
+ * line: what follows is drawn over it).
+ */
+export type LineEnding = '\n' | '\r';
+
+/** Which part of a run's logs to read. */
+export interface LogWindow {
+  /**
+   * Only the last this many lines (of both streams together on a live engine; of each stream for
+   * logs saved with a record).
+   */
+  readonly tail?: number;
+  /** Only lines written at or after this time. */
+  readonly since?: Date;
+}
+
+export interface FollowLogsOptions extends LogWindow {
   /**
    * Called once per complete line, in order, for as long as the job runs. When it returns a promise,
    * the next lines wait until it settles (backpressure: a slow reader keeps memory bounded); any
-   * other result is ignored.
+   * other result is ignored. Where the run's engine streams its output, a line redrawn with a
+   * carriage return is passed on at each `\r` (`ending` says which).
    */
-  readonly onLine: (line: string, stream: LogStream) => unknown;
+  readonly onLine: (line: string, stream: LogStream, ending?: LineEnding) => unknown;
   readonly signal?: AbortSignal;
 }
 
@@ -101,7 +121,7 @@ export interface ExecuteOptions {
 export interface JobRun {
   readonly id: string;
   status(): Promise<JobStatus>;
-  getLogs(): Promise<JobLogs>;
+  getLogs(window?: LogWindow): Promise<JobLogs>;
   followLogs(options: FollowLogsOptions): Promise<void>;
   wait(): Promise<JobResult>;
   stop(): Promise<void>;
@@ -128,7 +148,7 @@ export interface JobExecutor {
   execute(options?: ExecuteOptions): Promise<JobRun>;
   run(runId?: string): Promise<JobRun>;
   status(runId?: string): Promise<JobStatus>;
-  getLogs(runId?: string): Promise<JobLogs>;
+  getLogs(runId?: string, window?: LogWindow): Promise<JobLogs>;
   followLogs(options: FollowLogsOptions & { readonly runId?: string }): Promise<void>;
   wait(runId?: string): Promise<JobResult>;
   stop(runId?: string): Promise<void>;
@@ -200,6 +220,8 @@ export interface TargetExecutor extends JobExecutor {
   /** The record of run `id` rebuilt from the target, when it holds the run. */
   discoverRun(id: string): Promise<RunRecord | undefined>;
   removeRun(runId: string, options?: RemoveRunOptions): Promise<RemovedRun>;
+  /** Removes this job's old containers and images from the target (see `DockerExecutor.prune`). */
+  prune(options?: PruneOptions): Promise<PruneResult>;
   /** The package files a run used, read from the target. */
   packageFiles(record: RunRecord): Promise<Map<string, Buffer>>;
   startSweep(plan: SweepPlan): Promise<QueuedSweep>;

@@ -12,6 +12,7 @@ import type {
   JobRun,
   JobState,
   JobStatus,
+  LogWindow,
 } from './jobExecutor.js';
 import {
   FolderArtifacts,
@@ -78,8 +79,13 @@ export class RecordedRun implements JobRun {
     };
   }
 
-  async getLogs(): Promise<JobLogs> {
-    const logs = await this.store.readLogs(this.record.id);
+  async getLogs(window: LogWindow = {}): Promise<JobLogs> {
+    const r = this.record;
+    const logs = await this.store.readLogs(r.id, window, {
+      runId: r.id,
+      ...(r.startedAt === undefined ? {} : { startedAt: new Date(r.startedAt) }),
+      ...(r.finishedAt === undefined ? {} : { finishedAt: new Date(r.finishedAt) }),
+    });
     if (logs === undefined) {
       throw new RunNotFoundError(
         `run ${this.record.id}: its container is gone from target ${this.record.target} and no logs were saved`,
@@ -89,7 +95,7 @@ export class RecordedRun implements JobRun {
   }
 
   async followLogs(options: FollowLogsOptions): Promise<void> {
-    await replayLogs(await this.getLogs(), options);
+    await replayLogs(await this.getLogs(options), options);
   }
 
   async wait(): Promise<JobResult> {

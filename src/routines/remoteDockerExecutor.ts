@@ -39,7 +39,14 @@ import {
 import { buildJobImage } from './docker/buildJobImage.js';
 import { DockerJobRun } from './docker/dockerJobRun.js';
 import { RunNotFoundError } from './errors.js';
-import type { FollowLogsOptions, JobLogs, JobResult, JobRun, JobStatus } from './jobExecutor.js';
+import type {
+  FollowLogsOptions,
+  JobLogs,
+  JobResult,
+  JobRun,
+  JobStatus,
+  LogWindow,
+} from './jobExecutor.js';
 import type { DownloadOptions, DownloadedOutputs } from './results/artifacts.js';
 import type { RunMetrics } from './results/metrics.js';
 import type { ResultOptions, SerializedResult } from './results/runResults.js';
@@ -302,8 +309,8 @@ class RemoteJobRun implements JobRun {
     return this.call('inspect the run on', (run) => run.status());
   }
 
-  async getLogs(): Promise<JobLogs> {
-    return this.call('read the logs of the run on', (run) => run.getLogs());
+  async getLogs(window?: LogWindow): Promise<JobLogs> {
+    return this.call('read the logs of the run on', (run) => run.getLogs(window));
   }
 
   async followLogs(options: FollowLogsOptions): Promise<void> {

@@ -6,6 +6,7 @@ import type {
   JobResult,
   JobRun,
   JobStatus,
+  LogWindow,
 } from './jobExecutor.js';
 import type { DownloadOptions, DownloadedOutputs } from './results/artifacts.js';
 import type { RunMetrics } from './results/metrics.js';
@@ -25,8 +26,8 @@ export abstract class RunLookupExecutor implements JobExecutor {
     return (await this.run(runId)).status();
   }
 
-  async getLogs(runId?: string): Promise<JobLogs> {
-    return (await this.run(runId)).getLogs();
+  async getLogs(runId?: string, window?: LogWindow): Promise<JobLogs> {
+    return (await this.run(runId)).getLogs(window);
   }
 
   async followLogs(options: FollowLogsOptions & { readonly runId?: string }): Promise<void> {

@@ -1,6 +1,7 @@
 import type Dockerode from 'dockerode';
 import { engineMessage } from '../engines/dockerApi.js';
 import { ImageShippingError, RegistryError } from './errors.js';
+import { formatBytes } from '../units.js';
 import { throttled, type ShippingProgressListener } from './progress.js';
 
 /**
@@ -102,6 +103,7 @@ function withServer(auth: RegistryAuth, repository: string): RegistryAuth {
 interface ProgressEvent {
   readonly status?: string;
   readonly progress?: string;
+  readonly progressDetail?: { readonly current?: number; readonly total?: number };
   readonly id?: string;
   readonly error?: string;
   readonly errorDetail?: { readonly message?: string };
@@ -130,7 +132,8 @@ async function follow(
     } else if (event.status !== undefined) {
       report?.({
         phase: operation,
-        message: [event.id, event.status, event.progress]
+        // The engine's own progress text counts in decimal units; Ferry writes sizes one way.
+        message: [event.id, event.status, progressText(event)]
           .filter((part) => part !== undefined && part !== '')
           .join(' '),
       });
@@ -155,4 +158,13 @@ async function follow(
   }
   onLine(pending);
   if (failure !== undefined) throw new RegistryError(operation, reference, failure);
+}
+
+/** `3.4 MiB of 10 MiB` from an engine's push or pull event, when it counts bytes. */
+function progressText(event: ProgressEvent): string | undefined {
+  const { current, total } = event.progressDetail ?? {};
+  if (typeof current !== 'number') return undefined;
+  return typeof total === 'number' && total > 0
+    ? `${formatBytes(current)} of ${formatBytes(total)}`
+    : formatBytes(current);
 }

@@ -175,7 +175,7 @@ export async function diagnoseRemoteDocker(
     return new RemoteDockerUnavailableError(
       connection.target,
       socketPath,
-      `${socketPath} is not a socket; set dockerSocketPath to the Docker engine's socket`,
+      `${socketPath} is not a socket; set the target's dockerSocket (dockerSocketPath in code) to the Docker engine's socket`,
       { cause: error },
     );
   }
@@ -209,12 +209,12 @@ export function missingSocketAdvice(
   const found = elsewhere.find((candidate) => candidate !== socketPath);
   if (found !== undefined) {
     advice.push(
-      `a Docker socket exists at ${found}${isRootlessPath(found) ? ` (${username}'s rootless Docker)` : ''}: set dockerSocketPath to it`,
+      `a Docker socket exists at ${found}${isRootlessPath(found) ? ` (${username}'s rootless Docker)` : ''}: set the target's dockerSocket (dockerSocketPath in code) to it`,
     );
   }
   if (advice.length === 0) {
     advice.push(
-      `install Docker on the host and start it (sudo systemctl start docker), or set dockerSocketPath to where its socket is (a rootless engine's is $XDG_RUNTIME_DIR/docker.sock, usually /run/user/<uid>/docker.sock)`,
+      `install Docker on the host and start it (sudo systemctl start docker), or set the target's dockerSocket (dockerSocketPath in code) to where its socket is (a rootless engine's is $XDG_RUNTIME_DIR/docker.sock, usually /run/user/<uid>/docker.sock)`,
     );
   }
   return advice.join('; or ');

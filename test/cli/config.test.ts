@@ -150,6 +150,28 @@ describe('ferry config, and config and parameter mistakes', () => {
     );
   });
 
+  it('names the config key of a key file that cannot be read and of a variable not set, before anything is built', async () => {
+    await write({
+      ...base,
+      targets: {
+        ...base.targets,
+        local: { environment: ['FERRY_TEST_UNSET_VARIABLE'] },
+        box: { host: '127.0.0.1', key: 'keys/missing_key' },
+      },
+    });
+    const key = await ferry(['run', '-t', 'box'], dir);
+    expect(key.code).toBe(2);
+    expect(key.stderr).toBe(
+      `ferry: error: ${file}: targets.box.key: cannot read ${path.join(dir, 'keys/missing_key')} (no such file; relative paths are resolved from ${dir}); fix the path, or leave key out to use ssh-agent and ~/.ssh/id_*\n`,
+    );
+    const variable = await ferry(['run'], dir);
+    expect(variable.code).toBe(2);
+    expect(variable.stderr).toBe(
+      `ferry: error: ${file}: targets.local.environment: FERRY_TEST_UNSET_VARIABLE is to be passed to the job but not set here; set it before running (export FERRY_TEST_UNSET_VARIABLE=…), or remove it from the list\n`,
+    );
+    expect(variable.stderr).not.toContain('propagatedEnvironmentVariables');
+  });
+
   it('refuses malformed --grid and --param values, quoting them and showing the right form', async () => {
     await write(base);
     const range = await ferry(['sweep', '--grid', 'lr=1..x'], dir);

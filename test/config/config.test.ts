@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,9 +178,13 @@ describe('loadJob and executors from a config', () => {
         'export async function createLater() { return new Job(3); }',
         'export function broken() { throw new Error("no data"); }',
         'export const notAJob = { run: 1 };',
+        'import { readFileSync } from "node:fs";',
+        'export async function fromData() { await new Promise((r) => setTimeout(r, 50)); return new Job(Number(readFileSync("data/n.txt", "utf8"))); }',
       ].join('\n'),
     );
     await writeFile(path.join(dir, 'package.json'), '{"type":"module"}');
+    await mkdir(path.join(dir, 'data'));
+    await writeFile(path.join(dir, 'data/n.txt'), '7');
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -197,6 +201,30 @@ describe('loadJob and executors from a config', () => {
     expect(
       ((await loadJob(configFor('src/job.ts#createLater'))) as unknown as { n: number }).n,
     ).toBe(3);
+  });
+
+  it("calls the factory in the config's folder, whatever the current one, and restores it, also when loads overlap", async () => {
+    const before = process.cwd();
+    const other = await mkdtemp(path.join(os.tmpdir(), 'ferry-job-other-'));
+    try {
+      await mkdir(path.join(other, 'src'));
+      await mkdir(path.join(other, 'data'));
+      await writeFile(path.join(other, 'src/job.ts'), await readFile(path.join(dir, 'src/job.ts')));
+      await writeFile(path.join(other, 'package.json'), '{"type":"module"}');
+      await writeFile(path.join(other, 'data/n.txt'), '8');
+      const otherConfig = parseConfig(
+        JSON.stringify({ ...minimal, job: 'src/job.ts#fromData' }),
+        path.join(other, 'ferry.config.json'),
+      );
+      const jobs = await Promise.all([
+        loadJob(configFor('src/job.ts#fromData')),
+        loadJob(otherConfig),
+      ]);
+      expect(jobs.map((j) => (j as unknown as { n: number }).n)).toEqual([7, 8]);
+      expect(process.cwd()).toBe(before);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
   });
 
   it('says what is wrong with the export', async () => {

@@ -1,4 +1,5 @@
-import type { JobRun, LogStream } from '../../routines/jobExecutor.js';
+import type { JobRun, LineEnding, LogStream, LogWindow } from '../../routines/jobExecutor.js';
+import { replayLogs } from '../../routines/recordedRun.js';
 import {
   flag,
   intOption,
@@ -9,17 +10,20 @@ import {
 import { UsageError } from '../errors.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exitCodes.js';
-import { writeOrWait } from '../output.js';
+import { logWindowFromArgs } from '../logWindow.js';
 import { executorOf, isSweepId, resolveRun, sweepRuns } from '../runs.js';
 
 export const logsCommand: Command = {
   name: 'logs',
   summary: "print a run's output (stdout here, stderr to stderr); --follow to stream it",
-  usage: 'ferry logs <run id | sweep id> [--follow]',
+  usage: 'ferry logs <run id | sweep id> [--follow] [--tail N] [--since T]',
   description: `
 A run id may be shortened to a unique prefix or to its random suffix. For a sweep, the logs are its
 queue runner's (which run started when). Output saved when a container was removed (--rm) or of an
-attached run is printed from the records folder.`,
+attached run is printed from the records folder. --tail and --since pick the end of the logs: on
+the engine, the last N lines of both streams together; for saved output, the last N of each.
+A job's progress bar redrawn with carriage returns is shown live on a terminal, and as one line per
+redraw when the output is a pipe or a file.`,
   options: {
     target: RUN_LOOKUP_TARGET_OPTION,
     follow: {
@@ -32,12 +36,30 @@ attached run is printed from the records folder.`,
       value: 'n',
       description: 'the output of attempt n of a run that was retried (ferry status lists them)',
     },
+    tail: {
+      type: 'string',
+      short: 'n',
+      value: 'N',
+      description: 'only the last N lines (then new ones, with --follow)',
+    },
+    since: {
+      type: 'string',
+      value: 'T',
+      description:
+        'only lines written since T: a duration back from now (10m, 1h30m, 2d) or a time (2026-12-01T18:30:00Z)',
+    },
   },
+  examples: [
+    'ferry logs -f 3fa2c1',
+    'ferry logs --tail 20 3fa2c1',
+    'ferry logs --since 10m -f 3fa2c1',
+  ],
   minPositionals: 1,
   maxPositionals: 1,
   async run(context, args) {
     const id = args.positionals[0]!;
     const follow = flag(args, 'follow');
+    const window = logWindowFromArgs(args);
     let run: JobRun;
     if (isSweepId(id)) {
       const runs = await sweepRuns(context, id);
@@ -60,16 +82,17 @@ attached run is printed from the records folder.`,
       run = await (await executorOf(context, record)).run(record.id);
     }
     if (!follow) {
-      const logs = await run.getLogs();
-      context.io.stdout.write(logs.stdout);
-      context.io.stderr.write(logs.stderr);
+      await replayLogs(await run.getLogs(window), {
+        onLine: (line, stream) => context.logLine(line, stream),
+      });
+      context.progress.endOpenLine();
       return EXIT.ok;
     }
-    return followLines(context, run);
+    return followLines(context, run, window);
   },
 };
 
-async function followLines(context: CliContext, run: JobRun): Promise<number> {
+async function followLines(context: CliContext, run: JobRun, window: LogWindow): Promise<number> {
   const stop = new AbortController();
   let interrupted = false;
   const unregister = context.onInterrupt(() => {
@@ -78,12 +101,14 @@ async function followLines(context: CliContext, run: JobRun): Promise<number> {
   });
   try {
     await run.followLogs({
-      onLine: (line: string, stream: LogStream) =>
-        writeOrWait(stream === 'stdout' ? context.io.stdout : context.io.stderr, `${line}\n`),
+      ...window,
+      onLine: (line: string, stream: LogStream, ending?: LineEnding) =>
+        context.logLine(line, stream, ending),
       signal: stop.signal,
     });
   } finally {
     unregister();
   }
+  context.progress.endOpenLine();
   return interrupted ? EXIT.interrupted : EXIT.ok;
 }

@@ -1,7 +1,7 @@
 import { InternalError } from '../../errors.js';
 import type { RunRecord } from '../../records/record.js';
 import type { CacheEvent } from '../../memo/memo.js';
-import type { JobRun, LogStream } from '../../routines/jobExecutor.js';
+import type { JobRun, LineEnding, LogStream } from '../../routines/jobExecutor.js';
 import { newRunId } from '../../routines/runId.js';
 import {
   flag,
@@ -18,7 +18,7 @@ import { UnknownUpstreamRunError } from '../../memo/errors.js';
 import { RunNotFoundError } from '../../routines/errors.js';
 import { executorOf, resolveRun } from '../runs.js';
 import { formatMetric } from '../runTable.js';
-import { formatDuration, writeOrWait } from '../output.js';
+import { formatDuration } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
 import { POLICY_OPTIONS, policyFromArgs } from '../policyOptions.js';
 
@@ -98,7 +98,7 @@ with the same cache key (package content, resolved parameters, upstream keys) wi
     if (flag(args, 'detach') && executor.runsInProcess) {
       context.note('ferry: note: --detach is ignored for attached runs (they run in this process)');
     }
-    await context.job();
+    await context.job(executor.targetName);
     const runId = newRunId();
     const run = await executor.execute({
       wait: false,
@@ -239,8 +239,8 @@ export async function followRun(
   });
   try {
     await run.followLogs({
-      onLine: (line: string, stream: LogStream) =>
-        writeOrWait(stream === 'stdout' ? context.io.stdout : context.io.stderr, `${line}\n`),
+      onLine: (line: string, stream: LogStream, ending?: LineEnding) =>
+        context.logLine(line, stream, ending),
       signal: stopFollowing.signal,
     });
   } finally {

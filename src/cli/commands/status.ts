@@ -141,7 +141,12 @@ function printRun(context: CliContext, r: RunRecord): void {
     ['duration', durationOf(r) || undefined],
     ['sweep', r.sweepId === undefined ? undefined : `${r.sweepId} #${r.sweepIndex}`],
     ['image', r.image],
-    ['container', r.containerId?.slice(0, 12)],
+    [
+      'container',
+      r.containerId === undefined
+        ? undefined
+        : `${r.containerId.slice(0, 12)}${r.containerRemovedAt === undefined ? '' : ` (removed by ferry prune at ${r.containerRemovedAt}; its logs are kept with the record)`}`,
+    ],
     ['package', r.packageSha256 === undefined ? undefined : `sha256 ${r.packageSha256}`],
     ['cache key', r.cacheKey],
     [
@@ -172,7 +177,13 @@ function printRun(context: CliContext, r: RunRecord): void {
     ],
     [
       'result',
-      r.hasResult === undefined ? undefined : r.hasResult ? `yes (ferry result ${r.id})` : 'none',
+      r.hasResult === undefined
+        ? undefined
+        : !r.hasResult
+          ? 'none'
+          : r.containerRemovedAt !== undefined && r.savedRunFolder !== true
+            ? 'removed with its container (ferry prune --force)'
+            : `yes (ferry result ${r.id})`,
     ],
     [
       'outputs',
@@ -182,7 +193,9 @@ function printRun(context: CliContext, r: RunRecord): void {
           ? 'none'
           : r.outputsDownloadedTo !== undefined
             ? `downloaded to ${r.outputsDownloadedTo}`
-            : `not downloaded (ferry outputs ${r.id})`,
+            : r.containerRemovedAt !== undefined && r.savedRunFolder !== true
+              ? 'never downloaded; removed with its container (ferry prune --force)'
+              : `not downloaded (ferry outputs ${r.id})`,
     ],
   ];
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;

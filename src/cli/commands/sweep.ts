@@ -112,7 +112,7 @@ all succeeded and 1 otherwise.`,
     const asked =
       intOption(args, 'parallel', 'sweep') ??
       ('maxParallel' in target ? target.maxParallel : undefined);
-    await context.job();
+    await context.job(executor.targetName);
     const sweepId = `${SWEEP_PREFIX}${newRunId()}`;
     const createdAt = new Date();
     const planned = parameterSets.map((parameters, index) => ({

@@ -17,7 +17,13 @@ import { CACHE_KEY_LABEL } from '../../memo/lookup.js';
 import { openCachedRun, planRun, type MemoTarget, type RunPlan } from '../../memo/memo.js';
 import { makePackage, sha256File, type PackagingTask } from '../../packaging/index.js';
 import { parametersEnvironment } from '../../parameters/index.js';
-import { isFinal, statusOfState, type RunRecord, type TargetKind } from '../../records/record.js';
+import {
+  isFinal,
+  statusOfState,
+  type RunRecord,
+  type RunStatus,
+  type TargetKind,
+} from '../../records/record.js';
 import { RecordStore } from '../../records/store.js';
 import type { ShipResult, ShippingProgress } from '../../shipping/index.js';
 import {
@@ -27,7 +33,12 @@ import {
   type DockerOptionsFields,
   type MappedHostConfig,
 } from '../dockerOptions.js';
-import { NoJobError, PackageNotAvailableError, RunNotFoundError } from '../errors.js';
+import {
+  InvalidPruneOptionsError,
+  NoJobError,
+  PackageNotAvailableError,
+  RunNotFoundError,
+} from '../errors.js';
 import type {
   ExecuteOptions,
   TargetExecutor,
@@ -44,8 +55,8 @@ import { recordFromContainer, toStatus, type ContainerFacts } from './containerS
 import { DockerJobRun, type SettledRun } from './dockerJobRun.js';
 import { RUN_LABELS, containerName, labelFilter, runContainerLabels } from './labels.js';
 import { defaultParallelism, enqueueSweep, gpuSlotsOf, type SweepRun } from '../../sweeps/queue.js';
-import { readPackageFolder } from './packageFolder.js';
 import { demuxLogs } from './logs.js';
+import { readPackageFolder } from './packageFolder.js';
 import { startContainer } from './startContainer.js';
 import { ContainerArtifacts, FolderArtifacts, type RunArtifacts } from '../results/artifacts.js';
 import { OutputsNotKeptError } from '../results/errors.js';
@@ -136,6 +147,46 @@ export interface PruneImagesResult {
   readonly removed: readonly string[];
   /** Images that could not be removed (used by a container), with the engine's reason. */
   readonly skipped: readonly { readonly imageId: string; readonly reason: string }[];
+}
+
+export interface PruneOptions {
+  /** How many of the newest ended runs, and of the newest images, to keep. Default: 3. */
+  readonly keep?: number;
+  /** Say what would go; remove nothing. */
+  readonly dryRun?: boolean;
+  /** Prune images (default: true unless only `containers` is asked for). */
+  readonly images?: boolean;
+  /** Prune ended runs' containers (default: true unless only `images` is asked for). */
+  readonly containers?: boolean;
+  /** Prune runs whose outputs were never downloaded too (the outputs go with the container). */
+  readonly force?: boolean;
+}
+
+/** A container or image `prune()` removed, or would remove, or kept and why. */
+export interface PruneItem {
+  readonly kind: 'container' | 'image';
+  /** The container's or image's id. */
+  readonly id: string;
+  /** The container's name, or the image's tags (its id when it has none). */
+  readonly name: string;
+  /** Bytes: a container's writable layer, an image's size as `docker images` shows it. */
+  readonly size: number;
+  /** The run a container ran. */
+  readonly runId?: string;
+  /** The run's status (containers). */
+  readonly status?: RunStatus;
+  /** Why it is kept, or what removing it also did (`outputs never downloaded, dropped`). */
+  readonly note?: string;
+}
+
+export interface PruneResult {
+  readonly dryRun: boolean;
+  /** Removed (with `dryRun`: what would be), containers first. */
+  readonly removed: readonly PruneItem[];
+  /** Kept, each with why: running or queued, one of the newest, used by a kept run, outputs. */
+  readonly kept: readonly PruneItem[];
+  /** What the engine refused to remove, with its reason. */
+  readonly failed: readonly PruneItem[];
 }
 
 /** A sweep to queue on a target: its runs, and how many may run at once. */
@@ -536,41 +587,258 @@ export abstract class DockerExecutor extends RunLookupExecutor implements Target
    * still uses (even a stopped one) is skipped, with the engine's reason.
    */
   async pruneImages(options: PruneImagesOptions = {}): Promise<PruneImagesResult> {
-    const keep = options.keep ?? 3;
-    if (!Number.isInteger(keep) || keep < 0) {
-      throw new RangeError(`pruneImages: keep must be a whole number >= 0, not ${keep}`);
-    }
-    const job = options.job ?? this.jobName();
+    const keep = keepCount(options.keep, 'pruneImages');
     const { docker } = await this.engine();
-    return this.call('prune images on', async () => {
+    const newestFirst = await this.imagesNewestFirst(docker, options.job ?? this.jobName());
+    const removed: string[] = [];
+    const skipped: { imageId: string; reason: string }[] = [];
+    for (const image of newestFirst.slice(keep)) {
+      const refused = await this.removeImage(docker, image);
+      if (refused === undefined) removed.push(image.Id);
+      else skipped.push({ imageId: image.Id, reason: refused });
+    }
+    return { kept: newestFirst.slice(0, keep).map((i) => i.Id), removed, skipped };
+  }
+
+  /**
+   * Removes this job's ended runs' containers and its images from the engine, keeping the `keep`
+   * newest of each and whatever a kept run needs: running and queued runs, their images, the image
+   * of every kept container, and (unless `force`) every run whose outputs were never downloaded.
+   * A removed run's logs are saved with its record first, and its record says when its container
+   * went (`containerRemovedAt`), so `ferry logs`/`status` still answer for it. `dryRun` plans only.
+   */
+  async prune(options: PruneOptions = {}): Promise<PruneResult> {
+    const keep = keepCount(options.keep, 'prune');
+    const onlyOne = options.images === true ? options.containers !== true : false;
+    const pruneContainers = options.containers ?? !onlyOne;
+    const pruneImages = options.images ?? options.containers !== true;
+    const { docker } = await this.engine();
+    const job = this.jobName();
+    const containers = await this.call('list the runs on', () =>
+      docker.listContainers({
+        all: true,
+        size: true,
+        filters: labelFilter({ [RUN_LABELS.job]: job }),
+      }),
+    );
+    const records = new Map<string, RunRecord>();
+    for (const c of containers) {
+      const id = c.Labels[RUN_LABELS.runId];
+      const record = id === undefined ? undefined : await this.records?.get(id);
+      if (record !== undefined) records.set(record.id, record);
+    }
+    // Records that had not seen their run end get its end first: what is pruned is recorded right.
+    for (const fresh of await this.syncRecords([...records.values()])) records.set(fresh.id, fresh);
+
+    const removed: PruneItem[] = [];
+    const kept: PruneItem[] = [];
+    const liveSweeps = new Set<string>();
+    const runs = containers
+      .filter((c) => c.Labels[RUN_LABELS.role] === 'run')
+      .sort((a, b) => b.Created - a.Created || b.Id.localeCompare(a.Id));
+    let endedSeen = 0;
+    for (const c of runs) {
+      const runId = c.Labels[RUN_LABELS.runId] ?? c.Id;
+      const record = records.get(runId);
+      const status = record?.status ?? statusOfState(runInfoOf(c).state);
+      const item: PruneItem = {
+        kind: 'container',
+        id: c.Id,
+        name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+        size: containerSize(c),
+        runId,
+        status,
+      };
+      const live = ['created', 'running', 'restarting', 'paused'].includes(c.State);
+      if (live) {
+        const sweep = c.Labels[RUN_LABELS.sweep];
+        if (sweep !== undefined) liveSweeps.add(sweep);
+        kept.push({ ...item, note: c.State === 'created' ? 'queued' : 'running' });
+      } else if (!pruneContainers) {
+        kept.push({ ...item, note: 'containers not pruned (--images)' });
+      } else if (endedSeen++ < keep) {
+        kept.push({
+          ...item,
+          note: keep === 1 ? 'the newest ended run' : `one of the ${keep} newest ended runs`,
+        });
+      } else if (await this.hasUndownloadedOutputs(docker, c.Id, record)) {
+        if (options.force === true) {
+          removed.push({ ...item, note: 'its outputs were never downloaded: dropped (--force)' });
+        } else {
+          kept.push({
+            ...item,
+            note: `its outputs were never downloaded (ferry outputs ${runId}; or --force drops them)`,
+          });
+        }
+      } else {
+        removed.push(item);
+      }
+    }
+    const removedIds = new Set(removed.map((i) => i.id));
+    for (const c of containers) {
+      const role = c.Labels[RUN_LABELS.role];
+      if (role === 'run' || !pruneContainers) continue;
+      const item: PruneItem = {
+        kind: 'container',
+        id: c.Id,
+        name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+        size: containerSize(c),
+      };
+      const sweep = c.Labels[RUN_LABELS.sweep];
+      const sweepKept =
+        sweep !== undefined &&
+        runs.some((r) => r.Labels[RUN_LABELS.sweep] === sweep && !removedIds.has(r.Id));
+      if (c.State === 'running' || (sweep !== undefined && liveSweeps.has(sweep))) {
+        kept.push({ ...item, note: 'the queue runner of a sweep still going' });
+      } else if (role === 'sweep-runner' && sweepKept) {
+        kept.push({ ...item, note: `the queue runner of ${sweep}, whose runs are kept` });
+      } else {
+        removed.push({
+          ...item,
+          note: role === 'sweep-runner' ? `queue runner of ${sweep}` : role,
+        });
+      }
+    }
+    for (const item of removed) removedIds.add(item.id);
+
+    const usedBy = new Map<string, string>();
+    for (const c of containers) {
+      if (removedIds.has(c.Id) || usedBy.has(c.ImageID)) continue;
+      usedBy.set(c.ImageID, c.Labels[RUN_LABELS.runId] ?? (c.Names[0] ?? c.Id).replace(/^\//, ''));
+    }
+    const imageItems: PruneItem[] = [];
+    if (pruneImages) {
+      // An image is as new as its last use: one built long ago that the latest run used is kept.
+      const lastUsed = new Map<string, number>();
+      for (const c of containers) {
+        lastUsed.set(c.ImageID, Math.max(lastUsed.get(c.ImageID) ?? 0, c.Created * 1000));
+      }
+      const images = await this.imagesNewestFirst(docker, job, lastUsed);
+      for (const [i, image] of images.entries()) {
+        const item: PruneItem = {
+          kind: 'image',
+          id: image.Id,
+          name: imageNames(image).join(', ') || image.Id,
+          size: image.Size,
+        };
+        const user = usedBy.get(image.Id);
+        if (i < keep) {
+          kept.push({
+            ...item,
+            note: keep === 1 ? 'the newest image' : `one of the ${keep} newest images`,
+          });
+        } else if (user !== undefined) {
+          kept.push({ ...item, note: `used by ${user}, which is kept` });
+        } else {
+          imageItems.push(item);
+        }
+      }
+    }
+    removed.push(...imageItems);
+    if (options.dryRun === true) return { dryRun: true, removed, kept, failed: [] };
+
+    const done: PruneItem[] = [];
+    const failed: PruneItem[] = [];
+    for (const item of removed) {
+      if (item.kind === 'container') {
+        await this.pruneContainer(docker, item, records.get(item.runId ?? ''));
+        done.push(item);
+        continue;
+      }
+      const image = { Id: item.id, RepoTags: item.name === item.id ? [] : item.name.split(', ') };
+      const refused = await this.removeImage(docker, image);
+      if (refused === undefined) done.push(item);
+      else failed.push({ ...item, note: refused });
+    }
+    return { dryRun: false, removed: done, kept, failed };
+  }
+
+  /** Whether a run's container holds outputs its record does not say were downloaded. */
+  private async hasUndownloadedOutputs(
+    docker: Dockerode,
+    containerId: string,
+    record: RunRecord | undefined,
+  ): Promise<boolean> {
+    if (record?.outputsDownloadedTo !== undefined) return false;
+    if (record?.hasOutputs !== undefined) return record.hasOutputs;
+    return this.call('look at the outputs of', () =>
+      this.containerArtifacts(docker, containerId).hasOutputs(),
+    );
+  }
+
+  /** Removes a pruned run's container, its logs saved with its record first. */
+  private async pruneContainer(
+    docker: Dockerode,
+    item: PruneItem,
+    record: RunRecord | undefined,
+  ): Promise<void> {
+    const store = this.records;
+    if (store !== undefined && record !== undefined) {
+      if ((await store.readLogs(record.id)) === undefined) {
+        const run = new DockerJobRun({ docker, runId: record.id, containerId: item.id });
+        const timed = await this.call('read the logs of', () =>
+          docker
+            .getContainer(item.id)
+            .logs({ stdout: true, stderr: true, follow: false, timestamps: true }),
+        );
+        await store.saveLogs(record.id, await run.getLogs(), demuxLogs(timed));
+      }
+      // Result and metrics are small and stay served from beside the record; outputs (downloaded
+      // already, or dropped with --force) are not copied home again.
+      const saved =
+        record.hasOutputs !== true &&
+        (await this.call('save the run folder of', () =>
+          this.containerArtifacts(docker, item.id).saveTo(store.runDir(record.id)),
+        ));
+      await store.update(record.id, {
+        containerRemovedAt: new Date().toISOString(),
+        ...(saved ? { savedRunFolder: true } : {}),
+      });
+    }
+    await this.removeContainer(docker, item.id);
+    if (item.runId !== undefined) this.runs.delete(item.runId);
+  }
+
+  /**
+   * A job's images on the engine, newest first: by their own creation time (finer than a
+   * listing's), or by when a container last used them when that is later (`lastUsed`, ms).
+   */
+  private async imagesNewestFirst(
+    docker: Dockerode,
+    job: string,
+    lastUsed: ReadonlyMap<string, number> = new Map(),
+  ): Promise<Dockerode.ImageInfo[]> {
+    return this.call('list the images on', async () => {
       const images = await docker.listImages({ filters: labelFilter({ [RUN_LABELS.job]: job }) });
-      // The listing's Created is in whole seconds; the image's own creation time is finer.
       const created = new Map<string, number>();
       for (const image of images) {
         const inspected = await docker.getImage(image.Id).inspect();
-        created.set(image.Id, Date.parse(inspected.Created) || image.Created * 1000);
+        const built = Date.parse(inspected.Created) || image.Created * 1000;
+        created.set(image.Id, Math.max(built, lastUsed.get(image.Id) ?? 0));
       }
-      const newestFirst = [...images].sort(
+      return [...images].sort(
         (a, b) => (created.get(b.Id) ?? 0) - (created.get(a.Id) ?? 0) || b.Id.localeCompare(a.Id),
       );
-      const kept = newestFirst.slice(0, keep).map((i) => i.Id);
-      const removed: string[] = [];
-      const skipped: { imageId: string; reason: string }[] = [];
-      for (const image of newestFirst.slice(keep)) {
-        const names = (image.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
-        try {
-          // One name at a time: removing the last one deletes the image (by id, Docker refuses
-          // an image with several names without force, and force would untag images in use).
-          for (const name of names.length === 0 ? [image.Id] : names)
-            await docker.getImage(name).remove();
-          removed.push(image.Id);
-        } catch (error) {
-          if (engineStatus(error) !== 409) throw error;
-          skipped.push({ imageId: image.Id, reason: engineMessage(error) });
-        }
-      }
-      return { kept, removed, skipped };
     });
+  }
+
+  /** Removes an image, one name at a time; the engine's reason when it refuses (in use), else undefined. */
+  private async removeImage(
+    docker: Dockerode,
+    image: Pick<Dockerode.ImageInfo, 'Id' | 'RepoTags'>,
+  ): Promise<string | undefined> {
+    const names = imageNames(image);
+    try {
+      // One name at a time: removing the last one deletes the image (by id, Docker refuses an
+      // image with several names without force, and force would untag images in use).
+      for (const name of names.length === 0 ? [image.Id] : names) {
+        await docker.getImage(name).remove();
+      }
+      return undefined;
+    } catch (error) {
+      if (engineStatus(error) === 409) return engineMessage(error);
+      throw await this.translate(error, 'remove an image on');
+    }
   }
 
   /**
@@ -1072,6 +1340,28 @@ function policyFields(policy: RunPolicy): Pick<RunRecord, 'timeoutMs' | 'retries
 function withRestartPolicy(hostConfig: MappedHostConfig, policy: RunPolicy): MappedHostConfig {
   const restart = dockerRestartPolicy(policy);
   return restart === undefined ? hostConfig : { ...hostConfig, RestartPolicy: restart };
+}
+
+/** A whole number of things to keep, >= 0 (default 3). */
+function keepCount(keep: number | undefined, what: string): number {
+  const value = keep ?? 3;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new InvalidPruneOptionsError(
+      `${what}: keep must be a whole number >= 0 (0 keeps none), not ${value}`,
+    );
+  }
+  return value;
+}
+
+/** An image's names, without Docker's `<none>:<none>`. */
+function imageNames(image: Pick<Dockerode.ImageInfo, 'RepoTags'>): string[] {
+  return (image.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
+}
+
+/** A listed container's writable layer (listed with `size: true`). */
+function containerSize(c: Dockerode.ContainerInfo): number {
+  const size = (c as Dockerode.ContainerInfo & { SizeRw?: number }).SizeRw;
+  return typeof size === 'number' && size > 0 ? size : 0;
 }
 
 /** A listed container as a run. */

@@ -3,11 +3,18 @@ import type Dockerode from 'dockerode';
 import { engineMessage, engineStatus, toDockerUnavailable } from '../../engines/dockerApi.js';
 import { DockerEngineError } from '../../engines/errors.js';
 import { RunNotFoundError } from '../errors.js';
-import type { FollowLogsOptions, JobLogs, JobResult, JobRun, JobStatus } from '../jobExecutor.js';
+import type {
+  FollowLogsOptions,
+  JobLogs,
+  JobResult,
+  JobRun,
+  JobStatus,
+  LogWindow,
+} from '../jobExecutor.js';
 import { replayLogs } from '../recordedRun.js';
 import { toStatus } from './containerState.js';
 import { NAME_SUFFIXES } from './labels.js';
-import { demuxLogs, followLogStream } from './logs.js';
+import { demuxLogs, dockerLogWindow, followLogStream, windowLogs } from './logs.js';
 import {
   ContainerArtifacts,
   FolderArtifacts,
@@ -134,24 +141,44 @@ export class DockerJobRun implements JobRun {
     return toStatus(this.id, info);
   }
 
-  async getLogs(): Promise<JobLogs> {
-    if (this.final !== undefined) return this.final.logs;
+  async getLogs(window: LogWindow = {}): Promise<JobLogs> {
+    if (this.final !== undefined) return windowLogs(this.final.logs, window, this.span());
     const raw = await this.call('read the logs of', () =>
-      this.container.logs({ stdout: true, stderr: true, follow: false }),
+      this.container.logs({
+        stdout: true,
+        stderr: true,
+        follow: false,
+        ...dockerLogWindow(window),
+      }),
     );
     return demuxLogs(Buffer.isBuffer(raw) ? raw : Buffer.from(raw as unknown as string, 'binary'));
   }
 
   async followLogs(options: FollowLogsOptions): Promise<void> {
     if (this.final !== undefined) {
-      await replayLogs(this.final.logs, options);
+      await replayLogs(windowLogs(this.final.logs, options, this.span()), options);
       return;
     }
     if (options.signal?.aborted === true) return;
     const stream = (await this.call('follow the logs of', () =>
-      this.container.logs({ stdout: true, stderr: true, follow: true }),
+      this.container.logs({
+        stdout: true,
+        stderr: true,
+        follow: true,
+        ...dockerLogWindow(options),
+      }),
     )) as NodeJS.ReadableStream;
     await followLogStream(stream, options.onLine, options.signal);
+  }
+
+  /** When the run ran, as its last status says (for windows over logs read before removal). */
+  private span(): { runId: string; startedAt?: Date; finishedAt?: Date } {
+    const status = this.final?.status;
+    return {
+      runId: this.id,
+      ...(status?.startedAt === undefined ? {} : { startedAt: status.startedAt }),
+      ...(status?.finishedAt === undefined ? {} : { finishedAt: status.finishedAt }),
+    };
   }
 
   /** Waits for the container to exit; removes it afterwards when asked, keeping its logs and status. */

@@ -1,5 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
-import type { JobLogs, LogStream } from '../jobExecutor.js';
+import { LogWindowNotAvailableError } from '../errors.js';
+import type { JobLogs, LineEnding, LogStream, LogWindow } from '../jobExecutor.js';
 import { LineSplitter } from '../lineSplitter.js';
 
 /**
@@ -48,14 +49,60 @@ export function demuxLogs(buffer: Buffer): JobLogs {
   return out;
 }
 
-/** Feeds a multiplexed log stream to `onLine`, one complete line at a time, per stream. */
-export function lineDemuxer(onLine: (line: string, stream: LogStream) => void): {
+/**
+ * Splits text into lines as `LineSplitter` does, and also at a carriage return that no `\n`
+ * follows, so that a progress bar redrawn with `\r` is passed on at each redraw rather than once
+ * its final newline comes. A `\r` at the end of a chunk waits for the next one (`\r\n` is a newline).
+ */
+export class CarriageLineSplitter {
+  private readonly lines: LineSplitter;
+  private ending: LineEnding = '\n';
+  private heldReturn = false;
+
+  constructor(onLine: (line: string, ending: LineEnding) => void) {
+    this.lines = new LineSplitter((line) => onLine(line, this.ending));
+  }
+
+  push(chunk: string): void {
+    let text = this.heldReturn ? `\r${chunk}` : chunk;
+    this.heldReturn = text.endsWith('\r');
+    if (this.heldReturn) text = text.slice(0, -1);
+    let start = 0;
+    for (const match of text.matchAll(/\r(?!\n)/g)) {
+      this.pushEnded(`${text.slice(start, match.index)}\n`, '\r');
+      start = match.index + 1;
+    }
+    this.lines.push(text.slice(start));
+  }
+
+  flush(): void {
+    if (this.heldReturn) {
+      this.heldReturn = false;
+      this.pushEnded('\n', '\r');
+    }
+    this.lines.flush();
+  }
+
+  private pushEnded(text: string, ending: LineEnding): void {
+    this.ending = ending;
+    try {
+      this.lines.push(text);
+    } finally {
+      this.ending = '\n';
+    }
+  }
+}
+
+/** Feeds a multiplexed log stream to `onLine`, one line (or `\r` redraw) at a time, per stream. */
+export function lineDemuxer(
+  onLine: (line: string, stream: LogStream, ending: LineEnding) => void,
+): {
   push(chunk: Buffer): void;
   end(): void;
 } {
   const splitters = {
-    stdout: new LineSplitter((line) => onLine(line, 'stdout')),
-    stderr: new LineSplitter((line) => onLine(line, 'stderr')),
+    stdout: new CarriageLineSplitter((line, ending) => onLine(line, 'stdout', ending)),
+    stderr: new CarriageLineSplitter((line, ending) => onLine(line, 'stderr', ending)),
   };
   const demuxer = new DockerLogDemuxer((text, stream) => splitters[stream].push(text));
   return {
@@ -68,8 +115,81 @@ export function lineDemuxer(onLine: (line: string, stream: LogStream) => void): 
   };
 }
 
+/** What the Docker API's log calls take for a window: `tail` and `since` (seconds, fractional). */
+export function dockerLogWindow(window: LogWindow = {}): { tail?: number; since?: number } {
+  return {
+    ...(window.tail === undefined ? {} : { tail: window.tail }),
+    // The engine's `since` takes seconds, with a fraction.
+    ...(window.since === undefined ? {} : { since: window.since.getTime() / 1000 }),
+  };
+}
+
+/** When a run ran, for telling whether logs without times fall in a `since` window. */
+export interface RunSpan {
+  readonly runId: string;
+  readonly startedAt?: Date;
+  readonly finishedAt?: Date;
+}
+
+/**
+ * The part of logs kept as text (no time per line) that a window asks for: the last `tail` lines of
+ * each stream; for `since`, all of them when the run started at or after it, none when it had ended
+ * before it. A `since` inside the run cannot be told apart: a `LogWindowNotAvailableError`.
+ */
+export function windowLogs(logs: JobLogs, window: LogWindow, span: RunSpan): JobLogs {
+  let windowed = logs;
+  const since = window.since;
+  if (since !== undefined) {
+    const started = span.startedAt?.getTime();
+    const finished = span.finishedAt?.getTime();
+    if (finished !== undefined && finished < since.getTime()) return { stdout: '', stderr: '' };
+    if (started === undefined || started < since.getTime()) {
+      throw new LogWindowNotAvailableError(
+        `run ${span.runId}: its logs were saved without a time per line, and --since ${since.toISOString()} falls inside the run (started ${span.startedAt?.toISOString() ?? 'at an unknown time'}); use --tail N instead`,
+      );
+    }
+  }
+  if (window.tail !== undefined) {
+    windowed = {
+      stdout: tailText(windowed.stdout, window.tail),
+      stderr: tailText(windowed.stderr, window.tail),
+    };
+  }
+  return windowed;
+}
+
+/** The last `count` lines of `text` (a final line without `\n` counts as one). */
+export function tailText(text: string, count: number): string {
+  if (count <= 0 || text === '') return '';
+  const body = text.endsWith('\n') ? text.slice(0, -1) : text;
+  const lines = body.split('\n');
+  if (lines.length <= count) return text;
+  return `${lines.slice(-count).join('\n')}${text.endsWith('\n') ? '\n' : ''}`;
+}
+
+/**
+ * Logs read with Docker's `timestamps` (each line starts `<RFC 3339 time> `), kept as they are so
+ * that a window can be applied later: the lines at or after `since`, then the last `tail` of each
+ * stream, without their times.
+ */
+export function windowTimedLogs(timed: JobLogs, window: LogWindow): JobLogs {
+  const pick = (text: string): string => {
+    const lines = (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n').filter(Boolean);
+    const kept = lines.flatMap((line) => {
+      const space = line.indexOf(' ');
+      const time = Date.parse(line.slice(0, space));
+      if (window.since !== undefined && !(time >= window.since.getTime())) return [];
+      return [line.slice(space + 1)];
+    });
+    const tailed =
+      window.tail === undefined ? kept : window.tail <= 0 ? [] : kept.slice(-window.tail);
+    return tailed.length === 0 ? '' : `${tailed.join('\n')}\n`;
+  };
+  return { stdout: pick(timed.stdout), stderr: pick(timed.stderr) };
+}
+
 /** Told each line; a returned promise holds back the lines after it until it settles. */
-export type LineHandler = (line: string, stream: LogStream) => unknown;
+export type LineHandler = (line: string, stream: LogStream, ending: LineEnding) => unknown;
 
 /**
  * Follows a multiplexed log stream (`container.logs({ follow: true })`) to its end, or until
@@ -83,11 +203,11 @@ export async function followLogStream(
   onLine: LineHandler,
   signal?: AbortSignal,
 ): Promise<void> {
-  const lines: [string, LogStream][] = [];
-  const demuxer = lineDemuxer((line, from) => lines.push([line, from]));
+  const lines: [string, LogStream, LineEnding][] = [];
+  const demuxer = lineDemuxer((line, from, ending) => lines.push([line, from, ending]));
   const deliver = async (): Promise<void> => {
-    for (const [line, from] of lines.splice(0)) {
-      const held = onLine(line, from);
+    for (const [line, from, ending] of lines.splice(0)) {
+      const held = onLine(line, from, ending);
       if (isThenable(held)) await held;
     }
   };

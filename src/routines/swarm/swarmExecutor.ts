@@ -34,6 +34,7 @@ import { buildJobImage } from '../docker/buildJobImage.js';
 import type {
   DockerExecutorFields,
   PreparedImage,
+  PruneResult,
   QueuedSweep,
   SweepProgress,
 } from '../docker/dockerExecutor.js';
@@ -471,6 +472,12 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
       removed.push('record and saved logs');
     }
     return { removed };
+  }
+
+  async prune(): Promise<PruneResult> {
+    throw new NotSupportedOnTargetError(
+      `target ${this.targetName}: pruning images on a swarm's nodes is not built yet (an ended run's service is removed once its logs are kept, so no containers pile up); remove this project's old images on a node with docker image rm (docker images --filter label=ferry.job=<project> lists them)`,
+    );
   }
 
   async packageFiles(record: RunRecord): Promise<Map<string, Buffer>> {

@@ -2,8 +2,15 @@ import { NotSupportedOnTargetError, RunNotFoundError } from '../errors.js';
 import type { DownloadedOutputs } from '../results/artifacts.js';
 import type { RunMetrics } from '../results/metrics.js';
 import type { SerializedResult } from '../results/runResults.js';
-import { demuxLogs, followLogStream } from '../docker/logs.js';
-import type { FollowLogsOptions, JobLogs, JobResult, JobRun, JobStatus } from '../jobExecutor.js';
+import { demuxLogs, followLogStream, windowLogs } from '../docker/logs.js';
+import type {
+  FollowLogsOptions,
+  JobLogs,
+  JobResult,
+  JobRun,
+  JobStatus,
+  LogWindow,
+} from '../jobExecutor.js';
 import { replayLogs } from '../recordedRun.js';
 import type { SwarmExecutor } from './swarmExecutor.js';
 import type { RunPolicy } from '../attempts.js';
@@ -49,9 +56,17 @@ export class SwarmJobRun implements JobRun {
     return this.final === undefined ? status : (this.final as { status: JobStatus }).status;
   }
 
-  async getLogs(): Promise<JobLogs> {
-    if (this.final !== undefined) return this.final.logs;
-    return this.readLogs();
+  async getLogs(window?: LogWindow): Promise<JobLogs> {
+    const logs = this.final !== undefined ? this.final.logs : await this.readLogs();
+    if (window === undefined || (window.tail === undefined && window.since === undefined)) {
+      return logs;
+    }
+    const status = await this.status();
+    return windowLogs(logs, window, {
+      runId: this.id,
+      ...(status.startedAt === undefined ? {} : { startedAt: status.startedAt }),
+      ...(status.finishedAt === undefined ? {} : { finishedAt: status.finishedAt }),
+    });
   }
 
   /** Follows the service's logs until its task has ended (a job service's log stream does not end by itself). */
