@@ -1,6 +1,8 @@
+import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { engineStatus } from '../engines/dockerApi.js';
 import { ImageShippingError } from './errors.js';
+import type { LayerCache } from './layerCache.js';
 import type { ShippingProgressListener } from './progress.js';
 import { shipThroughRegistry, splitReference, type RegistryAuth } from './registry.js';
 import { lookUpRemote, type RemoteCopy } from './remoteLayers.js';
@@ -28,6 +30,10 @@ export interface ShipImageOptions {
   readonly target?: string;
   readonly onProgress?: ShippingProgressListener;
   readonly signal?: AbortSignal;
+  /** Where exported layers are kept (direct transfer). Default: `<Ferry's cache>/layers`. */
+  readonly layerCache?: LayerCache;
+  /** The local engine's save archive, when not `docker save` on `local` (see `transferImage`). */
+  readonly saveArchive?: () => Promise<Readable>;
 }
 
 export interface ShipResult {
@@ -43,6 +49,8 @@ export interface ShipResult {
   readonly layersSent: number;
   /** Archive bytes sent over SSH (direct transfer only). */
   readonly bytesSent: number;
+  /** Bytes of the local engine's save archive read (direct transfer only; the rest was cached). */
+  readonly bytesExported: number;
   readonly durationMs: number;
 }
 
@@ -77,6 +85,7 @@ export async function shipImage(options: ShipImageOptions): Promise<ShipResult> 
       layersTotal,
       layersSent: 0,
       bytesSent: 0,
+      bytesExported: 0,
       durationMs: Date.now() - started,
     };
   }
@@ -98,6 +107,7 @@ export async function shipImage(options: ShipImageOptions): Promise<ShipResult> 
       layersTotal,
       layersSent: 0,
       bytesSent: 0,
+      bytesExported: 0,
       durationMs: Date.now() - started,
     };
   }
@@ -110,6 +120,8 @@ export async function shipImage(options: ShipImageOptions): Promise<ShipResult> 
     ...(lookup === undefined ? {} : { lookup }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.layerCache === undefined ? {} : { layerCache: options.layerCache }),
+    ...(options.saveArchive === undefined ? {} : { saveArchive: options.saveArchive }),
   });
   return {
     method: 'transfer',
@@ -118,6 +130,7 @@ export async function shipImage(options: ShipImageOptions): Promise<ShipResult> 
     layersTotal,
     layersSent: sent.layersSent,
     bytesSent: sent.bytesSent,
+    bytesExported: sent.bytesExported,
     durationMs: Date.now() - started,
   };
 }
