@@ -100,7 +100,7 @@ export async function readSaveArchive(
         const position = legacyLayerPosition(name.slice(0, 64), bytes, chains);
         if (position !== undefined) folderPosition.set(name.slice(0, 64), position);
       }
-      if (name === `${imageHex}.json` && sha256 === imageHex) config = bytes;
+      if (name === `${imageHex}.json` && sha256 === imageHex && isConfig(bytes)) config = bytes;
     } else {
       const legacy = LEGACY_LAYER.exec(name)?.[1];
       const blob = BLOB.exec(name)?.[1];
@@ -120,7 +120,15 @@ export async function readSaveArchive(
       const entry = await readBlob(body, info.size, plan.cache, layerSet, name);
       entries.set(name, entry.entry);
       if (entry.committed) cached.add(entry.entry.diffId);
-      if (blob === imageHex && entry.entry.sha256 === imageHex) config = entry.entry.bytes;
+      const bytes = entry.entry.bytes;
+      if (
+        blob === imageHex &&
+        entry.entry.sha256 === imageHex &&
+        bytes !== undefined &&
+        isConfig(bytes)
+      ) {
+        config = bytes;
+      }
     }
     if (enough()) throw new EnoughRead();
   };
@@ -230,6 +238,17 @@ async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks);
+}
+
+/** Whether a blob named by the image id is its config (with the containerd store, it is an index). */
+function isConfig(bytes: Buffer): boolean {
+  try {
+    configDiffIds(bytes, 'the image config');
+    return true;
+  } catch (error) {
+    if (error instanceof SaveArchiveError) return false;
+    throw error;
+  }
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

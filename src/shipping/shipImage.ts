@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { engineStatus } from '../engines/dockerApi.js';
+import { engineStatus, negotiateApiVersion } from '../engines/dockerApi.js';
 import { ImageShippingError } from './errors.js';
 import type { LayerCache } from './layerCache.js';
 import type { ShippingProgressListener } from './progress.js';
@@ -57,14 +57,19 @@ export interface ShipResult {
 /** Makes sure the remote engine has `image` (same id), shipping it the cheapest way it can. */
 export async function shipImage(options: ShipImageOptions): Promise<ShipResult> {
   const started = Date.now();
-  const local = await options.local.getImage(options.image).inspect();
+  const target = options.target ?? 'the remote engine';
+  // Each client speaks the API version its engine and Ferry share (asked once per client).
+  const [local] = await Promise.all([
+    options.local.getImage(options.image).inspect(),
+    negotiateApiVersion(options.local),
+    negotiateApiVersion(options.remote, target),
+  ]);
   if (options.imageId !== undefined && local.Id !== options.imageId) {
     throw new ImageShippingError(
       `${options.image} names ${local.Id} on this engine, not the ${options.imageId} that was built: another build moved the tag meanwhile; build again (an image tag of its own, imageTag, avoids this)`,
     );
   }
   const layersTotal = local.RootFS.Layers?.length ?? 0;
-  const target = options.target ?? 'the remote engine';
   // Over SSH, one question answers both whether the remote has the image and which layers it has.
   const lookup =
     options.repository === undefined
