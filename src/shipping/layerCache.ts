@@ -15,7 +15,18 @@
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, readdir, rm, stat, utimes, rename, type FileHandle } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { defaultCacheDir } from '../containering/dependencies.js';
@@ -72,6 +83,37 @@ export class LayerCache {
     const now = new Date();
     await utimes(file, now, now);
     return { diffId, size: (await handle.stat()).size, handle };
+  }
+
+  /**
+   * The config of image `imageId` (classic store: its digest is the id), when this cache kept it
+   * and it still hashes to the id: with every layer cached too, an image ships without any export.
+   */
+  async config(imageId: string): Promise<Buffer | undefined> {
+    const hex = DIGEST.exec(imageId)?.[1];
+    if (hex === undefined) return undefined;
+    const file = path.join(this.dir, 'configs', hex);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new LayerCacheError(`cannot read the cached config ${file}: ${String(error)}`, {
+        cause: error,
+      });
+    }
+    return createHash('sha256').update(bytes).digest('hex') === hex ? bytes : undefined;
+  }
+
+  /** Keeps an image config whose digest is `imageId` (checked by the caller). */
+  async keepConfig(imageId: string, bytes: Buffer): Promise<void> {
+    const hex = DIGEST.exec(imageId)?.[1];
+    if (hex === undefined) return;
+    const folder = path.join(this.dir, 'configs');
+    await mkdir(folder, { recursive: true });
+    const partial = path.join(folder, `.${process.pid}-${randomBytes(6).toString('hex')}`);
+    await writeFile(partial, bytes);
+    await rename(partial, path.join(folder, hex));
   }
 
   /** A writer for one layer's uncompressed bytes; `commit` puts it in place if they are `diffId`. */

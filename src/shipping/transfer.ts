@@ -158,19 +158,36 @@ async function sendArchive(
       message: `Exporting ${needed.size} of ${diffIds.length} layers of ${image} (${opened.size} cached)`,
       layers,
     });
-    const read = await readSaveArchive(
-      options.saveArchive === undefined
-        ? ((await local.getImage(image).get()) as Readable)
-        : await options.saveArchive(),
-      {
-        imageId: inspected.Id,
-        diffIds,
-        needed,
-        cache,
-        ...(options.readWholeArchive === true ? { readAll: true } : {}),
-      },
-    );
-    const saved = savedImage(read, inspected);
+    // Every layer cached and the config kept: no export at all (another remote, a pruned one).
+    const keptConfig = needed.size === 0 ? await cache.config(inspected.Id) : undefined;
+    let saved: Pick<SavedImage, 'config' | 'configDigest' | 'diffIds' | 'repoTags'>;
+    let bytesExported = 0;
+    let layersExported = 0;
+    if (keptConfig !== undefined) {
+      saved = {
+        config: keptConfig,
+        configDigest: inspected.Id,
+        diffIds: configDiffIds(keptConfig, 'the cached image config'),
+        repoTags: [],
+      };
+    } else {
+      const read = await readSaveArchive(
+        options.saveArchive === undefined
+          ? ((await local.getImage(image).get()) as Readable)
+          : await options.saveArchive(),
+        {
+          imageId: inspected.Id,
+          diffIds,
+          needed,
+          cache,
+          ...(options.readWholeArchive === true ? { readAll: true } : {}),
+        },
+      );
+      saved = savedImage(read, inspected);
+      bytesExported = read.bytesRead;
+      layersExported = read.cached.size;
+      if (saved.configDigest === inspected.Id) await cache.keepConfig(inspected.Id, saved.config);
+    }
     if (!sameList(saved.diffIds, diffIds)) {
       throw new ImageShippingError(
         `the archive the local engine saved for ${image} has layers ${saved.diffIds.join(', ')}, not the ${diffIds.join(', ')} inspected: another build moved the tag meanwhile; build again (an image tag of its own, imageTag, avoids this)`,
@@ -214,8 +231,8 @@ async function sendArchive(
       imageId: saved.configDigest,
       toSend: missing.length,
       bytesSent,
-      bytesExported: read.bytesRead,
-      layersExported: read.cached.size,
+      bytesExported,
+      layersExported,
     };
   } finally {
     await Promise.all([...opened.values()].map((layer) => layer.handle.close()));
