@@ -120,7 +120,8 @@ export function chooseApiVersion(
   where: string,
   ferry: { readonly min: string; readonly max: string } = FERRY_API_VERSIONS,
 ): string {
-  const chosen = compareApiVersions(engine.apiVersion, ferry.max) < 0 ? engine.apiVersion : ferry.max;
+  const chosen =
+    compareApiVersions(engine.apiVersion, ferry.max) < 0 ? engine.apiVersion : ferry.max;
   if (compareApiVersions(chosen, ferry.min) < 0) {
     throw new DockerApiVersionError(
       `the Docker engine at ${where} (Docker ${engine.version}) speaks API ${engine.minApiVersion} to ${engine.apiVersion}; Ferry needs API ${ferry.min} (Docker 20.10) or newer: upgrade Docker there`,

@@ -268,7 +268,8 @@ function savedImage(
 
 /** The tags to load the image under: the reference shipped when it is a name, else what the archive had. */
 function repoTagsFor(image: string, saved: readonly string[]): string[] {
-  if (/^(sha256:)?[0-9a-f]{12,64}$/.test(image)) return [...saved];
+  // An id, or a digest reference (`name@sha256:…`), is no tag: keep what the archive named.
+  if (/^(sha256:)?[0-9a-f]{12,64}$/.test(image) || image.includes('@')) return [...saved];
   return [image.includes(':', image.lastIndexOf('/') + 1) ? image : `${image}:latest`];
 }
 
