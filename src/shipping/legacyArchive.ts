@@ -108,6 +108,8 @@ async function streamLayer(
   );
   failed.catch(() => undefined);
   const sink = pack.entry(header, finished);
+  // A destroyed pack fails its entry: `finished` hears it, and the entry must not throw it again.
+  sink.on('error', (error: Error) => finished(error));
   let position = 0;
   const buffer = Buffer.alloc(1024 * 1024);
   while (position < layer.size) {

@@ -284,6 +284,14 @@ async function loadArchive(
   const abort = new AbortController();
   const onAbort = (): void => abort.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  // An aborted pipeline destroys its streams with an AbortError that they emit after the pipeline
+  // has let go of them; that failure is the one `upload` and the load's answer report below.
+  let streamError: unknown;
+  const noteError = (error: unknown): void => {
+    streamError ??= error;
+  };
+  archive.on('error', noteError);
+  counter.on('error', noteError);
   try {
     const upload = pipeline(archive, counter, { signal: abort.signal });
     upload.catch(() => undefined);
@@ -314,7 +322,9 @@ async function loadArchive(
     if (error instanceof ImageShippingError) throw error;
     const reason = engineMessage(error);
     if (isMissingLayer(reason)) throw missingLayer(target, image, reason, error);
-    throw new ImageTransferInterruptedError(image, target, sent(), reason, { cause: error });
+    throw new ImageTransferInterruptedError(image, target, sent(), reason, {
+      cause: streamError === undefined ? error : new AggregateError([error, streamError]),
+    });
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }
