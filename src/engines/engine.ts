@@ -6,11 +6,17 @@ import Dockerode from 'dockerode';
 import {
   DEFAULT_REMOTE_DOCKER_SOCKET,
   SshConnection,
-  ensureRemoteDocker,
+  diagnoseRemoteDocker,
   remoteDocker,
   type SshConnectionOptions,
 } from '../ssh/index.js';
-import { describeEngine, ensureDockerAvailable } from './dockerApi.js';
+import {
+  describeEngine,
+  ensureDockerAvailable,
+  negotiateApiVersion,
+  type EngineApiVersion,
+} from './dockerApi.js';
+import { DockerApiVersionError } from './errors.js';
 
 /** Where Docker listens on a Linux host unless told otherwise (locally and on remote hosts). */
 export const DEFAULT_DOCKER_SOCKET: string = DEFAULT_REMOTE_DOCKER_SOCKET;
@@ -24,6 +30,8 @@ export interface DockerEngine {
   readonly hostSocketPath: string;
   /** The SSH connection under an engine reached over SSH. */
   readonly connection?: SshConnection;
+  /** The API version negotiated with it (engines opened with `open…Engine`). */
+  readonly api?: EngineApiVersion;
   /** Closes what was opened to reach the engine (an SSH connection); the engine itself goes on. */
   close(): Promise<void>;
 }
@@ -64,11 +72,13 @@ export function localEngine(options: LocalEngineOptions = {}, docker?: Dockerode
   };
 }
 
-/** The local engine, checked to answer (`DockerUnavailableError` saying where Ferry looked). */
+/**
+ * The local engine, checked to answer (`DockerUnavailableError` saying where Ferry looked), its
+ * client speaking the highest API version both sides know (`DockerApiVersionError` when none).
+ */
 export async function openLocalEngine(options: LocalEngineOptions = {}): Promise<DockerEngine> {
   const engine = localEngine(options);
-  await ensureDockerAvailable(engine.docker);
-  return engine;
+  return { ...engine, api: await ensureDockerAvailable(engine.docker, engine.location) };
 }
 
 export interface SshEngineOptions {
@@ -90,9 +100,17 @@ export async function openSshEngine(options: SshEngineOptions): Promise<DockerEn
   const connection = given ?? (await connect(options.ssh as SshConnectionOptions, options));
   try {
     const docker = remoteDocker(connection, { socketPath });
-    await ensureRemoteDocker(connection, docker, socketPath);
+    let api: EngineApiVersion;
+    try {
+      // Asking the version is also the check that the engine answers: no round trip more than a ping.
+      api = await negotiateApiVersion(docker, connection.target);
+    } catch (error) {
+      if (error instanceof DockerApiVersionError) throw error;
+      throw await diagnoseRemoteDocker(connection, socketPath, error);
+    }
     return {
       docker,
+      api,
       location: connection.target,
       hostSocketPath: socketPath,
       connection,

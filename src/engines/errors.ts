@@ -51,3 +51,6 @@ export class RemoteGpuUnavailableError extends GpuUnavailableError {
     });
   }
 }
+
+/** The engine and Ferry share no Docker API version (one is too old for the other). */
+export class DockerApiVersionError extends EnvironmentError {}

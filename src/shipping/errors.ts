@@ -59,3 +59,23 @@ function hint(operation: 'push' | 'pull', detail: string): string {
  * again completes it.
  */
 export class MissingRemoteLayerError extends ImageShippingError {}
+
+/**
+ * The archive the local engine saved (`docker save`) is not one Ferry can read, or not the image
+ * asked for: a layout it does not know, a digest or size that does not match its bytes, a path
+ * outside its entries. Nothing was sent.
+ */
+export class SaveArchiveError extends ImageShippingError {
+  constructor(
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `the image archive the local engine saved cannot be shipped: ${detail}. Nothing was sent; check the local engine (docker version), and report it if it persists`,
+      options,
+    );
+  }
+}
+
+/** Ferry's local layer cache (under its cache folder) cannot be read or written. */
+export class LayerCacheError extends ImageShippingError {}

@@ -15,6 +15,16 @@ export {
   type RegistryShipResult,
 } from './registry.js';
 export { chainIds, presentLayers, legacyLayerPosition } from './layers.js';
-export { TarFilter, type TarEntryHeader, type TarFilterOptions } from './tarFilter.js';
+export { LayerCache, type LayerCacheOptions, type OpenedLayer } from './layerCache.js';
+export { readSaveArchive, type SaveReadPlan, type SaveReadResult } from './saveArchive.js';
+export {
+  resolveSavedImage,
+  choosePlatform,
+  type ArchiveEntry,
+  type ImagePlatform,
+  type SavedImage,
+  type WantedImage,
+} from './saveLayout.js';
+export { legacyArchive, legacyManifest } from './legacyArchive.js';
 export type { ShippingProgress, ShippingProgressListener } from './progress.js';
 export * from './errors.js';

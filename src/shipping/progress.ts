@@ -1,6 +1,6 @@
 /** How shipping an image goes, reported through `onProgress`. */
 export interface ShippingProgress {
-  readonly phase: 'compare' | 'push' | 'pull' | 'transfer' | 'load' | 'done';
+  readonly phase: 'compare' | 'export' | 'push' | 'pull' | 'transfer' | 'load' | 'done';
   /** One line for a person. Never holds a credential. */
   readonly message: string;
   /** Archive bytes sent to the remote engine so far (direct transfer). */

@@ -1,6 +1,8 @@
+import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { engineStatus } from '../engines/dockerApi.js';
+import { engineStatus, negotiateApiVersion } from '../engines/dockerApi.js';
 import { ImageShippingError } from './errors.js';
+import type { LayerCache } from './layerCache.js';
 import type { ShippingProgressListener } from './progress.js';
 import { shipThroughRegistry, splitReference, type RegistryAuth } from './registry.js';
 import { lookUpRemote, type RemoteCopy } from './remoteLayers.js';
@@ -28,6 +30,10 @@ export interface ShipImageOptions {
   readonly target?: string;
   readonly onProgress?: ShippingProgressListener;
   readonly signal?: AbortSignal;
+  /** Where exported layers are kept (direct transfer). Default: `<Ferry's cache>/layers`. */
+  readonly layerCache?: LayerCache;
+  /** The local engine's save archive, when not `docker save` on `local` (see `transferImage`). */
+  readonly saveArchive?: () => Promise<Readable>;
 }
 
 export interface ShipResult {
@@ -43,20 +49,27 @@ export interface ShipResult {
   readonly layersSent: number;
   /** Archive bytes sent over SSH (direct transfer only). */
   readonly bytesSent: number;
+  /** Bytes of the local engine's save archive read (direct transfer only; the rest was cached). */
+  readonly bytesExported: number;
   readonly durationMs: number;
 }
 
 /** Makes sure the remote engine has `image` (same id), shipping it the cheapest way it can. */
 export async function shipImage(options: ShipImageOptions): Promise<ShipResult> {
   const started = Date.now();
-  const local = await options.local.getImage(options.image).inspect();
+  const target = options.target ?? 'the remote engine';
+  // Each client speaks the API version its engine and Ferry share (asked once per client).
+  const [local] = await Promise.all([
+    options.local.getImage(options.image).inspect(),
+    negotiateApiVersion(options.local),
+    negotiateApiVersion(options.remote, target),
+  ]);
   if (options.imageId !== undefined && local.Id !== options.imageId) {
     throw new ImageShippingError(
       `${options.image} names ${local.Id} on this engine, not the ${options.imageId} that was built: another build moved the tag meanwhile; build again (an image tag of its own, imageTag, avoids this)`,
     );
   }
   const layersTotal = local.RootFS.Layers?.length ?? 0;
-  const target = options.target ?? 'the remote engine';
   // Over SSH, one question answers both whether the remote has the image and which layers it has.
   const lookup =
     options.repository === undefined
@@ -77,6 +90,7 @@ export async function shipImage(options: ShipImageOptions): Promise<ShipResult> 
       layersTotal,
       layersSent: 0,
       bytesSent: 0,
+      bytesExported: 0,
       durationMs: Date.now() - started,
     };
   }
@@ -98,6 +112,7 @@ export async function shipImage(options: ShipImageOptions): Promise<ShipResult> 
       layersTotal,
       layersSent: 0,
       bytesSent: 0,
+      bytesExported: 0,
       durationMs: Date.now() - started,
     };
   }
@@ -110,6 +125,8 @@ export async function shipImage(options: ShipImageOptions): Promise<ShipResult> 
     ...(lookup === undefined ? {} : { lookup }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.layerCache === undefined ? {} : { layerCache: options.layerCache }),
+    ...(options.saveArchive === undefined ? {} : { saveArchive: options.saveArchive }),
   });
   return {
     method: 'transfer',
@@ -118,6 +135,7 @@ export async function shipImage(options: ShipImageOptions): Promise<ShipResult> 
     layersTotal,
     layersSent: sent.layersSent,
     bytesSent: sent.bytesSent,
+    bytesExported: sent.bytesExported,
     durationMs: Date.now() - started,
   };
 }

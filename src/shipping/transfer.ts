@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
 import { formatBytes } from '../units.js';
@@ -7,9 +7,11 @@ import {
   ImageShippingError,
   ImageTransferInterruptedError,
   MissingRemoteLayerError,
+  SaveArchiveError,
 } from './errors.js';
-import { ArchiveIdentity } from './archiveIdentity.js';
-import { chainIds, legacyLayerPosition, presentLayers } from './layers.js';
+import { LayerCache, type OpenedLayer } from './layerCache.js';
+import { presentLayers } from './layers.js';
+import { legacyArchive } from './legacyArchive.js';
 import { throttled, type ShippingProgressListener } from './progress.js';
 import {
   forgetLayers,
@@ -18,7 +20,8 @@ import {
   remoteLayerChains,
   type RemoteLookup,
 } from './remoteLayers.js';
-import { TarFilter } from './tarFilter.js';
+import { readSaveArchive, type SaveReadResult } from './saveArchive.js';
+import { configDiffIds, resolveSavedImage, type SavedImage } from './saveLayout.js';
 
 /** What a direct transfer did. */
 export interface TransferResult {
@@ -29,8 +32,12 @@ export interface TransferResult {
   readonly layersSent: number;
   /** Bytes of the (filtered) save archive sent to the remote engine. */
   readonly bytesSent: number;
-  /** Bytes the full `docker save` archive has (headers and padding included): what sending everything costs. */
+  /** The image's size as the local engine reports it: about what sending everything costs. */
   readonly bytesFull: number;
+  /** Bytes of the local engine's `docker save` archive read (it stops once the needed layers are seen). */
+  readonly bytesExported: number;
+  /** Layers taken from the local engine's archive into the layer cache (the others were cached). */
+  readonly layersExported: number;
 }
 
 export interface TransferImageOptions {
@@ -46,6 +53,15 @@ export interface TransferImageOptions {
   readonly localImage?: Dockerode.ImageInspectInfo;
   /** What the caller found out about the remote (`lookUpRemote`): which layers it has. */
   readonly lookup?: RemoteLookup;
+  /** Where exported layers are kept. Default: `<Ferry's cache>/layers`, 8 GiB. */
+  readonly layerCache?: LayerCache;
+  /**
+   * The local engine's save archive of `image`, when it does not come from `docker save` on
+   * `local` (tests give OCI-layout archives built to the spec this way).
+   */
+  readonly saveArchive?: () => Promise<Readable>;
+  /** Read the whole save archive even when the needed layers were all seen (to measure). */
+  readonly readWholeArchive?: boolean;
 }
 
 /**
@@ -73,28 +89,17 @@ export async function transferImage(options: TransferImageOptions): Promise<Tran
   }
   let sent: SentArchive;
   try {
-    sent = await sendArchive(options, inspected.Id, target, diffIds, presentLayers(diffIds, known));
+    sent = await sendArchive(options, inspected, target, diffIds, presentLayers(diffIds, known));
   } catch (error) {
     if (!(fromMemory && error instanceof MissingRemoteLayerError)) throw error;
     // What was remembered of the remote went stale (an image pruned since): ask, and send again.
     forgetLayers(remote);
     known = await remoteLayerChains(remote);
-    sent = await sendArchive(options, inspected.Id, target, diffIds, presentLayers(diffIds, known));
+    sent = await sendArchive(options, inspected, target, diffIds, presentLayers(diffIds, known));
   }
-
-  // An archive checked on the way to be this image, loaded without error, is this image there;
-  // otherwise the remote is asked.
-  if (!sent.verified) {
-    try {
-      const loaded = await remote.getImage(inspected.Id).inspect();
-      if (loaded.Id !== inspected.Id) throw new Error(`it names ${loaded.Id}`);
-    } catch (error) {
-      throw new ImageShippingError(
-        `${target} reported a successful load, but has no image ${inspected.Id}`,
-        { cause: error },
-      );
-    }
-  }
+  // The archive was made from a config checked to be the image, and layers hashed to its diff ids,
+  // which the remote engine checks again as it loads: loaded without error, it is this image there.
+  await (options.layerCache ?? new LayerCache()).trim();
   rememberLayers(remote, diffIds);
   options.onProgress?.({
     phase: 'done',
@@ -103,95 +108,192 @@ export async function transferImage(options: TransferImageOptions): Promise<Tran
     layers: { total: diffIds.length, toSend: sent.toSend },
   });
   return {
-    imageId: inspected.Id,
+    imageId: sent.imageId,
     layersTotal: diffIds.length,
     layersSent: sent.toSend,
     bytesSent: sent.bytesSent,
-    bytesFull: sent.bytesFull,
+    bytesFull: inspected.Size,
+    bytesExported: sent.bytesExported,
+    layersExported: sent.layersExported,
   };
 }
 
 interface SentArchive {
-  /** The archive was checked to be the image (its manifest and config) and loaded without error. */
-  readonly verified: boolean;
+  /** The remote engine's id for the image (the config's digest). */
+  readonly imageId: string;
   readonly toSend: number;
   readonly bytesSent: number;
-  readonly bytesFull: number;
+  readonly bytesExported: number;
+  readonly layersExported: number;
 }
 
-/** Streams `docker save` through the tar filter into `docker load`, leaving out the present layers. */
+/**
+ * Takes the image from the local engine's `docker save` (only the layers the remote lacks that
+ * are not cached locally, stopping as soon as they have streamed by) and streams a legacy-layout
+ * archive of the config and those layers into `docker load` on the remote.
+ */
 async function sendArchive(
   options: TransferImageOptions,
-  imageId: string,
+  inspected: Dockerode.ImageInspectInfo,
   target: string,
   diffIds: readonly string[],
   present: readonly boolean[],
 ): Promise<SentArchive> {
-  const { local, remote, image } = options;
+  const { local, image } = options;
   const progress = throttled(options.onProgress ?? (() => undefined));
-  const chains = chainIds(diffIds);
-  const toSend = present.filter((p) => !p).length;
-  const layers = { total: diffIds.length, toSend };
-  options.onProgress?.({
-    phase: 'transfer',
-    message: `Sending ${toSend} of ${diffIds.length} layers of ${image} to ${target}`,
-    bytesSent: 0,
-    layers,
-  });
-
-  // Layer tarballs a save archive may leave out: by legacy folder (resolved from each folder's
-  // `json`, which precedes its `layer.tar`), or by OCI blob digest (uncompressed layers' digests
-  // are their diff ids).
-  const positionOfFolder = new Map<string, number>();
-  const droppableBlobs = new Set(
-    diffIds.filter((diffId) => diffIds.every((d, i) => d !== diffId || present[i] === true)),
-  );
-  let bytesFull = 0;
+  const cache = options.layerCache ?? new LayerCache();
+  const missing = [...new Set(diffIds.filter((_, i) => present[i] !== true))];
+  const layers = { total: diffIds.length, toSend: missing.length };
+  const opened = new Map<string, OpenedLayer>();
   let bytesSent = 0;
-  const identity = new ArchiveIdentity(imageId, image);
-  const filter = new TarFilter({
-    capture: (entry) =>
-      (/^[0-9a-f]{64}\/json$/.test(entry.path) && entry.size < 1 << 20) ||
-      identity.wants(entry.path, entry.size),
-    onCaptured: (entry, contents) => {
-      if (identity.wants(entry.path, entry.size)) {
-        identity.see(entry.path, contents);
-        return;
+  try {
+    // Cached layers are opened first: an open file outlives a concurrent trim.
+    for (const diffId of missing) {
+      const layer = await cache.open(diffId);
+      if (layer !== undefined) opened.set(diffId, layer);
+    }
+    const needed = new Set(missing.filter((diffId) => !opened.has(diffId)));
+    options.onProgress?.({
+      phase: 'export',
+      message: `Exporting ${needed.size} of ${diffIds.length} layers of ${image} (${opened.size} cached)`,
+      layers,
+    });
+    // Every layer cached and the config kept: no export at all (another remote, a pruned one).
+    const keptConfig = needed.size === 0 ? await cache.config(inspected.Id) : undefined;
+    let saved: Pick<SavedImage, 'config' | 'configDigest' | 'diffIds' | 'repoTags'>;
+    let bytesExported = 0;
+    let layersExported = 0;
+    if (keptConfig !== undefined) {
+      saved = {
+        config: keptConfig,
+        configDigest: inspected.Id,
+        diffIds: configDiffIds(keptConfig, 'the cached image config'),
+        repoTags: [],
+      };
+    } else {
+      const read = await readSaveArchive(
+        options.saveArchive === undefined
+          ? ((await local.getImage(image).get()) as Readable)
+          : await options.saveArchive(),
+        {
+          imageId: inspected.Id,
+          diffIds,
+          needed,
+          cache,
+          ...(options.readWholeArchive === true ? { readAll: true } : {}),
+        },
+      );
+      saved = savedImage(read, inspected);
+      bytesExported = read.bytesRead;
+      layersExported = read.cached.size;
+      if (saved.configDigest === inspected.Id) await cache.keepConfig(inspected.Id, saved.config);
+    }
+    if (!sameList(saved.diffIds, diffIds)) {
+      throw new ImageShippingError(
+        `the archive the local engine saved for ${image} has layers ${saved.diffIds.join(', ')}, not the ${diffIds.join(', ')} inspected: another build moved the tag meanwhile; build again (an image tag of its own, imageTag, avoids this)`,
+      );
+    }
+    for (const diffId of needed) {
+      const layer = await cache.open(diffId);
+      if (layer === undefined) {
+        throw new SaveArchiveError(`it does not hold layer ${diffId} of ${image}`);
       }
-      const folder = entry.path.slice(0, 64);
-      const position = legacyLayerPosition(folder, contents, chains);
-      if (position !== undefined) positionOfFolder.set(folder, position);
-    },
-    keep: (entry) => {
-      bytesFull += 512 + Math.ceil(entry.size / 512) * 512;
-      const legacy = /^([0-9a-f]{64})\/layer\.tar$/.exec(entry.path);
-      if (legacy !== null) {
-        const position = positionOfFolder.get(legacy[1] ?? '');
-        return position === undefined || present[position] !== true;
-      }
-      const blob = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(entry.path);
-      return blob === null || !droppableBlobs.has(`sha256:${blob[1]}`);
-    },
-  });
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      bytesSent += chunk.length;
-      progress({
-        phase: 'transfer',
-        message: `Sent ${formatBytes(bytesSent)} of ${image} to ${target}`,
-        bytesSent,
-        layers,
-      });
-      callback(null, chunk);
-    },
-  });
+      opened.set(diffId, layer);
+    }
 
+    options.onProgress?.({
+      phase: 'transfer',
+      message: `Sending ${missing.length} of ${diffIds.length} layers of ${image} to ${target}`,
+      bytesSent: 0,
+      layers,
+    });
+    const archive = legacyArchive({
+      config: saved.config,
+      configDigest: saved.configDigest,
+      diffIds,
+      layers: opened,
+      repoTags: repoTagsFor(image, saved.repoTags),
+    });
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+        bytesSent += chunk.length;
+        progress({
+          phase: 'transfer',
+          message: `Sent ${formatBytes(bytesSent)} of ${image} to ${target}`,
+          bytesSent,
+          layers,
+        });
+        callback(null, chunk);
+      },
+    });
+    await loadArchive(options, archive, counter, target, () => bytesSent);
+    return {
+      imageId: saved.configDigest,
+      toSend: missing.length,
+      bytesSent,
+      bytesExported,
+      layersExported,
+    };
+  } finally {
+    await Promise.all([...opened.values()].map((layer) => layer.handle.close()));
+  }
+}
+
+/** The image the read found: the whole layout checked when it was read to the end, else the config. */
+function savedImage(
+  read: SaveReadResult,
+  inspected: Dockerode.ImageInspectInfo,
+): Pick<SavedImage, 'config' | 'configDigest' | 'diffIds' | 'repoTags'> {
+  if (read.complete) {
+    return resolveSavedImage(read.entries, {
+      imageId: inspected.Id,
+      platform: {
+        os: inspected.Os,
+        architecture: inspected.Architecture,
+        ...(typeof inspected.Variant === 'string' && inspected.Variant !== ''
+          ? { variant: inspected.Variant }
+          : {}),
+      },
+    });
+  }
+  // Stopped early: the config was found by the image id and hashes to it (see saveArchive.ts).
+  const config = read.config!;
+  return {
+    config,
+    configDigest: inspected.Id,
+    diffIds: configDiffIds(config, 'the image config'),
+    repoTags: [],
+  };
+}
+
+/** The tags to load the image under: the reference shipped when it is a name, else what the archive had. */
+function repoTagsFor(image: string, saved: readonly string[]): string[] {
+  // An id, or a digest reference (`name@sha256:…`), is no tag: keep what the archive named.
+  if (/^(sha256:)?[0-9a-f]{12,64}$/.test(image) || image.includes('@')) return [...saved];
+  return [image.includes(':', image.lastIndexOf('/') + 1) ? image : `${image}:latest`];
+}
+
+async function loadArchive(
+  options: TransferImageOptions,
+  archive: Readable,
+  counter: Transform,
+  target: string,
+  sent: () => number,
+): Promise<void> {
+  const { remote, image } = options;
   const abort = new AbortController();
   const onAbort = (): void => abort.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  // An aborted pipeline destroys its streams with an AbortError that they emit after the pipeline
+  // has let go of them; that failure is the one `upload` and the load's answer report below.
+  let streamError: unknown;
+  const noteError = (error: unknown): void => {
+    streamError ??= error;
+  };
+  archive.on('error', noteError);
+  counter.on('error', noteError);
   try {
-    const saved = (await local.getImage(image).get()) as NodeJS.ReadableStream;
-    const upload = pipeline(saved, filter, counter, { signal: abort.signal });
+    const upload = pipeline(archive, counter, { signal: abort.signal });
     upload.catch(() => undefined);
     let answer: NodeJS.ReadableStream;
     try {
@@ -206,28 +308,30 @@ async function sendArchive(
     options.onProgress?.({
       phase: 'load',
       message: `${target} is loading ${image}`,
-      bytesSent,
-      layers,
+      bytesSent: sent(),
     });
     const messages = await readJsonStream(answer);
     await upload;
     const failure = messages.find((m) => m.error !== undefined || m.errorDetail !== undefined);
-    if (identity.error !== undefined) throw identity.error;
     if (failure !== undefined) {
       const reason = failure.errorDetail?.message ?? failure.error ?? 'unknown error';
       if (isMissingLayer(reason)) throw missingLayer(target, image, reason);
       throw new ImageShippingError(`${target} could not load ${image}: ${reason}`);
     }
   } catch (error) {
-    if (identity.error !== undefined) throw identity.error;
     if (error instanceof ImageShippingError) throw error;
     const reason = engineMessage(error);
     if (isMissingLayer(reason)) throw missingLayer(target, image, reason, error);
-    throw new ImageTransferInterruptedError(image, target, bytesSent, reason, { cause: error });
+    throw new ImageTransferInterruptedError(image, target, sent(), reason, {
+      cause: streamError === undefined ? error : new AggregateError([error, streamError]),
+    });
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }
-  return { verified: identity.verified, toSend, bytesSent, bytesFull };
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
 }
 
 /** The engine's answer when an archive leaves out a layer it does not have. */
