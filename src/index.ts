@@ -80,6 +80,7 @@ export type { RegistryAuth, ShipResult, ShippingProgress } from './shipping/inde
 export {
   loadConfig,
   loadJob,
+  parseConfig,
   getTarget,
   findConfigFile,
   ConfigError,

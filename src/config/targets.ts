@@ -165,9 +165,12 @@ function commonFields(
   readonly env?: NodeJS.ProcessEnv;
   readonly resultSourceRoot: string;
   readonly policy: RunPolicyInput;
+  readonly cache?: boolean;
 } {
+  const cache = cacheDefaultOf(config, target);
   return {
     policy: policyOf(target),
+    ...(cache === undefined ? {} : { cache }),
     workDir: config.workDir,
     resultSourceRoot: config.sourceRoot,
     targetName: target.name,
@@ -185,6 +188,11 @@ function policyOf(target: TargetConfig): RunPolicyInput {
   };
 }
 
+/** Whether `execute()` is memoized unless told otherwise: the target's `cache`, else the defaults'. */
+function cacheDefaultOf(config: FerryConfig, target: TargetConfig): boolean | undefined {
+  return ('cache' in target ? target.cache : undefined) ?? config.defaults.cache;
+}
+
 /** An `AttachedExecutor` from an attached target: every run packaged, so its record names its source. */
 export function attachedExecutorFor(
   config: FerryConfig,
@@ -193,6 +201,7 @@ export function attachedExecutorFor(
 ): AttachedExecutor {
   const packagingTask = packagingTaskOf(config, options);
   const job = options.job;
+  const cache = cacheDefaultOf(config, target);
   return new AttachedExecutor({
     job: () => {
       if (job === undefined) throw new NoJobError(`target ${target.name}: no job was given`);
@@ -209,6 +218,7 @@ export function attachedExecutorFor(
     packageEveryRun: true,
     viaPackage: target.viaPackage,
     policy: policyOf(target),
+    ...(cache === undefined ? {} : { cache }),
     resultSourceRoot: config.sourceRoot,
     ...(options.records === undefined ? {} : { records: options.records }),
   });

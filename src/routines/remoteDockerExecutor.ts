@@ -19,6 +19,7 @@ import {
 } from '../engines/errors.js';
 import {
   ImageShippingError,
+  LayerCache,
   shipImage,
   type RegistryAuth,
   type ShipResult,
@@ -184,6 +185,10 @@ export class RemoteDockerExecutor extends DockerExecutor {
         ...(this.fields.registryAuth === undefined
           ? {}
           : { registryAuth: this.fields.registryAuth }),
+        // The exported layers are kept under the executor's cache root, beside its npm installs.
+        ...(this.fields.cacheDir === undefined
+          ? {}
+          : { layerCache: new LayerCache({ cacheDir: this.fields.cacheDir }) }),
         onProgress: (shipping) =>
           this.progress({ stage: 'ship', message: shipping.message, shipping }),
       });

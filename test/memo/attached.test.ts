@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AttachedExecutor,
+  createExecutor,
   PackagingTask,
+  parseConfig,
   RecordStore,
   ReferenceCycleError,
   UnknownUpstreamRunError,
@@ -49,6 +51,36 @@ function executor(job: Job): AttachedExecutor {
 }
 
 describe('memoization, attached', () => {
+  it("a config's defaults.cache makes execute() from createExecutor memoized", async () => {
+    const { SumJob } = await jobModule();
+    const job = new SumJob!(20 as never);
+    const config = parseConfig(
+      JSON.stringify({
+        project: 'memo-config',
+        version: '1.0.0',
+        job: 'src/steps.ts#SumJob',
+        sourceRoot: 'src',
+        workDir: 'config-work',
+        defaults: { cache: true },
+      }),
+      path.join(scratch, 'ferry.config.json'),
+    );
+    const first = await createExecutor(config, 'attached', { job }).execute({
+      parameters: { a: 1 },
+    });
+    const second = await createExecutor(config, 'attached', { job }).execute({
+      parameters: { a: 1 },
+    });
+    const records = new RecordStore(path.join(scratch, 'config-work', 'runs'));
+    expect(await records.get(second.id)).toMatchObject({ cachedFrom: first.id });
+    // execute() still says otherwise when asked.
+    const third = await createExecutor(config, 'attached', { job }).execute({
+      parameters: { a: 1 },
+      cache: false,
+    });
+    expect((await records.get(third.id))?.cachedFrom).toBeUndefined();
+  });
+
   it('serves the same job and parameters from the first run, and runs again on any change', async () => {
     const { SumJob } = await jobModule();
     const job = new SumJob!(10 as never);
