@@ -132,6 +132,15 @@ function describeJsonError(text: string, error: Error): string {
 }
 
 /** The target with this name (default: the config's default target). */
+/**
+ * Whether a target's runs are memoized unless told otherwise: its `cache`, else `defaults.cache`.
+ * Swarm targets take no `cache` (their results do not come home yet), so the default skips them.
+ */
+export function cacheDefaultOf(config: FerryConfig, target: TargetConfig): boolean | undefined {
+  if (target.type === 'swarm') return undefined;
+  return target.cache ?? config.defaults.cache;
+}
+
 export function getTarget(config: FerryConfig, name?: string): TargetConfig {
   const wanted = name ?? config.defaults.target;
   // Own keys only: a target named `toString` is unknown unless the config defines it.

@@ -22,7 +22,7 @@ import { swarmExecutorFor } from '../routines/swarm/fromConfig.js';
 import type { RegistryAuth } from '../shipping/index.js';
 import type { SshConnection, SshConnectionOptions } from '../ssh/index.js';
 import { MissingRegistryPasswordError, UnknownTargetError } from './errors.js';
-import { getTarget } from './loadConfig.js';
+import { cacheDefaultOf, getTarget } from './loadConfig.js';
 import type {
   AttachedTargetConfig,
   DockerTargetConfig,
@@ -186,11 +186,6 @@ function policyOf(target: TargetConfig): RunPolicyInput {
     ...(target.timeout === undefined ? {} : { timeout: target.timeout }),
     ...(target.retries === undefined ? {} : { retries: target.retries }),
   };
-}
-
-/** Whether `execute()` is memoized unless told otherwise: the target's `cache`, else the defaults'. */
-function cacheDefaultOf(config: FerryConfig, target: TargetConfig): boolean | undefined {
-  return ('cache' in target ? target.cache : undefined) ?? config.defaults.cache;
 }
 
 /** An `AttachedExecutor` from an attached target: every run packaged, so its record names its source. */

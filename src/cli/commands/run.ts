@@ -18,6 +18,7 @@ import { UnknownUpstreamRunError } from '../../memo/errors.js';
 import { RunNotFoundError } from '../../routines/errors.js';
 import { executorOf, resolveRun } from '../runs.js';
 import { formatMetric } from '../runTable.js';
+import { cacheDefaultOf } from '../../config/loadConfig.js';
 import { formatDuration } from '../output.js';
 import { PARAMETER_OPTIONS, parametersFromArgs } from '../parameters.js';
 import { POLICY_OPTIONS, policyFromArgs } from '../policyOptions.js';
@@ -137,8 +138,7 @@ export async function cacheOf(
 }> {
   const config = await context.config();
   const target = await context.target(targetName);
-  const configured = ('cache' in target ? target.cache : undefined) ?? config.defaults.cache;
-  const cache = flag(args, 'cache') || configured === true;
+  const cache = flag(args, 'cache') || cacheDefaultOf(config, target) === true;
   return {
     cache,
     ...(flag(args, 'rerun') ? { rerun: true } : {}),

@@ -263,6 +263,13 @@ export class SwarmExecutor extends RunLookupExecutor implements TargetExecutor {
   }
 
   async execute(options: ExecuteOptions = {}): Promise<JobRun> {
+    // Memoization and pipelines serve and read results, which do not come home from a swarm's
+    // nodes yet: asking for them is refused rather than quietly running without.
+    if (options.cache === true || Object.keys(options.inputs ?? {}).length > 0) {
+      throw new NotSupportedOnTargetError(
+        `target ${this.targetName}: ${options.cache === true ? 'cache' : 'inputs (results of other runs)'} is not built for swarm targets yet, as results do not come home from a swarm's nodes (issue 16); run without it, or on a local or remote target`,
+      );
+    }
     const runId = options.runId ?? newRunId();
     const policy = runPolicy(
       mergePolicies(this.fields.policy, {
