@@ -23,6 +23,7 @@ import { SshConnection, remoteDocker } from '../../src/ssh/index.js';
 import { loadTestbed, remoteSshOptions } from '../../test/support/testbed.js';
 import { formatMs, timed } from '../support.js';
 import { SlowJob } from './jobs/job.js';
+import { removeMadeHere } from '../../test/support/cleanup.js';
 
 const seconds = Number(process.argv[2] ?? 5);
 const size = Number(process.argv[3] ?? 1_000_000);
@@ -101,20 +102,9 @@ try {
   }
 } finally {
   for (const close of closers) await close();
-  const filters = JSON.stringify({ label: [`${RUN_LABELS.job}=${jobName}`] });
   const inspector = await SshConnection.connect(remoteSshOptions(tb));
   const remote = remoteDocker(inspector, { socketPath: tb.remote.dockerSocketPath });
-  for (const docker of [local, remote]) {
-    for (const c of await docker.listContainers({ all: true, filters })) {
-      await docker.getContainer(c.Id).remove({ force: true });
-    }
-    for (const image of await docker.listImages({ filters })) {
-      await docker
-        .getImage(image.Id)
-        .remove({ force: true })
-        .catch(() => undefined);
-    }
-  }
+  await removeMadeHere([local, remote], { label: [`${RUN_LABELS.job}=${jobName}`] });
   await inspector.close();
   await rm(work, { recursive: true, force: true });
 }

@@ -19,6 +19,7 @@ import { newRunId } from '../../src/routines/runId.js';
 import { describeWithTestbed } from '../support/describeWithTestbed.js';
 import { requireTestbed } from '../support/testbed.js';
 import { FlakyJob } from './fixtures/flakyJob.js';
+import { removeMadeHere } from '../support/cleanup.js';
 
 const sourceRoot = fileURLToPath(new URL('./fixtures', import.meta.url));
 let scratch: string;
@@ -82,18 +83,7 @@ describeWithTestbed(testbed, 'local Docker: timeouts and retries kept by the eng
   });
 
   afterAll(async () => {
-    const filters = JSON.stringify({ label: [`${RUN_LABELS.job}=${name}`] });
-    for (const c of await docker.listContainers({ all: true, filters })) {
-      await docker.getContainer(c.Id).remove({ force: true });
-    }
-    for (const image of await docker.listImages({ filters })) {
-      await docker
-        .getImage(image.Id)
-        .remove({ force: true })
-        .catch((error: { statusCode?: number }) => {
-          if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
-        });
-    }
+    await removeMadeHere([docker], { label: [`${RUN_LABELS.job}=${name}`] });
   });
 
   function executor(job: FlakyJob): LocalDockerExecutor {

@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Dockerode from 'dockerode';
 import { REPO_ROOT, type Testbed } from '../support/testbed.js';
+import { removeMadeHere } from '../support/cleanup.js';
 
 export const FERRY_BIN = path.join(REPO_ROOT, 'bin', 'ferry.mjs');
 
@@ -79,27 +80,7 @@ export function testbedTarget(
 
 /** Removes a project's containers and images from an engine. */
 export async function cleanEngine(docker: Dockerode, project: string): Promise<void> {
-  const containers = await docker.listContainers({
-    all: true,
-    filters: JSON.stringify({ label: [`ferry.job=${project}`] }),
-  });
-  await Promise.all(
-    containers.map((c) =>
-      docker
-        .getContainer(c.Id)
-        .remove({ force: true })
-        .catch(() => undefined),
-    ),
-  );
-  const images = await docker.listImages({
-    filters: JSON.stringify({ label: [`ferry.job=${project}`] }),
-  });
-  for (const image of images) {
-    await docker
-      .getImage(image.Id)
-      .remove({ force: true })
-      .catch(() => undefined);
-  }
+  await removeMadeHere([docker], { label: [`ferry.job=${project}`] });
 }
 
 /** The most runs that overlapped in time, from their start and finish times. */

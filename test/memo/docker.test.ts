@@ -25,6 +25,7 @@ import { describeWithTestbed } from '../support/describeWithTestbed.js';
 import { remoteSshOptions, requireTestbed } from '../support/testbed.js';
 import { Features } from './fixtures/steps/features.js';
 import { FeaturizeJob, SumJob, TrainJob } from './fixtures/steps/steps.js';
+import { removeMadeHere } from '../support/cleanup.js';
 
 const sourceRoot = fileURLToPath(new URL('./fixtures/steps', import.meta.url));
 
@@ -48,17 +49,7 @@ describeWithTestbed(
 
     afterAll(async () => {
       for (const executor of executors) await executor.close();
-      for (const docker of [remote, local]) {
-        for (const c of await docker.listContainers({ all: true, filters })) {
-          await docker.getContainer(c.Id).remove({ force: true });
-        }
-        for (const image of await docker.listImages({ filters })) {
-          await docker
-            .getImage(image.Id)
-            .remove({ force: true })
-            .catch(() => undefined);
-        }
-      }
+      await removeMadeHere([remote, local], { label: [`${RUN_LABELS.job}=${name}`] });
       await inspector?.close();
       await rm(scratch, { recursive: true, force: true });
     });

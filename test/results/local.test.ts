@@ -23,6 +23,7 @@ import {
   UnserializableJob,
 } from './fixtures/jobs/jobs.js';
 import { Model } from './fixtures/jobs/model.js';
+import { removeMadeHere } from '../support/cleanup.js';
 
 const testbed = requireTestbed('local', 'baseImage');
 const sourceRoot = fileURLToPath(new URL('./fixtures/jobs', import.meta.url));
@@ -39,20 +40,8 @@ describe.skipIf(!testbed)('results of runs on the local engine', () => {
   });
 
   afterAll(async () => {
-    const containers = await docker.listContainers({
-      all: true,
-      filters: JSON.stringify({ label: [`${RUN_LABELS.job}=${name}`] }),
-    });
-    for (const c of containers) await docker.getContainer(c.Id).remove({ force: true });
-    const images = await docker.listImages({
-      filters: JSON.stringify({ reference: [`ferry-test/${name}*`] }),
-    });
-    for (const image of images) {
-      await docker
-        .getImage(image.Id)
-        .remove({ force: true })
-        .catch(() => undefined);
-    }
+    await removeMadeHere([docker], { label: [`${RUN_LABELS.job}=${name}`] });
+    await removeMadeHere([docker], { reference: [`ferry-test/${name}*`] });
     await rm(scratch, { recursive: true, force: true });
   });
 

@@ -18,6 +18,7 @@ import { disposeOwnSshd, startOwnSshd, type OwnSshd } from '../ssh/ownSshd.js';
 import { remoteSshOptions, requireTestbed, type Testbed } from '../support/testbed.js';
 import { BigOutputJob, TrainJob } from './fixtures/jobs/jobs.js';
 import { Model } from './fixtures/jobs/model.js';
+import { removeMadeHere } from '../support/cleanup.js';
 
 const testbed = requireTestbed('remote', 'baseImage');
 const sourceRoot = fileURLToPath(new URL('./fixtures/jobs', import.meta.url));
@@ -39,18 +40,7 @@ describe.skipIf(!testbed)('results of runs on the remote host', () => {
 
   afterAll(async () => {
     for (const executor of executors) await executor.close();
-    const filters = JSON.stringify({ label: [`${RUN_LABELS.job}=${name}`] });
-    for (const docker of [remote, local]) {
-      for (const c of await docker.listContainers({ all: true, filters })) {
-        await docker.getContainer(c.Id).remove({ force: true });
-      }
-      for (const image of await docker.listImages({ filters })) {
-        await docker
-          .getImage(image.Id)
-          .remove({ force: true })
-          .catch(() => undefined);
-      }
-    }
+    await removeMadeHere([remote, local], { label: [`${RUN_LABELS.job}=${name}`] });
     await inspector?.close();
     await rm(scratch, { recursive: true, force: true });
   });

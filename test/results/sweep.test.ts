@@ -15,6 +15,7 @@ import { RUN_LABELS } from '../../src/routines/docker/labels.js';
 import { newRunId } from '../../src/routines/runId.js';
 import { requireTestbed } from '../support/testbed.js';
 import { TrainJob } from './fixtures/jobs/jobs.js';
+import { removeMadeHere } from '../support/cleanup.js';
 
 const testbed = requireTestbed('local', 'baseImage');
 const sourceRoot = fileURLToPath(new URL('./fixtures/jobs', import.meta.url));
@@ -31,16 +32,7 @@ describe.skipIf(!testbed)('results of a sweep', () => {
   });
 
   afterAll(async () => {
-    const filters = JSON.stringify({ label: [`${RUN_LABELS.job}=${name}`] });
-    for (const c of await docker.listContainers({ all: true, filters })) {
-      await docker.getContainer(c.Id).remove({ force: true });
-    }
-    for (const image of await docker.listImages({ filters })) {
-      await docker
-        .getImage(image.Id)
-        .remove({ force: true })
-        .catch(() => undefined);
-    }
+    await removeMadeHere([docker], { label: [`${RUN_LABELS.job}=${name}`] });
     await rm(scratch, { recursive: true, force: true });
   });
 

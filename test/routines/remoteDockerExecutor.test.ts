@@ -32,6 +32,7 @@ import { BigPayloadJob } from '../shipping/fixtures/bigPayloadJob.js';
 import { disposeOwnSshd, startOwnSshd, type OwnSshd } from '../ssh/ownSshd.js';
 import { remoteSshOptions, requireTestbed } from '../support/testbed.js';
 import { describeWithTestbed } from '../support/describeWithTestbed.js';
+import { removeMadeHere } from '../support/cleanup.js';
 
 const testbed = requireTestbed('remote', 'registry', 'baseImage');
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -60,18 +61,7 @@ describeWithTestbed(testbed, 'routine.remote: RemoteDockerExecutor on the test b
     for (const executor of executors) await executor.close();
     for (const name of jobNames) {
       for (const docker of [remote, local]) {
-        const filters = JSON.stringify({ label: [`${RUN_LABELS.job}=${name}`] });
-        for (const c of await docker.listContainers({ all: true, filters })) {
-          await docker.getContainer(c.Id).remove({ force: true });
-        }
-        for (const image of await docker.listImages({ filters })) {
-          await docker
-            .getImage(image.Id)
-            .remove({ force: true })
-            .catch((error: { statusCode?: number }) => {
-              if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
-            });
-        }
+        await removeMadeHere([docker], { label: [`${RUN_LABELS.job}=${name}`] });
       }
     }
     await inspector?.close();
