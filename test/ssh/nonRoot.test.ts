@@ -106,7 +106,7 @@ describe.skipIf(!testbed || !isRoot)('remote users that are not root', () => {
     const error = await check(users.rootless, '/run/ferry-no-such-docker.sock');
     expect(error).toBeInstanceOf(RemoteDockerUnavailableError);
     expect((error as Error).message).toContain(
-      `a Docker socket exists at ${rootlessDir}/docker.sock (${users.rootless}'s rootless Docker): set dockerSocketPath to it`,
+      `a Docker socket exists at ${rootlessDir}/docker.sock (${users.rootless}'s rootless Docker): set the target's dockerSocket (dockerSocketPath in code) to it`,
     );
   });
 
